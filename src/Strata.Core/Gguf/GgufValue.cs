@@ -30,7 +30,7 @@ public sealed record GgufValue(GgufValueType Type, object Value)
         bool b => b ? "true" : "false",
         float f => f.ToString("R", System.Globalization.CultureInfo.InvariantCulture),
         double d => d.ToString("R", System.Globalization.CultureInfo.InvariantCulture),
-        _ => Convert.ToString(Value, System.Globalization.CultureInfo.InvariantCulture) ?? "",
+        _ => System.Convert.ToString(Value, System.Globalization.CultureInfo.InvariantCulture) ?? "",
     };
 }
 

@@ -43,7 +43,7 @@ public sealed class GgufWriter
     {
         if (key == "general.alignment")
         {
-            Alignment = Convert.ToUInt32(value, System.Globalization.CultureInfo.InvariantCulture);
+            Alignment = System.Convert.ToUInt32(value, System.Globalization.CultureInfo.InvariantCulture);
             if (Alignment == 0 || (Alignment & (Alignment - 1)) != 0) throw new ArgumentException("alignment must be a power of two");
         }
         int i = _kv.FindIndex(e => e.Key == key);
@@ -147,7 +147,7 @@ public sealed class GgufWriter
             if (hashing.Written - before != t.ByteSize)
                 throw new InvalidOperationException($"tensor '{t.Name}': {hashing.Written - before} bytes written, {t.ByteSize} expected");
         }
-        string hex = Convert.ToHexStringLower(sha.GetHashAndReset());
+        string hex = System.Convert.ToHexStringLower(sha.GetHashAndReset());
         fs.Position = checksumValueAt;
         fs.Write(Encoding.ASCII.GetBytes(hex));
         fs.Position = fs.Length;
@@ -164,18 +164,18 @@ public sealed class GgufWriter
     {
         switch (type)
         {
-            case GgufValueType.UInt8: w.Write(Convert.ToByte(value)); break;
-            case GgufValueType.Int8: w.Write(Convert.ToSByte(value)); break;
-            case GgufValueType.UInt16: w.Write(Convert.ToUInt16(value)); break;
-            case GgufValueType.Int16: w.Write(Convert.ToInt16(value)); break;
-            case GgufValueType.UInt32: w.Write(Convert.ToUInt32(value)); break;
-            case GgufValueType.Int32: w.Write(Convert.ToInt32(value)); break;
-            case GgufValueType.Float32: w.Write(Convert.ToSingle(value)); break;
+            case GgufValueType.UInt8: w.Write(System.Convert.ToByte(value)); break;
+            case GgufValueType.Int8: w.Write(System.Convert.ToSByte(value)); break;
+            case GgufValueType.UInt16: w.Write(System.Convert.ToUInt16(value)); break;
+            case GgufValueType.Int16: w.Write(System.Convert.ToInt16(value)); break;
+            case GgufValueType.UInt32: w.Write(System.Convert.ToUInt32(value)); break;
+            case GgufValueType.Int32: w.Write(System.Convert.ToInt32(value)); break;
+            case GgufValueType.Float32: w.Write(System.Convert.ToSingle(value)); break;
             case GgufValueType.Bool: w.Write((byte)((bool)value ? 1 : 0)); break;
             case GgufValueType.String: WriteString(w, (string)value); break;
-            case GgufValueType.UInt64: w.Write(Convert.ToUInt64(value)); break;
-            case GgufValueType.Int64: w.Write(Convert.ToInt64(value)); break;
-            case GgufValueType.Float64: w.Write(Convert.ToDouble(value)); break;
+            case GgufValueType.UInt64: w.Write(System.Convert.ToUInt64(value)); break;
+            case GgufValueType.Int64: w.Write(System.Convert.ToInt64(value)); break;
+            case GgufValueType.Float64: w.Write(System.Convert.ToDouble(value)); break;
             case GgufValueType.Array:
             {
                 var a = (GgufArray)value;

@@ -1,0 +1,125 @@
+using System.Diagnostics;
+using System.Text;
+using LLama;
+using LLama.Common;
+using LLama.Native;
+using Strata.Convert;
+using Strata.Gguf;
+using Strata.Tokenizers;
+
+namespace Strata.Tests.Tokenizers;
+
+/// <summary>
+/// Fetches the real vocabularies once per test run (tests/fetch-tokenizers.sh), converts them with
+/// <see cref="HfTokenizer"/> into vocab-only GGUF files and loads each both in llama.cpp (LLamaSharp) and in Strata.
+/// </summary>
+public sealed class VocabFixture : IDisposable
+{
+    public static readonly string RepoRoot = FindRepoRoot();
+    public static string CacheDir => Environment.GetEnvironmentVariable("STRATA_TOKENIZER_CACHE")
+        ?? Path.Combine(RepoRoot, "tests", "Strata.Tests", ".data", "tokenizers");
+
+    /// <summary>The real vocabularies, and variants that swap the pre-tokenizer to exercise the other splitters.</summary>
+    public static readonly (string Name, string Source, string? Pre)[] Variants =
+    [
+        ("llama2", "llama2", null),
+        ("llama3", "llama3", null),
+        ("qwen3", "qwen3", null),
+        ("llama3-as-gpt2", "llama3", "gpt-2"),
+        ("llama3-as-default", "llama3", "default"),
+        ("llama3-as-smollm", "llama3", "smollm"),
+        ("qwen3-as-llama3", "qwen3", "llama-bpe"),
+    ];
+
+    private readonly string _dir = Directory.CreateTempSubdirectory("strata-tok-").FullName;
+    private readonly Dictionary<string, Loaded> _loaded = new();
+    private readonly object _lock = new();
+
+    public sealed record Loaded(string Name, string Path, LLamaWeights Llama, Tokenizer Strata, HfTokenizer Hf);
+
+    public VocabFixture()
+    {
+        var psi = new ProcessStartInfo("bash", [Path.Combine(RepoRoot, "tests", "fetch-tokenizers.sh")])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        using var p = Process.Start(psi)!;
+        string stdout = p.StandardOutput.ReadToEnd(), stderr = p.StandardError.ReadToEnd();
+        p.WaitForExit();
+        if (p.ExitCode != 0)
+            throw new InvalidOperationException($"tests/fetch-tokenizers.sh failed ({p.ExitCode}): {stderr}{stdout}");
+    }
+
+    public Loaded Get(string variant)
+    {
+        lock (_lock)
+        {
+            if (_loaded.TryGetValue(variant, out var l)) return l;
+            var (name, source, pre) = Variants.Single(v => v.Name == variant);
+            var hf = HfTokenizer.Load(Path.Combine(CacheDir, source, "tokenizer.json"), Path.Combine(CacheDir, source, "tokenizer_config.json"), pre: pre);
+            string path = Path.Combine(_dir, name + ".gguf");
+            WriteVocabGguf(hf, path);
+            var weights = LLamaWeights.LoadFromFile(new ModelParams(path) { VocabOnly = true });
+            using var f = GgufFile.Open(path);
+            l = new Loaded(name, path, weights, new Tokenizer(Vocabulary.FromGguf(f.Metadata)), hf);
+            _loaded[variant] = l;
+            return l;
+        }
+    }
+
+    /// <summary>A GGUF with the tokenizer and the minimal llama hyper-parameters llama.cpp needs for a vocab-only load.</summary>
+    public static void WriteVocabGguf(HfTokenizer hf, string path, Action<GgufWriter>? tweak = null)
+    {
+        var w = new GgufWriter();
+        w.Add("general.architecture", "llama");
+        w.Add("general.name", "strata tokenizer test");
+        w.Add("llama.context_length", 128u);
+        w.Add("llama.embedding_length", 64u);
+        w.Add("llama.block_count", 1u);
+        w.Add("llama.feed_forward_length", 128u);
+        w.Add("llama.attention.head_count", 4u);
+        w.Add("llama.attention.head_count_kv", 4u);
+        w.Add("llama.attention.layer_norm_rms_epsilon", 1e-5f);
+        w.Add("llama.rope.dimension_count", 16u);
+        w.Add("llama.vocab_size", (uint)hf.Tokens.Length);
+        hf.WriteTo(w);
+        tweak?.Invoke(w);
+        w.Write(path);
+    }
+
+    public static int[] LlamaTokenize(LLamaWeights w, string text, bool addSpecial, bool parseSpecial) =>
+        w.NativeHandle.Tokenize(text, addSpecial, parseSpecial, Encoding.UTF8).Select(t => (int)t).ToArray();
+
+    public static byte[] LlamaPiece(LLamaWeights w, int id, bool special)
+    {
+        Span<byte> buf = stackalloc byte[256];
+        uint n = w.NativeHandle.TokenToSpan((LLamaToken)id, buf, 0, special);
+        if (n > buf.Length)
+        {
+            var big = new byte[n];
+            w.NativeHandle.TokenToSpan((LLamaToken)id, big, 0, special);
+            return big;
+        }
+        return buf[..(int)n].ToArray();
+    }
+
+    public static string[] Corpus() =>
+        System.Text.Json.JsonSerializer.Deserialize<string[]>(File.ReadAllText(Path.Combine(RepoRoot, "tests", "Strata.Tests", "Tokenizers", "corpus.json")))!;
+
+    private static string FindRepoRoot()
+    {
+        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
+            if (File.Exists(Path.Combine(d.FullName, "Strata.sln"))) return d.FullName;
+        throw new InvalidOperationException("cannot find the repository root (Strata.sln) above " + AppContext.BaseDirectory);
+    }
+
+    public void Dispose()
+    {
+        foreach (var l in _loaded.Values) l.Llama.Dispose();
+        try { Directory.Delete(_dir, recursive: true); } catch (IOException) { }
+    }
+}
+
+[CollectionDefinition("vocab")]
+public sealed class VocabCollection : ICollectionFixture<VocabFixture>;
