@@ -20,15 +20,23 @@ public sealed class VocabFixture : IDisposable
         ?? Path.Combine(RepoRoot, "tests", "Strata.Tests", ".data", "tokenizers");
 
     /// <summary>The real vocabularies, and variants that swap the pre-tokenizer to exercise the other splitters.</summary>
-    public static readonly (string Name, string Source, string? Pre)[] Variants =
+    public static readonly (string Name, string Source, string? Pre, Action<HfTokenizer, GgufWriter>? Tweak)[] Variants =
     [
-        ("llama2", "llama2", null),
-        ("llama3", "llama3", null),
-        ("qwen3", "qwen3", null),
-        ("llama3-as-gpt2", "llama3", "gpt-2"),
-        ("llama3-as-default", "llama3", "default"),
-        ("llama3-as-smollm", "llama3", "smollm"),
-        ("qwen3-as-llama3", "qwen3", "llama-bpe"),
+        ("llama2", "llama2", null, null),
+        ("llama3", "llama3", null, null),
+        ("qwen3", "qwen3", null, null),
+        // The other pre-tokenizers, run with a real byte-level vocabulary.
+        ("llama3-as-gpt2", "llama3", "gpt-2", null),
+        ("llama3-as-default", "llama3", "default", null),
+        ("llama3-as-smollm", "llama3", "smollm", null),
+        ("qwen3-as-llama3", "qwen3", "llama-bpe", null),
+        // The HF-converted Llama 2 vocabulary scores every token -1000; these exercise score-driven merging:
+        // SentencePiece-like scores (earlier pieces win), heavy ties, and no space prefix.
+        ("llama2-scored", "llama2", null, (hf, w) => w.Add("tokenizer.ggml.scores", Enumerable.Range(0, hf.Tokens.Length).Select(i => -(float)i).ToArray())),
+        ("llama2-ties", "llama2", null, (hf, w) => w.Add("tokenizer.ggml.scores", Enumerable.Range(0, hf.Tokens.Length).Select(i => -(float)(i % 3)).ToArray())),
+        ("llama2-noprefix", "llama2", null, (hf, w) => w.Add("tokenizer.ggml.add_space_prefix", false)),
+        // BOS and EOS both added, on a BPE vocabulary.
+        ("qwen3-bos-eos", "qwen3", null, (hf, w) => { w.Add("tokenizer.ggml.add_bos_token", true); w.Add("tokenizer.ggml.add_eos_token", true); w.Add("tokenizer.ggml.bos_token_id", 151644u); }),
     ];
 
     private readonly string _dir = Directory.CreateTempSubdirectory("strata-tok-").FullName;
@@ -56,10 +64,10 @@ public sealed class VocabFixture : IDisposable
         lock (_lock)
         {
             if (_loaded.TryGetValue(variant, out var l)) return l;
-            var (name, source, pre) = Variants.Single(v => v.Name == variant);
+            var (name, source, pre, tweak) = Variants.Single(v => v.Name == variant);
             var hf = HfTokenizer.Load(Path.Combine(CacheDir, source, "tokenizer.json"), Path.Combine(CacheDir, source, "tokenizer_config.json"), pre: pre);
             string path = Path.Combine(_dir, name + ".gguf");
-            WriteVocabGguf(hf, path);
+            WriteVocabGguf(hf, path, tweak is null ? null : w => tweak(hf, w));
             var weights = LLamaWeights.LoadFromFile(new ModelParams(path) { VocabOnly = true });
             using var f = GgufFile.Open(path);
             l = new Loaded(name, path, weights, new Tokenizer(Vocabulary.FromGguf(f.Metadata)), hf);
@@ -102,6 +110,26 @@ public sealed class VocabFixture : IDisposable
             return big;
         }
         return buf[..(int)n].ToArray();
+    }
+
+    /// <summary>llama.cpp's llama_detokenize (LLamaSharp keeps it and the vocab pointer internal; reach them by reflection).</summary>
+    public static unsafe string LlamaDetokenize(LLamaWeights w, int[] ids, bool removeSpecial, bool unparseSpecial)
+    {
+        const System.Reflection.BindingFlags Any = System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.Static
+            | System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Public;
+        var vocab = w.NativeHandle.Vocab;
+        object nativeVocab = vocab.GetType().GetProperty("VocabNative", Any)!.GetValue(vocab)!;
+        var detok = typeof(NativeApi).GetMethod("llama_detokenize", Any)
+            ?? throw new InvalidOperationException("LLamaSharp has no llama_detokenize");
+        var tokens = ids.Select(i => (LLamaToken)i).ToArray();
+        var buf = new byte[ids.Length * 64 + 64];
+        int n;
+        fixed (LLamaToken* t = tokens)
+        fixed (byte* b = buf)
+            n = (int)detok.Invoke(null, [nativeVocab, System.Reflection.Pointer.Box(t, typeof(LLamaToken*)), tokens.Length,
+                System.Reflection.Pointer.Box(b, typeof(byte*)), buf.Length, removeSpecial, unparseSpecial])!;
+        if (n < 0) throw new InvalidOperationException("detokenize buffer too small");
+        return Encoding.UTF8.GetString(buf, 0, n);
     }
 
     public static string[] Corpus() =>
