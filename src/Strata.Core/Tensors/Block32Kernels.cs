@@ -1,0 +1,224 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace Strata.Tensors;
+
+/// <summary>
+/// Q8_0 weights x Q8_0 activations (ggml's vec_dot_q8_0_q8_0): per block an exact int32 dot, times d_w*d_x, summed in float.
+/// SIMD: |w| as the unsigned operand and x with w's sign, 2 blocks per 512-bit step.
+/// </summary>
+internal sealed unsafe class Q8_0Kernel : RowKernel
+{
+    private const int BlockBytes = 34;
+
+    public override GgmlType Type => GgmlType.Q8_0;
+    public override int PreparedBytes(int cols) => new Q8Layout(cols).Bytes;
+    public override void Prepare(ReadOnlySpan<float> x, Span<byte> prepared) => ActivationQuant.Q8(x, prepared);
+
+    protected override float DotRow(byte* w, byte* x, int cols)
+    {
+        var L = new Q8Layout(cols);
+        sbyte* xq = (sbyte*)x;
+        float* xd = (float*)(x + L.DOff);
+        int nb = L.Blocks, b = 0;
+        float sum = 0;
+        if (Kernels.Int512)
+        {
+            var acc = Vector512<float>.Zero;
+            for (; b + 2 <= nb; b += 2)
+            {
+                byte* b0 = w + b * BlockBytes, b1 = b0 + BlockBytes;
+                var wv = Vector512.Create(Vector256.Load((sbyte*)b0 + 2), Vector256.Load((sbyte*)b1 + 2));
+                var xv = Vector512.Load(xq + 32 * b);
+                var neg = Vector512.LessThan(wv, Vector512<sbyte>.Zero);
+                var p = IntDot.Dot(Avx512BW.Abs(wv), Vector512.ConditionalSelect(neg, -xv, xv));
+                var d = Vector512.Create(Vector256.Create(HalfBits.ToSingleFast(*(ushort*)b0) * xd[b]), Vector256.Create(HalfBits.ToSingleFast(*(ushort*)b1) * xd[b + 1]));
+                acc = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(p), d, acc);
+            }
+            sum = Vector512.Sum(acc);
+        }
+        if (Kernels.Int256)
+        {
+            var acc = Vector256<float>.Zero;
+            for (; b < nb; b++)
+            {
+                byte* b0 = w + b * BlockBytes;
+                var wv = Vector256.Load((sbyte*)b0 + 2);
+                var p = IntDot.Dot(Avx2.Abs(wv), Avx2.Sign(Vector256.Load(xq + 32 * b), wv));
+                acc = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(p), Vector256.Create(HalfBits.ToSingleFast(*(ushort*)b0) * xd[b]), acc);
+            }
+            sum += Vector256.Sum(acc);
+        }
+        for (; b < nb; b++) sum += BlockScalar(w + b * BlockBytes, xq + 32 * b, xd[b]);
+        return sum;
+    }
+
+    protected override float DotRowScalar(byte* w, byte* x, int cols)
+    {
+        var L = new Q8Layout(cols);
+        float sum = 0;
+        for (int b = 0; b < L.Blocks; b++) sum += BlockScalar(w + b * BlockBytes, (sbyte*)x + 32 * b, ((float*)(x + L.DOff))[b]);
+        return sum;
+    }
+
+    private static float BlockScalar(byte* blk, sbyte* xq, float xd)
+    {
+        int s = 0;
+        for (int j = 0; j < 32; j++) s += ((sbyte*)blk)[2 + j] * xq[j];
+        return s * (HalfBits.ToSingleFast(*(ushort*)blk) * xd);
+    }
+}
+
+/// <summary>
+/// A 32-element block type with unsigned quants u (value = (u - Offset)*d, or u*d + m when HasMin).
+/// Unpack returns the 32 quants in element order.
+/// </summary>
+internal unsafe interface IBlock32Format
+{
+    static abstract GgmlType Type { get; }
+    static abstract int Bytes { get; }
+    static abstract int Offset { get; }
+    static abstract bool HasMin { get; }
+    static abstract Vector256<byte> Unpack(byte* blk);
+    static abstract int Quant(byte* blk, int j);
+}
+
+/// <summary>
+/// Q4_0/Q4_1/Q5_0/Q5_1 weights x Q8_0/Q8_1 activations (ggml's vec_dot_q4_0_q8_0 etc.). The offset term
+/// -Offset*sum(x) is added to the exact int32 lane sums, so each block's integer dot equals ggml's.
+/// </summary>
+internal sealed unsafe class Block32Kernel<T> : RowKernel where T : struct, IBlock32Format
+{
+    public override GgmlType Type => T.Type;
+    public override int PreparedBytes(int cols) => new Q8Layout(cols).Bytes;
+    public override void Prepare(ReadOnlySpan<float> x, Span<byte> prepared) => ActivationQuant.Q8(x, prepared);
+
+    protected override float DotRow(byte* w, byte* x, int cols)
+    {
+        var L = new Q8Layout(cols);
+        sbyte* xq = (sbyte*)x;
+        float* xd = (float*)(x + L.DOff);
+        int* xsum = (int*)(x + L.SumOff);
+        float* xs = (float*)(x + L.SOff);
+        int nb = L.Blocks, b = 0;
+        float sum = 0, sumMin = 0;
+        if (Kernels.Int512)
+        {
+            var acc = Vector512<float>.Zero;
+            for (; b + 2 <= nb; b += 2)
+            {
+                byte* b0 = w + b * T.Bytes, b1 = b0 + T.Bytes;
+                var p = IntDot.Dot(Vector512.Create(T.Unpack(b0), T.Unpack(b1)), Vector512.Load(xq + 32 * b));
+                if (T.Offset != 0)
+                    p += Vector512.Create(Vector256.CreateScalar(-T.Offset * xsum[b]), Vector256.CreateScalar(-T.Offset * xsum[b + 1]));
+                var d = Vector512.Create(Vector256.Create(HalfBits.ToSingleFast(*(ushort*)b0) * xd[b]), Vector256.Create(HalfBits.ToSingleFast(*(ushort*)b1) * xd[b + 1]));
+                acc = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(p), d, acc);
+                if (T.HasMin) sumMin += HalfBits.ToSingleFast(*(ushort*)(b0 + 2)) * xs[b] + HalfBits.ToSingleFast(*(ushort*)(b1 + 2)) * xs[b + 1];
+            }
+            sum = Vector512.Sum(acc);
+        }
+        if (Kernels.Int256)
+        {
+            var acc = Vector256<float>.Zero;
+            for (; b < nb; b++)
+            {
+                byte* b0 = w + b * T.Bytes;
+                var p = IntDot.Dot(T.Unpack(b0), Vector256.Load(xq + 32 * b));
+                if (T.Offset != 0) p += Vector256.CreateScalar(-T.Offset * xsum[b]);
+                acc = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(p), Vector256.Create(HalfBits.ToSingleFast(*(ushort*)b0) * xd[b]), acc);
+                if (T.HasMin) sumMin += HalfBits.ToSingleFast(*(ushort*)(b0 + 2)) * xs[b];
+            }
+            sum += Vector256.Sum(acc);
+        }
+        for (; b < nb; b++) sum += BlockScalar(w + b * T.Bytes, xq + 32 * b, xd[b], xs[b]);
+        return sum + sumMin;
+    }
+
+    protected override float DotRowScalar(byte* w, byte* x, int cols)
+    {
+        var L = new Q8Layout(cols);
+        float sum = 0;
+        for (int b = 0; b < L.Blocks; b++)
+            sum += BlockScalar(w + b * T.Bytes, (sbyte*)x + 32 * b, ((float*)(x + L.DOff))[b], ((float*)(x + L.SOff))[b]);
+        return sum;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float BlockScalar(byte* blk, sbyte* xq, float xd, float xs)
+    {
+        int s = 0;
+        for (int j = 0; j < 32; j++) s += (T.Quant(blk, j) - T.Offset) * xq[j];
+        float r = s * (HalfBits.ToSingleFast(*(ushort*)blk) * xd);
+        if (T.HasMin) r += HalfBits.ToSingleFast(*(ushort*)(blk + 2)) * xs;
+        return r;
+    }
+}
+
+/// <summary>Nibble unpacking shared by the 4- and 5-bit formats: low nibbles are elements 0..15, high nibbles 16..31.</summary>
+internal static unsafe class Nibbles
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<byte> Unpack(byte* qs)
+    {
+        var v = Vector128.Load(qs);
+        var m = Vector128.Create((byte)0xF);
+        return Vector256.Create(v & m, (v.AsUInt16() >> 4).AsByte() & m);
+    }
+
+    // byte i of the result takes byte i/8 of a broadcast u32, then tests bit i%8
+    private static readonly Vector256<byte> Spread = Vector256.Create(
+        (byte)0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+    private static readonly Vector256<byte> Bits = Vector256.Create(
+        (byte)1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128);
+
+    /// <summary>0x10 in byte j where bit j of qh is set (the fifth bit of the Q5 types).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<byte> HighBits(uint qh)
+    {
+        var v = Avx2.Shuffle(Vector256.Create(qh).AsByte(), Spread);
+        return Vector256.Equals(v & Bits, Bits) & Vector256.Create((byte)0x10);
+    }
+
+    public static int Nibble(byte* qs, int j) => j < 16 ? qs[j] & 0xF : qs[j - 16] >> 4;
+}
+
+internal unsafe struct Q4_0Format : IBlock32Format
+{
+    public static GgmlType Type => GgmlType.Q4_0;
+    public static int Bytes => 18;
+    public static int Offset => 8;
+    public static bool HasMin => false;
+    public static Vector256<byte> Unpack(byte* blk) => Nibbles.Unpack(blk + 2);
+    public static int Quant(byte* blk, int j) => Nibbles.Nibble(blk + 2, j);
+}
+
+internal unsafe struct Q4_1Format : IBlock32Format
+{
+    public static GgmlType Type => GgmlType.Q4_1;
+    public static int Bytes => 20;
+    public static int Offset => 0;
+    public static bool HasMin => true;
+    public static Vector256<byte> Unpack(byte* blk) => Nibbles.Unpack(blk + 4);
+    public static int Quant(byte* blk, int j) => Nibbles.Nibble(blk + 4, j);
+}
+
+internal unsafe struct Q5_0Format : IBlock32Format
+{
+    public static GgmlType Type => GgmlType.Q5_0;
+    public static int Bytes => 22;
+    public static int Offset => 16;
+    public static bool HasMin => false;
+    public static Vector256<byte> Unpack(byte* blk) => Nibbles.Unpack(blk + 6) | Nibbles.HighBits(*(uint*)(blk + 2));
+    public static int Quant(byte* blk, int j) => Nibbles.Nibble(blk + 6, j) | (int)((*(uint*)(blk + 2) >> j) & 1) << 4;
+}
+
+internal unsafe struct Q5_1Format : IBlock32Format
+{
+    public static GgmlType Type => GgmlType.Q5_1;
+    public static int Bytes => 24;
+    public static int Offset => 0;
+    public static bool HasMin => true;
+    public static Vector256<byte> Unpack(byte* blk) => Nibbles.Unpack(blk + 8) | Nibbles.HighBits(*(uint*)(blk + 4));
+    public static int Quant(byte* blk, int j) => Nibbles.Nibble(blk + 8, j) | (int)((*(uint*)(blk + 4) >> j) & 1) << 4;
+}

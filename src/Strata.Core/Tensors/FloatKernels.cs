@@ -1,0 +1,162 @@
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace Strata.Tensors;
+
+/// <summary>F32 weights: activations stay float; 4 independent FMA accumulators.</summary>
+internal sealed unsafe class F32Kernel : RowKernel
+{
+    public override GgmlType Type => GgmlType.F32;
+    public override int PreparedBytes(int cols) => cols * 4;
+    public override void Prepare(ReadOnlySpan<float> x, Span<byte> prepared) => x.CopyTo(MemoryMarshal.Cast<byte, float>(prepared));
+
+    protected override float DotRow(byte* w, byte* x, int n)
+    {
+        float* a = (float*)w, b = (float*)x;
+        int i = 0;
+        float sum = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            Vector512<float> s0 = default, s1 = default, s2 = default, s3 = default;
+            for (; i + 64 <= n; i += 64)
+            {
+                s0 = Vector512.FusedMultiplyAdd(Vector512.Load(a + i), Vector512.Load(b + i), s0);
+                s1 = Vector512.FusedMultiplyAdd(Vector512.Load(a + i + 16), Vector512.Load(b + i + 16), s1);
+                s2 = Vector512.FusedMultiplyAdd(Vector512.Load(a + i + 32), Vector512.Load(b + i + 32), s2);
+                s3 = Vector512.FusedMultiplyAdd(Vector512.Load(a + i + 48), Vector512.Load(b + i + 48), s3);
+            }
+            for (; i + 16 <= n; i += 16) s0 = Vector512.FusedMultiplyAdd(Vector512.Load(a + i), Vector512.Load(b + i), s0);
+            sum = Vector512.Sum((s0 + s1) + (s2 + s3));
+        }
+        else if (Vector256.IsHardwareAccelerated)
+        {
+            Vector256<float> s0 = default, s1 = default, s2 = default, s3 = default;
+            for (; i + 32 <= n; i += 32)
+            {
+                s0 = Vector256.FusedMultiplyAdd(Vector256.Load(a + i), Vector256.Load(b + i), s0);
+                s1 = Vector256.FusedMultiplyAdd(Vector256.Load(a + i + 8), Vector256.Load(b + i + 8), s1);
+                s2 = Vector256.FusedMultiplyAdd(Vector256.Load(a + i + 16), Vector256.Load(b + i + 16), s2);
+                s3 = Vector256.FusedMultiplyAdd(Vector256.Load(a + i + 24), Vector256.Load(b + i + 24), s3);
+            }
+            for (; i + 8 <= n; i += 8) s0 = Vector256.FusedMultiplyAdd(Vector256.Load(a + i), Vector256.Load(b + i), s0);
+            sum = Vector256.Sum((s0 + s1) + (s2 + s3));
+        }
+        else if (Vector128.IsHardwareAccelerated)
+        {
+            Vector128<float> s0 = default, s1 = default;
+            for (; i + 8 <= n; i += 8)
+            {
+                s0 += Vector128.Load(a + i) * Vector128.Load(b + i);
+                s1 += Vector128.Load(a + i + 4) * Vector128.Load(b + i + 4);
+            }
+            sum = Vector128.Sum(s0 + s1);
+        }
+        for (; i < n; i++) sum += a[i] * b[i];
+        return sum;
+    }
+
+    protected override float DotRowScalar(byte* w, byte* x, int n)
+    {
+        float* a = (float*)w, b = (float*)x;
+        float sum = 0;
+        for (int i = 0; i < n; i++) sum += a[i] * b[i];
+        return sum;
+    }
+}
+
+/// <summary>16-bit float weights: widen 16 halves to uint lanes, convert, FMA with float activations.</summary>
+internal sealed unsafe class Half16Kernel<T> : RowKernel where T : struct, IHalfFormat
+{
+    public override GgmlType Type => T.Type;
+    public override int PreparedBytes(int cols) => cols * 4;
+
+    public override void Prepare(ReadOnlySpan<float> x, Span<byte> prepared)
+    {
+        var p = MemoryMarshal.Cast<byte, float>(prepared);
+        for (int i = 0; i < x.Length; i++) p[i] = T.Round(x[i]);
+    }
+
+    protected override float DotRow(byte* w, byte* x, int n)
+    {
+        ushort* a = (ushort*)w;
+        float* b = (float*)x;
+        int i = 0;
+        float sum = 0;
+        if (Vector512.IsHardwareAccelerated && Avx512F.IsSupported)
+        {
+            Vector512<float> s0 = default, s1 = default;
+            for (; i + 32 <= n; i += 32)
+            {
+                s0 = Vector512.FusedMultiplyAdd(T.Convert(Avx512F.ConvertToVector512UInt32(Vector256.Load(a + i))), Vector512.Load(b + i), s0);
+                s1 = Vector512.FusedMultiplyAdd(T.Convert(Avx512F.ConvertToVector512UInt32(Vector256.Load(a + i + 16))), Vector512.Load(b + i + 16), s1);
+            }
+            sum = Vector512.Sum(s0 + s1);
+        }
+        else if (Vector256.IsHardwareAccelerated)
+        {
+            Vector256<float> s0 = default, s1 = default;
+            for (; i + 16 <= n; i += 16)
+            {
+                s0 = Vector256.FusedMultiplyAdd(T.Convert(Vector256.WidenLower(Vector256.Create(Vector128.Load(a + i), default))), Vector256.Load(b + i), s0);
+                s1 = Vector256.FusedMultiplyAdd(T.Convert(Vector256.WidenLower(Vector256.Create(Vector128.Load(a + i + 8), default))), Vector256.Load(b + i + 8), s1);
+            }
+            sum = Vector256.Sum(s0 + s1);
+        }
+        else if (Vector128.IsHardwareAccelerated)
+        {
+            Vector128<float> s0 = default;
+            for (; i + 8 <= n; i += 8)
+            {
+                var h = Vector128.Load(a + i);
+                s0 += T.Convert(Vector128.WidenLower(h)) * Vector128.Load(b + i);
+                s0 += T.Convert(Vector128.WidenUpper(h)) * Vector128.Load(b + i + 4);
+            }
+            sum = Vector128.Sum(s0);
+        }
+        for (; i < n; i++) sum += T.Convert(a[i]) * b[i];
+        return sum;
+    }
+
+    protected override float DotRowScalar(byte* w, byte* x, int n)
+    {
+        ushort* a = (ushort*)w;
+        float* b = (float*)x;
+        float sum = 0;
+        for (int i = 0; i < n; i++) sum += T.Convert(a[i]) * b[i];
+        return sum;
+    }
+}
+
+/// <summary>A 16-bit float weight format: conversion of its bits and the rounding ggml applies to activations.</summary>
+internal interface IHalfFormat
+{
+    static abstract GgmlType Type { get; }
+    static abstract float Round(float x);
+    static abstract Vector512<float> Convert(Vector512<uint> h);
+    static abstract Vector256<float> Convert(Vector256<uint> h);
+    static abstract Vector128<float> Convert(Vector128<uint> h);
+    static abstract float Convert(ushort h);
+}
+
+/// <summary>F16 weights: like ggml, activations are rounded to f16 (kept as float), products summed in float.</summary>
+internal struct F16Format : IHalfFormat
+{
+    public static GgmlType Type => GgmlType.F16;
+    public static float Round(float x) => HalfBits.RoundToHalf(x);
+    public static Vector512<float> Convert(Vector512<uint> h) => HalfBits.ToSingle(h);
+    public static Vector256<float> Convert(Vector256<uint> h) => HalfBits.ToSingle(h);
+    public static Vector128<float> Convert(Vector128<uint> h) => HalfBits.ToSingle(h);
+    public static float Convert(ushort h) => HalfBits.ToSingle(h);
+}
+
+/// <summary>BF16 weights: like ggml, activations are rounded to bf16 (kept as float).</summary>
+internal struct Bf16Format : IHalfFormat
+{
+    public static GgmlType Type => GgmlType.BF16;
+    public static float Round(float x) => HalfBits.RoundToBf16(x);
+    public static Vector512<float> Convert(Vector512<uint> h) => (h << 16).AsSingle();
+    public static Vector256<float> Convert(Vector256<uint> h) => (h << 16).AsSingle();
+    public static Vector128<float> Convert(Vector128<uint> h) => (h << 16).AsSingle();
+    public static float Convert(ushort h) => HalfBits.Bf16ToSingle(h);
+}

@@ -1,0 +1,70 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
+namespace Strata.Tensors;
+
+/// <summary>IEEE half and bfloat16 conversions with ggml's rounding (round to nearest even).</summary>
+public static class HalfBits
+{
+    // 2^112 rebiases a half exponent (bias 15) placed in float position (bias 127).
+    private const float Rebias = 5.192296858534828e33f;
+
+    public static float ToSingle(ushort h) => (float)BitConverter.UInt16BitsToHalf(h);
+
+    /// <summary>float to half bits, round to nearest even (same as F16C / ggml's GGML_FP32_TO_FP16).</summary>
+    public static ushort FromSingle(float f) => BitConverter.HalfToUInt16Bits((Half)f);
+
+    /// <summary>f rounded through half precision.</summary>
+    public static float RoundToHalf(float f) => (float)(Half)f;
+
+    /// <summary>Branch-free half to float for block scales; exact for finite values (inf/NaN not handled).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float ToSingleFast(uint h)
+    {
+        float f = BitConverter.UInt32BitsToSingle((h & 0x7fff) << 13) * Rebias;
+        return BitConverter.UInt32BitsToSingle(BitConverter.SingleToUInt32Bits(f) | ((h & 0x8000) << 16));
+    }
+
+    /// <summary>Vector half to float, exact including subnormals, infinities and NaN.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> ToSingle(Vector512<uint> h)
+    {
+        var em = (h & Vector512.Create(0x7fffu)) << 13;
+        var isSpecial = Vector512.Equals(h & Vector512.Create(0x7c00u), Vector512.Create(0x7c00u));
+        em |= isSpecial & Vector512.Create(0x7f800000u);
+        var f = em.AsSingle() * Vector512.Create(Rebias);
+        return (f.AsUInt32() | ((h & Vector512.Create(0x8000u)) << 16)).AsSingle();
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> ToSingle(Vector256<uint> h)
+    {
+        var em = (h & Vector256.Create(0x7fffu)) << 13;
+        var isSpecial = Vector256.Equals(h & Vector256.Create(0x7c00u), Vector256.Create(0x7c00u));
+        em |= isSpecial & Vector256.Create(0x7f800000u);
+        var f = em.AsSingle() * Vector256.Create(Rebias);
+        return (f.AsUInt32() | ((h & Vector256.Create(0x8000u)) << 16)).AsSingle();
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> ToSingle(Vector128<uint> h)
+    {
+        var em = (h & Vector128.Create(0x7fffu)) << 13;
+        var isSpecial = Vector128.Equals(h & Vector128.Create(0x7c00u), Vector128.Create(0x7c00u));
+        em |= isSpecial & Vector128.Create(0x7f800000u);
+        var f = em.AsSingle() * Vector128.Create(Rebias);
+        return (f.AsUInt32() | ((h & Vector128.Create(0x8000u)) << 16)).AsSingle();
+    }
+
+    public static float Bf16ToSingle(ushort b) => BitConverter.UInt32BitsToSingle((uint)b << 16);
+
+    /// <summary>float to bfloat16, round to nearest even; NaN stays a quiet NaN (as ggml).</summary>
+    public static ushort Bf16FromSingle(float f)
+    {
+        uint u = BitConverter.SingleToUInt32Bits(f);
+        if ((u & 0x7fffffff) > 0x7f800000) return (ushort)((u >> 16) | 64);
+        return (ushort)((u + (0x7fff + ((u >> 16) & 1))) >> 16);
+    }
+
+    public static float RoundToBf16(float f) => Bf16ToSingle(Bf16FromSingle(f));
+}

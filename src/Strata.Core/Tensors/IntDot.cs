@@ -1,0 +1,29 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace Strata.Tensors;
+
+/// <summary>
+/// u8 x s8 dot products: vpmaddubsw pairs then vpmaddwd; each int32 lane sums 4 neighbouring bytes.
+/// Exact while every pair sum u0*s0+u1*s1 fits int16 (callers keep u ≤ 128 and |s| ≤ 127).
+/// </summary>
+internal static class IntDot
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<int> Dot(Vector512<byte> u, Vector512<sbyte> s) =>
+        Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(u, s), Vector512<short>.One);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<int> Dot(Vector256<byte> u, Vector256<sbyte> s) =>
+        Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(u, s), Vector256<short>.One);
+
+    /// <summary>Like <see cref="Dot(Vector512{byte}, Vector512{sbyte})"/> but each int16 pair sum is multiplied by its lane of <paramref name="scales"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<int> DotScaled(Vector512<byte> u, Vector512<sbyte> s, Vector512<short> scales) =>
+        Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(u, s), scales);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<int> DotScaled(Vector256<byte> u, Vector256<sbyte> s, Vector256<short> scales) =>
+        Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(u, s), scales);
+}

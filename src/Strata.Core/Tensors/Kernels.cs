@@ -1,0 +1,35 @@
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace Strata.Tensors;
+
+/// <summary>The kernel table: one <see cref="WeightKernel"/> per supported weight type.</summary>
+public static class Kernels
+{
+    /// <summary>Tests set this to run every kernel's scalar twin instead of its SIMD path.</summary>
+    public static bool ForceScalar { get; set; }
+
+    // Integer kernels need byte multiply-add (vpmaddubsw); 512-bit when the JIT accelerates Vector512.
+    internal static readonly bool Int512 = Vector512.IsHardwareAccelerated && Avx512BW.IsSupported;
+    internal static readonly bool Int256 = Avx2.IsSupported;
+
+    private static readonly WeightKernel[] Table = Build();
+
+    private static WeightKernel[] Build()
+    {
+        var t = new WeightKernel[64];
+        WeightKernel[] all =
+        [
+            new F32Kernel(), new Half16Kernel<F16Format>(), new Half16Kernel<Bf16Format>(), new Q8_0Kernel(),
+            new Block32Kernel<Q4_0Format>(), new Block32Kernel<Q4_1Format>(), new Block32Kernel<Q5_0Format>(), new Block32Kernel<Q5_1Format>(),
+            new KQuantKernel<Q2KFormat>(), new KQuantKernel<Q3KFormat>(), new KQuantKernel<Q4KFormat>(), new KQuantKernel<Q5KFormat>(), new KQuantKernel<Q6KFormat>(),
+        ];
+        foreach (var k in all) t[(int)k.Type] = k;
+        return t;
+    }
+
+    public static bool Supports(GgmlType type) => (uint)type < Table.Length && Table[(int)type] != null;
+
+    public static WeightKernel For(GgmlType type) =>
+        Supports(type) ? Table[(int)type] : throw new NotSupportedException($"no matmul kernel for {GgmlTypeInfo.Name(type)} weights");
+}
