@@ -51,6 +51,7 @@ public sealed class Tokenizer : ITokenizer
     public int[] Encode(string text, bool addSpecial, bool parseSpecial)
     {
         ArgumentNullException.ThrowIfNull(text);
+        text = ReplaceLoneSurrogates(text);
         var fragments = new List<Fragment>();
         if (text.Length > 0)
         {
@@ -93,6 +94,19 @@ public sealed class Tokenizer : ITokenizer
             if (addSpecial && _v.AddEos) output.Add(_v.Eos);
         }
         return output.ToArray();
+    }
+
+    /// <summary>Text reaches llama.cpp as UTF-8, where a lone surrogate can only be U+FFFD; make it so here too.</summary>
+    private static string ReplaceLoneSurrogates(string text)
+    {
+        if (text.AsSpan().IndexOfAnyInRange('\uD800', '\uDFFF') < 0) return text;
+        var chars = text.ToCharArray();
+        for (int i = 0; i < chars.Length; i++)
+        {
+            if (char.IsHighSurrogate(chars[i]) && i + 1 < chars.Length && char.IsLowSurrogate(chars[i + 1])) { i++; continue; }
+            if (char.IsSurrogate(chars[i])) chars[i] = '\uFFFD';
+        }
+        return new string(chars);
     }
 
     /// <summary>llama.cpp's tokenizer_st_partition: split special-token texts out of the raw text fragments.</summary>

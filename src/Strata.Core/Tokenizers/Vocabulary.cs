@@ -239,6 +239,21 @@ public sealed class Vocabulary
             _attrs[sId] = TokenAttributes.Normal;
         }
 
+        // Per-model strip attributes llama.cpp sets by model name (its GGUF files carry no per-token attributes).
+        string modelName = (md.TryGetString("general.name") ?? "").ToLowerInvariant();
+        if (modelName.Contains("phi-3") || modelName.Contains("phi3"))
+        {
+            for (int i = 0; i < n; i++)
+                if ((_attrs[i] & (TokenAttributes.Control | TokenAttributes.UserDefined | TokenAttributes.Unknown)) != 0)
+                    _attrs[i] |= TokenAttributes.RStrip;
+            SetStrip("</s>", true);
+            foreach (var t in new[] { "<unk>", "<s>", "<|endoftext|>" }) SetStrip(t, false);
+        }
+        else if (modelName.Contains("modern-bert") && _ids.TryGetValue("[MASK]", out int maskId))
+        {
+            _attrs[maskId] |= TokenAttributes.LStrip;
+        }
+
         var special = new List<int>();
         for (int i = 0; i < n; i++)
             if ((_attrs[i] & (TokenAttributes.Control | TokenAttributes.UserDefined | TokenAttributes.Unknown)) != 0)
@@ -258,6 +273,14 @@ public sealed class Vocabulary
         {
             var ids = new Tokenizer(this).Encode("\n", addSpecial: false, parseSpecial: false);
             Newline = ids.Length > 0 ? ids[0] : pad;
+        }
+
+        void SetStrip(string token, bool on)
+        {
+            // llama.cpp looks these up with token_to_id.at(): a vocabulary without them fails to load there.
+            if (!_ids.TryGetValue(token, out int id))
+                throw new TokenizerException($"phi-3 vocabulary is missing the token '{token}'");
+            _attrs[id] = on ? _attrs[id] | TokenAttributes.RStrip : _attrs[id] & ~TokenAttributes.RStrip;
         }
 
         int FindAny(params string[] texts)

@@ -56,6 +56,7 @@ public class LlamaCppParityTests(VocabFixture fx, ITestOutputHelper log)
             "😀", "👍🏽", "👨‍👩‍👧", "🇺🇸", "❤️", "\u200d", "\ufe0f", "\u200b", "\u00ad", "\u0000", "\u001f", "\u007f",
             "<s>", "</s>", "<unk>", "<0x41>", "<|begin_of_text|>", "<|eot_id|>", "<|im_start|>", "<|im_end|>", "<|endoftext|>",
             "<think>", "</think>", "<tool_call>", "<|fim_prefix|>", "<|", "|>", "▁", "▁▁", "Ġ", "Ċ",
+            "<|user|>", "<|assistant|>", "\uD800", "\uDC00x",
         ];
         var rng = new Random(20240611 + variant.Length);
         var failures = new List<string>();

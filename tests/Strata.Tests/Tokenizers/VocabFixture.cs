@@ -35,6 +35,18 @@ public sealed class VocabFixture : IDisposable
         ("llama2-scored", "llama2", null, (hf, w) => w.Add("tokenizer.ggml.scores", Enumerable.Range(0, hf.Tokens.Length).Select(i => -(float)i).ToArray())),
         ("llama2-ties", "llama2", null, (hf, w) => w.Add("tokenizer.ggml.scores", Enumerable.Range(0, hf.Tokens.Length).Select(i => -(float)(i % 3)).ToArray())),
         ("llama2-noprefix", "llama2", null, (hf, w) => w.Add("tokenizer.ggml.add_space_prefix", false)),
+        // Phi-3 by name: llama.cpp right-strips whitespace after special tokens (except <unk>, <s>, <|endoftext|>).
+        ("llama2-phi3", "llama2", null, (hf, w) =>
+        {
+            w.Add("general.name", "Phi-3 mini test");
+            var tokens = (string[])hf.Tokens.Clone();
+            var types = (int[])hf.TokenTypes.Clone();
+            (tokens[31999], types[31999]) = ("<|endoftext|>", (int)TokenType.Control);
+            (tokens[31998], types[31998]) = ("<|user|>", (int)TokenType.Control);
+            (tokens[31997], types[31997]) = ("<|assistant|>", (int)TokenType.UserDefined);
+            w.Add("tokenizer.ggml.tokens", tokens);
+            w.Add("tokenizer.ggml.token_type", types);
+        }),
         // BOS and EOS both added, on a BPE vocabulary.
         ("qwen3-bos-eos", "qwen3", null, (hf, w) => { w.Add("tokenizer.ggml.add_bos_token", true); w.Add("tokenizer.ggml.add_eos_token", true); w.Add("tokenizer.ggml.bos_token_id", 151644u); }),
     ];
