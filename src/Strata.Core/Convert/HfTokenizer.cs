@@ -3,7 +3,7 @@ using System.Text.RegularExpressions;
 using Strata.Gguf;
 using Strata.Tokenizers;
 
-namespace Strata.Convert;
+namespace Strata.Conversion;
 
 /// <summary>
 /// A Hugging Face tokenizer (<c>tokenizer.json</c> + <c>tokenizer_config.json</c>) turned into the GGUF tokenizer

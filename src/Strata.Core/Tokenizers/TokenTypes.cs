@@ -40,4 +40,4 @@ public enum VocabularyKind
 }
 
 /// <summary>Bad or unsupported vocabulary data, or text that cannot be tokenized. The message is one line.</summary>
-public sealed class TokenizerException(string message) : Exception(message);
+public sealed class TokenizerException(string message) : StrataException(message);

@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Diagnostics;
 using Strata.Gguf;
 using Strata.Tensors;
+using Strata.Tests.Support;
 
 namespace Strata.Tests.Gguf;
 

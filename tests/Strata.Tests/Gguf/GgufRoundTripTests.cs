@@ -1,5 +1,6 @@
 using Strata.Gguf;
 using Strata.Tensors;
+using Strata.Tests.Support;
 
 namespace Strata.Tests.Gguf;
 
@@ -89,12 +90,3 @@ public class GgufRoundTripTests
     }
 }
 
-/// <summary>A temporary directory deleted on dispose.</summary>
-public sealed class TempDir : IDisposable
-{
-    public string Path { get; } = Directory.CreateTempSubdirectory("strata-test-").FullName;
-    public void Dispose()
-    {
-        try { Directory.Delete(Path, recursive: true); } catch (IOException) { }
-    }
-}

@@ -1,4 +1,4 @@
-using Strata.Convert;
+using Strata.Conversion;
 using Strata.Tokenizers;
 
 namespace Strata.Tests.Tokenizers;
@@ -73,7 +73,7 @@ public class HfTokenizerTests(VocabFixture fx)
     [Fact]
     public void NonBpeTokenizerIsAClearError()
     {
-        using var dir = new Strata.Tests.Gguf.TempDir();
+        using var dir = new Strata.Tests.Support.TempDir();
         string path = Path.Combine(dir.Path, "tokenizer.json");
         File.WriteAllText(path, """{"model":{"type":"Unigram","vocab":[]}}""");
         var e = Assert.Throws<TokenizerException>(() => HfTokenizer.Load(path, null));

@@ -3,7 +3,7 @@ using System.Text;
 using LLama;
 using LLama.Common;
 using LLama.Native;
-using Strata.Convert;
+using Strata.Conversion;
 using Strata.Gguf;
 using Strata.Tokenizers;
 

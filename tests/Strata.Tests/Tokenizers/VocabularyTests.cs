@@ -1,4 +1,5 @@
-using Strata.Convert;
+using Strata.Tests.Support;
+using Strata.Conversion;
 using Strata.Gguf;
 using Strata.Tests.Gguf;
 using Strata.Tokenizers;

@@ -1,0 +1,96 @@
+using Strata.Gguf;
+using Strata.Kv;
+using Strata.Models;
+using Strata.Tensors;
+using Strata.Tokenizers;
+using Strata.Weights;
+
+namespace Strata.Engine;
+
+/// <summary>How a model is loaded: threads, context size, KV block size.</summary>
+public sealed record ModelOptions
+{
+    /// <summary>Compute threads; 0 means one per core.</summary>
+    public int Threads { get; init; }
+    /// <summary>Context positions per sequence; 0 means the model's trained context, capped at <see cref="DefaultMaxContext"/>.</summary>
+    public int Context { get; init; }
+    /// <summary>Sequences whose KV cache fits in memory at once.</summary>
+    public int MaxSequences { get; init; } = 1;
+    public int KvBlockTokens { get; init; } = KvLayout.DefaultBlockTokens;
+    /// <summary>Most tokens per forward call; longer prompts are fed in chunks.</summary>
+    public int BatchSize { get; init; } = 256;
+
+    public const int DefaultMaxContext = 4096;
+}
+
+/// <summary>
+/// A loaded model: the mapped file, its hyper-parameters, weights, tokenizer, the forward pass and a KV block pool.
+/// The one object a front end (CLI, server, library user) holds.
+/// </summary>
+public sealed class Model : IDisposable
+{
+    private readonly GgufFile _file;
+    private readonly IWeightSource _weights;
+
+    public string Path { get; }
+    public GgufFile File => _file;
+    public ModelConfig Config { get; }
+    public Tokenizer Tokenizer { get; }
+    public Transformer Transformer { get; }
+    public KvBlockPool KvPool { get; }
+    public int Context { get; }
+
+    private Model(string path, GgufFile file, ModelOptions o)
+    {
+        Path = path;
+        _file = file;
+        Config = ModelConfig.FromGguf(file);
+        Tokenizer = Tokenizer.FromGguf(file.Metadata);
+        if (Tokenizer.Vocabulary.Count != Config.VocabSize)
+            throw new GgufFormatException($"{System.IO.Path.GetFileName(path)}: the tokenizer has {Tokenizer.Vocabulary.Count} tokens but token_embd.weight has {Config.VocabSize} rows");
+        _weights = new GgufWeightSource(file);
+        var weights = ModelWeights.Load(_weights, Config, System.IO.Path.GetFileName(path));
+        Context = o.Context > 0 ? o.Context : Math.Min(Config.ContextLength, ModelOptions.DefaultMaxContext);
+        if (o.Context < 0 || Context > 1 << 20) throw new StrataException($"context size {o.Context} is out of range");
+        int threads = o.Threads > 0 ? o.Threads : Environment.ProcessorCount;
+        Transformer = new Transformer(Config, weights, new ComputePool(threads), Math.Clamp(o.BatchSize, 1, 4096), Context);
+        var layout = new KvLayout(Config.Layers, Config.KvDim, o.KvBlockTokens);
+        int blocksPerSequence = (Context + layout.BlockTokens - 1) / layout.BlockTokens;
+        KvPool = new KvBlockPool(new DramKvBlockStore(layout, blocksPerSequence * Math.Max(1, o.MaxSequences)));
+    }
+
+    /// <summary>Opens and validates a GGUF model; failures are <see cref="StrataException"/>s with a one-line message.</summary>
+    public static Model Load(string path, ModelOptions? options = null)
+    {
+        var file = GgufFile.Open(path);
+        try
+        {
+            return new Model(path, file, options ?? new ModelOptions());
+        }
+        catch (TokenizerException e)
+        {
+            file.Dispose();
+            throw new StrataException($"{System.IO.Path.GetFileName(path)}: {e.Message}", e);
+        }
+        catch
+        {
+            file.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>A fresh, empty KV cache for one sequence of up to <see cref="Context"/> positions.</summary>
+    public KvSequence NewSequence() => new(KvPool, Context);
+
+    /// <summary>Tokenizes a prompt as llama.cpp's tools do: BOS as the model asks, special tokens written in the text parsed.</summary>
+    public int[] Tokenize(string text, bool addSpecial = true, bool parseSpecial = true) =>
+        Tokenizer.Encode(text, addSpecial, parseSpecial);
+
+    public void Dispose()
+    {
+        Transformer.Pool.Dispose();
+        KvPool.Store.Dispose();
+        _weights.Dispose();
+        _file.Dispose();
+    }
+}

@@ -1,0 +1,92 @@
+using Strata.Kv;
+using Strata.Tensors;
+
+namespace Strata.Models;
+
+/// <summary>
+/// Causal grouped-query attention over a sequence's paged KV cache: token i of the batch (position start+i) attends to
+/// positions [0, start+i]; query head h reads KV head h / GroupSize. Work items are (token, head) pairs spread over
+/// the pool; each worker has its own score buffer.
+/// </summary>
+internal sealed class Attention
+{
+    private readonly ModelConfig _c;
+    private readonly ComputePool _pool;
+    private readonly float[][] _scores; // [threads][context] attention weights of one (token, head)
+    private readonly float[][] _acc;    // [threads][HeadDim] f32 accumulator of the weighted values
+    private readonly float _scale;
+    private readonly Action<int, int, int> _body;
+
+    // Arguments of the current call, read by the workers (set before, cleared after each Run).
+    private KvSequence? _seq;
+    private int _layer, _start, _n;
+    private float[] _qBuf = [], _outBuf = [];
+
+    public Attention(ModelConfig c, ComputePool pool, int context)
+    {
+        _c = c;
+        _pool = pool;
+        _scale = 1f / MathF.Sqrt(c.HeadDim);
+        _scores = new float[pool.Threads][];
+        _acc = new float[pool.Threads][];
+        for (int t = 0; t < pool.Threads; t++)
+        {
+            _scores[t] = new float[context];
+            _acc[t] = new float[c.HeadDim];
+        }
+        _body = RunItems;
+    }
+
+    /// <summary>q: [n × QDim] (rope applied); output: [n × QDim].</summary>
+    public void Run(KvSequence seq, int layer, int start, int n, float[] q, float[] output)
+    {
+        if (start + n > _scores[0].Length)
+            throw new StrataException($"context is full: position {start + n} exceeds the context of {_scores[0].Length}");
+        _seq = seq;
+        _layer = layer;
+        _start = start;
+        _n = n;
+        _qBuf = q;
+        _outBuf = output;
+        _pool.ParallelFor(n * _c.Heads, _body);
+        _seq = null;
+    }
+
+    private void RunItems(int begin, int end, int thread)
+    {
+        for (int item = begin; item < end; item++) RunOne(item / _c.Heads, item % _c.Heads, thread);
+    }
+
+    private void RunOne(int i, int h, int thread)
+    {
+        var seq = _seq!;
+        int hd = _c.HeadDim;
+        int kvOffset = h / _c.GroupSize * hd;
+        int last = _start + i; // causal: attends to positions 0..last
+        var q = _qBuf.AsSpan(i * _c.QDim + h * hd, hd);
+        var scores = _scores[thread].AsSpan(0, last + 1);
+
+        float max = float.NegativeInfinity;
+        for (int p = 0; p <= last; p++)
+        {
+            var kRow = seq.Row(_layer, 0, p).Slice(kvOffset, hd);
+            float s = HalfVector.Dot(q, kRow) * _scale;
+            scores[p] = s;
+            if (s > max) max = s;
+        }
+        double sum = 0;
+        for (int p = 0; p <= last; p++)
+        {
+            float e = MathF.Exp(scores[p] - max);
+            scores[p] = e;
+            sum += e;
+        }
+        float inv = (float)(1.0 / sum);
+
+        var acc = _acc[thread].AsSpan();
+        acc.Clear();
+        for (int p = 0; p <= last; p++)
+            HalfVector.Axpy(scores[p] * inv, seq.Row(_layer, 1, p).Slice(kvOffset, hd), acc);
+        acc.CopyTo(_outBuf.AsSpan(i * _c.QDim + h * hd, hd));
+    }
+}

@@ -1,0 +1,92 @@
+using Strata.Gguf;
+using Strata.Tensors;
+using Strata.Weights;
+
+namespace Strata.Models;
+
+/// <summary>The weights of one transformer layer. Optional tensors are null when the architecture has none.
+/// Norm weights and biases are small and read every token, so they are copied into float arrays at load.</summary>
+public sealed record LayerWeights(
+    float[] AttnNorm,
+    WeightTensor Q, WeightTensor K, WeightTensor V, WeightTensor Output,
+    float[]? QBias, float[]? KBias, float[]? VBias,
+    float[]? QNorm, float[]? KNorm,
+    float[] FfnNorm, WeightTensor Gate, WeightTensor Up, WeightTensor Down);
+
+/// <summary>All weights of a model, looked up by the architecture's tensor-name table and checked against the config.</summary>
+public sealed class ModelWeights
+{
+    public required WeightTensor TokenEmbedding { get; init; }
+    public required float[] OutputNorm { get; init; }
+    /// <summary>The output projection; the token embedding itself when the model ties them.</summary>
+    public required WeightTensor Output { get; init; }
+    /// <summary>Per-frequency divisors for rope (llama-3 scaling), or null.</summary>
+    public float[]? RopeFactors { get; init; }
+    public required LayerWeights[] Layers { get; init; }
+
+    public static ModelWeights Load(IWeightSource source, ModelConfig c, string sourceName)
+    {
+        GgufFormatException Bad(string what) => new($"{sourceName}: {what}");
+
+        WeightTensor Need(string name, params long[] shape) =>
+            Check(source.TryGet(name) ?? throw Bad($"required tensor '{name}' is missing"), shape);
+
+        WeightTensor? Optional(string name, params long[] shape) =>
+            source.TryGet(name) is { } t ? Check(t, shape) : null;
+
+        WeightTensor Check(WeightTensor t, long[] shape)
+        {
+            if (!t.Shape.SequenceEqual(shape))
+                throw Bad($"tensor '{t.Name}' has shape [{string.Join(", ", t.Shape)}], but the hyper-parameters need [{string.Join(", ", shape)}]");
+            if (!GgmlTypeInfo.IsSupportedWeight(t.Type))
+                throw Bad($"tensor '{t.Name}' has type {GgmlTypeInfo.Name(t.Type)}, which Strata cannot compute with yet");
+            return t;
+        }
+
+        float[] Vector(string name, long n)
+        {
+            var t = Need(name, n);
+            var values = new float[n];
+            Dequantize.Row(t.Type, t.Bytes, values);
+            if (values.Any(v => !float.IsFinite(v))) throw Bad($"tensor '{name}' holds non-finite values");
+            return values;
+        }
+
+        var arch = c.Architecture;
+        var layers = new LayerWeights[c.Layers];
+        for (int i = 0; i < c.Layers; i++)
+        {
+            layers[i] = new LayerWeights(
+                AttnNorm: Vector(TensorNames.AttnNorm(i), c.Dim),
+                Q: Need(TensorNames.AttnQ(i), c.Dim, c.QDim),
+                K: Need(TensorNames.AttnK(i), c.Dim, c.KvDim),
+                V: Need(TensorNames.AttnV(i), c.Dim, c.KvDim),
+                Output: Need(TensorNames.AttnOutput(i), c.QDim, c.Dim),
+                QBias: arch.AttentionBiases ? Vector(TensorNames.AttnQBias(i), c.QDim) : null,
+                KBias: arch.AttentionBiases ? Vector(TensorNames.AttnKBias(i), c.KvDim) : null,
+                VBias: arch.AttentionBiases ? Vector(TensorNames.AttnVBias(i), c.KvDim) : null,
+                QNorm: arch.QkNorm ? Vector(TensorNames.AttnQNorm(i), c.HeadDim) : null,
+                KNorm: arch.QkNorm ? Vector(TensorNames.AttnKNorm(i), c.HeadDim) : null,
+                FfnNorm: Vector(TensorNames.FfnNorm(i), c.Dim),
+                Gate: Need(TensorNames.FfnGate(i), c.Dim, c.FeedForward),
+                Up: Need(TensorNames.FfnUp(i), c.Dim, c.FeedForward),
+                Down: Need(TensorNames.FfnDown(i), c.FeedForward, c.Dim));
+        }
+
+        var embd = Need(TensorNames.TokenEmbedding, c.Dim, c.VocabSize);
+        float[]? ropeFactors = null;
+        if (source.TryGet(TensorNames.RopeFrequencies) is not null)
+        {
+            ropeFactors = Vector(TensorNames.RopeFrequencies, c.RopeDims / 2);
+            if (ropeFactors.Any(f => !(f > 0) || float.IsInfinity(f))) throw Bad($"tensor '{TensorNames.RopeFrequencies}' holds non-positive factors");
+        }
+        return new ModelWeights
+        {
+            TokenEmbedding = embd,
+            OutputNorm = Vector(TensorNames.OutputNorm, c.Dim),
+            Output = Optional(TensorNames.Output, c.Dim, c.VocabSize) ?? embd,
+            RopeFactors = ropeFactors,
+            Layers = layers,
+        };
+    }
+}

@@ -1,0 +1,32 @@
+using Strata.Tensors;
+
+namespace Strata.Weights;
+
+/// <summary>
+/// One weight tensor as the kernels see it: a type, a GGUF-order shape and a pointer to bytes that stay valid while
+/// the source is alive. Where the bytes live (a mapped file today; pinned DRAM, far memory or a stream from SSD later)
+/// is the source's business.
+/// </summary>
+public sealed record WeightTensor(string Name, GgmlType Type, long[] Shape, nint Data, long ByteSize)
+{
+    /// <summary>Elements per row (ne0).</summary>
+    public int Cols => (int)Shape[0];
+
+    /// <summary>Rows: the product of the outer dimensions.</summary>
+    public int Rows => (int)(Shape.Skip(1).Aggregate(1L, (a, b) => a * b));
+
+    public long RowBytes => GgmlTypeInfo.RowBytes(Type, Cols);
+
+    public unsafe ReadOnlySpan<byte> Row(int r) => new((byte*)Data + r * RowBytes, (int)RowBytes);
+
+    public unsafe ReadOnlySpan<byte> Bytes => ByteSize <= int.MaxValue
+        ? new((void*)Data, (int)ByteSize)
+        : throw new InvalidOperationException($"tensor '{Name}' exceeds 2 GiB; use row access");
+}
+
+/// <summary>Where a model's weights come from. Implementations: a memory-mapped GGUF file; later tiers plug in here.</summary>
+public interface IWeightSource : IDisposable
+{
+    /// <summary>The tensor, or null when the model has none of that name.</summary>
+    WeightTensor? TryGet(string name);
+}

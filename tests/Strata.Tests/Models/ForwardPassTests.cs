@@ -1,0 +1,107 @@
+using Strata.Engine;
+using Strata.Tensors;
+using Strata.Tests.Reference;
+using Strata.Tests.Support;
+using Xunit.Abstractions;
+
+namespace Strata.Tests.Models;
+
+/// <summary>
+/// Strata's forward pass against two independent references: a float64 forward pass (logits within 1 % of the
+/// logits' standard deviation at every position) and llama.cpp (identical 32-token greedy continuation).
+/// </summary>
+public class ForwardPassTests(ITestOutputHelper output)
+{
+    public static TheoryData<ModelSpec> FloatModels => new()
+    {
+        new ModelSpec("llama", Dim: 64, Layers: 2, Heads: 4, KvHeads: 1, FeedForward: 96, Vocab: 300, Type: GgmlType.F32),           // GQA 4:1
+        new ModelSpec("llama", Dim: 96, Layers: 2, Heads: 3, KvHeads: 3, FeedForward: 160, Vocab: 1000, Type: GgmlType.F16, Tied: true), // 1:1, odd heads, tied
+        new ModelSpec("llama", Dim: 64, Layers: 2, Heads: 4, KvHeads: 2, FeedForward: 128, Vocab: 500, Type: GgmlType.F32, RopeFactors: true, RopeBase: 500000f),
+        new ModelSpec("qwen2", Dim: 80, Layers: 2, Heads: 5, KvHeads: 1, FeedForward: 128, Vocab: 400, Type: GgmlType.F16),          // biases, 5:1
+        new ModelSpec("qwen3", Dim: 64, Layers: 3, Heads: 4, KvHeads: 2, FeedForward: 96, Vocab: 320, HeadDim: 32, Type: GgmlType.F32, Tied: true), // q/k norm, key_length
+        new ModelSpec("llama", Dim: 128, Layers: 2, Heads: 8, KvHeads: 2, FeedForward: 256, Vocab: 32000, Type: GgmlType.F16),        // 32k vocab
+    };
+
+    private static int[] Prompt(int vocab, int n, int seed)
+    {
+        var rng = new Random(seed);
+        var t = new int[n];
+        t[0] = 1;
+        for (int i = 1; i < n; i++) t[i] = 3 + rng.Next(vocab - 3);
+        return t;
+    }
+
+    [Theory]
+    [MemberData(nameof(FloatModels))]
+    public void LogitsMatchFloat64Reference(ModelSpec spec)
+    {
+        using var dir = new TempDir();
+        string path = TestModels.Write(spec, dir.Path);
+        var tokens = Prompt(spec.Vocab, 40, spec.Seed);
+        var expected = new ReferenceModel(path).Logits(tokens);
+        var actual = StrataLogits(path, tokens, batch: 16);
+        double worst = MaxRelativeDeviation(actual, expected);
+        output.WriteLine($"{spec}: max |strata - f64| / std = {worst:P3}");
+        Assert.True(worst < 0.01, $"{spec}: deviation {worst:P3} of the logits' std exceeds 1 %");
+    }
+
+    [Theory]
+    [MemberData(nameof(FloatModels))]
+    public void GreedyContinuationMatchesLlamaCpp(ModelSpec spec)
+    {
+        using var dir = new TempDir();
+        string path = TestModels.Write(spec, dir.Path);
+        var prompt = Prompt(spec.Vocab, 12, spec.Seed + 7);
+        int[] expected;
+        using (var llama = new LlamaCpp(path)) expected = llama.Greedy(prompt, 32);
+        using var model = Model.Load(path, new ModelOptions { Threads = 2, Context = 256 });
+        var result = new Generator(model).Generate(prompt, new GenerationOptions { MaxTokens = 32, Sampling = Strata.Sampling.SamplerOptions.Greedy });
+        // End-of-generation tokens stop Strata; llama.cpp's list continues past them, so compare up to that point.
+        Assert.Equal(expected.Take(result.Tokens.Length), result.Tokens);
+        if (result.Tokens.Length < 32) Assert.True(model.Tokenizer.Vocabulary.IsEndOfGeneration(expected[result.Tokens.Length]));
+    }
+
+    [Fact]
+    public void BatchedPrefillEqualsTokenByTokenDecode()
+    {
+        using var dir = new TempDir();
+        var spec = new ModelSpec("qwen2", Dim: 64, Layers: 2, Heads: 4, KvHeads: 2, FeedForward: 96, Vocab: 300);
+        string path = TestModels.Write(spec, dir.Path);
+        var tokens = Prompt(spec.Vocab, 37, 3);
+        var batched = StrataLogits(path, tokens, batch: 64);
+        var single = StrataLogits(path, tokens, batch: 1);
+        Assert.True(MaxRelativeDeviation(batched, single.Select(r => r.Select(x => (double)x).ToArray()).ToArray()) < 1e-4);
+    }
+
+    /// <summary>Logits at every position, fed in batches of <paramref name="batch"/>.</summary>
+    internal static float[][] StrataLogits(string path, int[] tokens, int batch)
+    {
+        using var model = Model.Load(path, new ModelOptions { Threads = 2, Context = 256, BatchSize = batch });
+        int vocab = model.Config.VocabSize;
+        var logits = new float[batch * vocab];
+        var result = new float[tokens.Length][];
+        using var seq = model.NewSequence();
+        for (int start = 0; start < tokens.Length; start += batch)
+        {
+            int n = Math.Min(batch, tokens.Length - start);
+            model.Transformer.Forward(tokens.AsSpan(start, n), seq, logits, allLogits: true);
+            for (int i = 0; i < n; i++) result[start + i] = logits.AsSpan(i * vocab, vocab).ToArray();
+        }
+        return result;
+    }
+
+    /// <summary>Max over positions of max |a − b| divided by the standard deviation of b's logits at that position.</summary>
+    internal static double MaxRelativeDeviation(float[][] a, double[][] b)
+    {
+        double worst = 0;
+        for (int p = 0; p < b.Length; p++)
+        {
+            double mean = b[p].Average();
+            double std = Math.Sqrt(b[p].Select(x => (x - mean) * (x - mean)).Average());
+            double maxDiff = 0;
+            for (int j = 0; j < b[p].Length; j++) maxDiff = Math.Max(maxDiff, Math.Abs(a[p][j] - b[p][j]));
+            worst = Math.Max(worst, maxDiff / std);
+        }
+        return worst;
+    }
+}
