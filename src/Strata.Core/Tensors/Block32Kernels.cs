@@ -16,6 +16,7 @@ internal sealed unsafe class Q8_0Kernel : RowKernel
     public override int PreparedBytes(int cols) => new Q8Layout(cols).Bytes;
     public override void Prepare(ReadOnlySpan<float> x, Span<byte> prepared) => ActivationQuant.Q8(x, prepared);
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     protected override float DotRow(byte* w, byte* x, int cols)
     {
         var L = new Q8Layout(cols);
@@ -29,11 +30,11 @@ internal sealed unsafe class Q8_0Kernel : RowKernel
             for (; b + 2 <= nb; b += 2)
             {
                 byte* b0 = w + b * BlockBytes, b1 = b0 + BlockBytes;
-                var wv = Vector512.Create(Vector256.Load((sbyte*)b0 + 2), Vector256.Load((sbyte*)b1 + 2));
+                var wv = IntDot.Combine(Vector256.Load((sbyte*)b0 + 2), Vector256.Load((sbyte*)b1 + 2));
                 var xv = Vector512.Load(xq + 32 * b);
                 var neg = Vector512.LessThan(wv, Vector512<sbyte>.Zero);
                 var p = IntDot.Dot(Avx512BW.Abs(wv), Vector512.ConditionalSelect(neg, -xv, xv));
-                var d = Vector512.Create(Vector256.Create(HalfBits.ToSingleFast(*(ushort*)b0) * xd[b]), Vector256.Create(HalfBits.ToSingleFast(*(ushort*)b1) * xd[b + 1]));
+                var d = IntDot.Combine(Vector256.Create(HalfBits.ToSingleFast(*(ushort*)b0) * xd[b]), Vector256.Create(HalfBits.ToSingleFast(*(ushort*)b1) * xd[b + 1]));
                 acc = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(p), d, acc);
             }
             sum = Vector512.Sum(acc);
@@ -94,6 +95,7 @@ internal sealed unsafe class Block32Kernel<T> : RowKernel where T : struct, IBlo
     public override int PreparedBytes(int cols) => new Q8Layout(cols).Bytes;
     public override void Prepare(ReadOnlySpan<float> x, Span<byte> prepared) => ActivationQuant.Q8(x, prepared);
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     protected override float DotRow(byte* w, byte* x, int cols)
     {
         var L = new Q8Layout(cols);
@@ -109,10 +111,10 @@ internal sealed unsafe class Block32Kernel<T> : RowKernel where T : struct, IBlo
             for (; b + 2 <= nb; b += 2)
             {
                 byte* b0 = w + b * T.Bytes, b1 = b0 + T.Bytes;
-                var p = IntDot.Dot(Vector512.Create(T.Unpack(b0), T.Unpack(b1)), Vector512.Load(xq + 32 * b));
+                var p = IntDot.Dot(IntDot.Combine(T.Unpack(b0), T.Unpack(b1)), Vector512.Load(xq + 32 * b));
                 if (T.Offset != 0)
-                    p += Vector512.Create(Vector256.CreateScalar(-T.Offset * xsum[b]), Vector256.CreateScalar(-T.Offset * xsum[b + 1]));
-                var d = Vector512.Create(Vector256.Create(HalfBits.ToSingleFast(*(ushort*)b0) * xd[b]), Vector256.Create(HalfBits.ToSingleFast(*(ushort*)b1) * xd[b + 1]));
+                    p += IntDot.Combine(Vector256.CreateScalar(-T.Offset * xsum[b]), Vector256.CreateScalar(-T.Offset * xsum[b + 1]));
+                var d = IntDot.Combine(Vector256.Create(HalfBits.ToSingleFast(*(ushort*)b0) * xd[b]), Vector256.Create(HalfBits.ToSingleFast(*(ushort*)b1) * xd[b + 1]));
                 acc = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(p), d, acc);
                 if (T.HasMin) sumMin += HalfBits.ToSingleFast(*(ushort*)(b0 + 2)) * xs[b] + HalfBits.ToSingleFast(*(ushort*)(b1 + 2)) * xs[b + 1];
             }
@@ -163,7 +165,7 @@ internal static unsafe class Nibbles
     {
         var v = Vector128.Load(qs);
         var m = Vector128.Create((byte)0xF);
-        return Vector256.Create(v & m, (v.AsUInt16() >> 4).AsByte() & m);
+        return IntDot.Combine(v & m, (v.AsUInt16() >> 4).AsByte() & m);
     }
 
     // byte i of the result takes byte i/8 of a broadcast u32, then tests bit i%8
