@@ -3,7 +3,13 @@ using BenchmarkDotNet.Running;
 using Strata.Bench;
 using Strata.Tensors;
 
-// Default: a quick Stopwatch sweep printing GB/s of weights read. "--bdn" runs the BenchmarkDotNet suite instead.
+// "decode ...": decode speed side by side with llama.cpp (see SideBySide/DecodeVsLlamaCpp.cs).
+// Default: a quick Stopwatch sweep of matvec kernels printing GB/s of weights read. "--bdn" runs the BenchmarkDotNet suite instead.
+if (args.Length > 0 && args[0] == "decode")
+{
+    Environment.ExitCode = Strata.Bench.SideBySide.DecodeVsLlamaCpp.Run(args[1..]);
+    return;
+}
 if (args.Contains("--bdn"))
 {
     BenchmarkRunner.Run<MatVec>(args: args.Where(a => a != "--bdn").ToArray());
