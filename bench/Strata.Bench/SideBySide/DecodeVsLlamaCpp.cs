@@ -64,7 +64,8 @@ public static class DecodeVsLlamaCpp
 
     private static double StrataDecode(Model model, int[] prompt, int n)
     {
-        var r = new Generator(model).Generate(prompt, new GenerationOptions { MaxTokens = n, Sampling = SamplerOptions.Greedy });
+        using var g = new Generator(model);
+        var r = g.Generate(prompt, new GenerationOptions { MaxTokens = n, Sampling = SamplerOptions.Greedy });
         return r.DecodeTokensPerSecond;
     }
 

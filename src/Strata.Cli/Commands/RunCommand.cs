@@ -52,7 +52,7 @@ internal static class RunCommand
         try
         {
             var stdout = Console.Out;
-            var generator = new Generator(model);
+            using var generator = new Generator(model);
             var options = new GenerationOptions { MaxTokens = n, Sampling = sampling, StopStrings = stops };
             var result = generator.Generate(promptTokens, options, json ? null : text => { stdout.Write(text); stdout.Flush(); }, cts.Token);
             if (json)

@@ -115,7 +115,8 @@ public class ModelValidationTests
     {
         using var d = new TempDir();
         using var model = Model.Load(TestModels.Write(Spec, d.Path), new ModelOptions { Threads = 1, Context = 16 });
-        var e = Assert.Throws<StrataException>(() => new Generator(model).Generate(Enumerable.Repeat(5, 20).ToArray(), new GenerationOptions()));
+        using var g = new Generator(model);
+        var e = Assert.Throws<StrataException>(() => g.Generate(Enumerable.Repeat(5, 20).ToArray(), new GenerationOptions()));
         Assert.Contains("context", e.Message);
     }
 
@@ -124,7 +125,8 @@ public class ModelValidationTests
     {
         using var d = new TempDir();
         using var model = Model.Load(TestModels.Write(Spec, d.Path), new ModelOptions { Threads = 1, Context = 16 });
-        var r = new Generator(model).Generate([1, 5, 6], new GenerationOptions { MaxTokens = -1, Sampling = Strata.Sampling.SamplerOptions.Greedy });
+        using var g = new Generator(model);
+        var r = g.Generate([1, 5, 6], new GenerationOptions { MaxTokens = -1, Sampling = Strata.Sampling.SamplerOptions.Greedy });
         Assert.True(r.StopReason is StopReason.ContextFull or StopReason.EndOfGeneration, r.StopReason.ToString());
         Assert.True(r.PromptTokens.Length + r.Tokens.Length <= 17);
     }
