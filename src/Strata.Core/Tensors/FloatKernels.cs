@@ -12,7 +12,6 @@ internal sealed unsafe class F32Kernel : RowKernel
     public override int PreparedBytes(int cols) => cols * 4;
     public override void Prepare(ReadOnlySpan<float> x, Span<byte> prepared) => x.CopyTo(MemoryMarshal.Cast<byte, float>(prepared));
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     protected override float DotRow(byte* w, byte* x, int n)
     {
         float* a = (float*)w, b = (float*)x;
@@ -79,7 +78,6 @@ internal sealed unsafe class Half16Kernel<T> : RowKernel where T : struct, IHalf
         for (int i = 0; i < x.Length; i++) p[i] = T.Round(x[i]);
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     protected override float DotRow(byte* w, byte* x, int n)
     {
         ushort* a = (ushort*)w;

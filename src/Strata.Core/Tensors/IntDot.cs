@@ -10,15 +10,6 @@ namespace Strata.Tensors;
 /// </summary>
 internal static class IntDot
 {
-    /// <summary>[lo, hi] as one register (Vector512.Create(lo, hi) goes through the stack in .NET 10's JIT).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector512<T> Combine<T>(Vector256<T> lo, Vector256<T> hi) =>
-        Avx512F.InsertVector256(lo.AsSingle().ToVector512Unsafe(), hi.AsSingle(), 1).As<float, T>();
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector256<T> Combine<T>(Vector128<T> lo, Vector128<T> hi) =>
-        Avx.InsertVector128(lo.AsSingle().ToVector256Unsafe(), hi.AsSingle(), 1).As<float, T>();
-
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<int> Dot(Vector512<byte> u, Vector512<sbyte> s) =>
         Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(u, s), Vector512<short>.One);

@@ -40,7 +40,6 @@ internal sealed unsafe class KQuantKernel<T> : RowKernel where T : struct, IKFor
     public override int PreparedBytes(int cols) => new Q8KLayout(cols).Bytes;
     public override void Prepare(ReadOnlySpan<float> x, Span<byte> prepared) => ActivationQuant.Q8K(x, prepared);
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     protected override float DotRow(byte* w, byte* x, int cols)
     {
         if (!Kernels.Int256) return DotRowScalar(w, x, cols);
