@@ -32,7 +32,8 @@ public sealed class LlamaCpp : IDisposable
         lock (InitLock)
         {
             if (_initialized) return;
-            NativeLibraryConfig.All.WithLogCallback((level, message) => { });
+            // Works before or after the native library is loaded (other tests may have loaded it first).
+            NativeLogConfig.llama_log_set((level, message) => { });
             _initialized = true;
         }
     }
