@@ -128,6 +128,8 @@ internal sealed class JinjaParser
                         endedBy = kw.Value;
                         return body;
                     }
+                    if (kw.Value.StartsWith("end", StringComparison.Ordinal) || kw.Value is "elif" or "else")
+                        throw Error($"unexpected '{{% {kw.Value} %}}'" + (ends is null ? "" : $", expected '{{% {ends[^1]} %}}'"), kw.Pos);
                     _i += 2;
                     Enter(t.Pos);
                     body.Add(ParseStatement(kw));
@@ -252,7 +254,7 @@ internal sealed class JinjaParser
             ExpectBlockEnd();
             return new SetStmt(pos, target, value);
         }
-        var filters = Cur.IsOp("|") ? ParseFilterChain() : [];
+        var filters = SkipOp("|") ? ParseFilterChain() : [];
         ExpectBlockEnd();
         var body = ParseBody(["endset"], out _);
         ExpectBlockEnd();

@@ -338,7 +338,7 @@ internal static class JinjaValues
         {
             case null: return null;
             case string or bool or long or double or Undefined or JCallable or JNamespace: return v;
-            case List<object?> or JTuple or JRange or OrderedDictionary<object, object?>: return v;
+            case JTuple or JRange: return v;
             case int i: return (long)i;
             case uint u: return (long)u;
             case short s: return (long)s;
