@@ -88,6 +88,12 @@ public sealed class ChatTemplate
         {
             throw new ChatTemplateException("chat template nesting is too deep for the available stack");
         }
+        catch (Exception e) when (e is InvalidCastException or ArgumentException or IndexOutOfRangeException or InvalidOperationException
+                                      or FormatException or OverflowException or KeyNotFoundException)
+        {
+            // A safety net: whatever a template does, the caller sees one kind of error.
+            throw new ChatTemplateException($"chat template failed: {e.Message}");
+        }
     }
 
     /// <summary>

@@ -265,4 +265,44 @@ public class ChatTemplateTests
         var small = new ChatTemplateOptions { MaxOutputChars = 10 };
         Assert.Contains("output exceeded", Assert.Throws<ChatTemplateException>(() => Render("{% for i in range(20) %}x{% endfor %}", small)).Message);
     }
+
+    [Fact]
+    public void MutatedTemplatesFailOnlyWithChatTemplateException()
+    {
+        // Random edits of a feature-rich template: every outcome is output or a ChatTemplateException.
+        const string seed = "{%- set ns = namespace(n=0) -%}{% macro m(a, b=2) %}{{ a ~ b }}{% endmacro %}"
+            + "{% for x in messages[::-1] if x.role != 'system' %}{{ loop.index }}{{ m(x.content | trim, b=loop.length) }}"
+            + "{% set ns.n = ns.n + (x.content | length) %}{% if x.content.startswith('U') %}{{ x.content.split('1')[0] }}{% endif %}"
+            + "{% endfor %}{{ ns.n // 2 }}{{ xs | sort | tojson(indent=1) }}{{ d.items() | list }}{{ range(3) | join(',') }}"
+            + "{{ 'a b'.replace(' ', '') * 2 }}{{ xs[1:] }}{{ s is string and 3 is divisibleby 3 }}";
+        const string alphabet = "{}%#-+()[]|.,:'\"~*/=<>!0123456789 abcdefghijklmnopqrstuvwxyz_\n";
+        var rng = new Random(1234);
+        var limits = new ChatTemplateOptions { MaxSteps = 20_000, MaxOutputChars = 100_000 };
+        for (int iter = 0; iter < 3000; iter++)
+        {
+            var chars = seed.ToCharArray().ToList();
+            for (int k = rng.Next(1, 4); k > 0; k--)
+            {
+                int at = rng.Next(chars.Count);
+                switch (rng.Next(3))
+                {
+                    case 0: chars.RemoveAt(at); break;
+                    case 1: chars.Insert(at, alphabet[rng.Next(alphabet.Length)]); break;
+                    default: chars[at] = alphabet[rng.Next(alphabet.Length)]; break;
+                }
+            }
+            string source = new(chars.ToArray());
+            try
+            {
+                Render(source, limits);
+            }
+            catch (ChatTemplateException)
+            {
+            }
+            catch (Exception e)
+            {
+                Assert.Fail($"{e.GetType().Name}: {e.Message}\n{source}");
+            }
+        }
+    }
 }
