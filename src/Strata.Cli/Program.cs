@@ -18,6 +18,9 @@ try
         "logits" => LogitsCommand.Execute(rest),
         "tokenize" => TokenizeCommand.Execute(rest),
         "inspect" => InspectCommand.Execute(rest),
+        "convert" => ConvertCommand.Execute(rest),
+        "quantize" => QuantizeCommand.Execute(rest),
+        "perplexity" => PerplexityCommand.Execute(rest),
         "--version" or "version" => Version(),
         _ => throw new UsageException($"unknown command '{args[0]}'"),
     };

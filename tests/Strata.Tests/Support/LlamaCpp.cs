@@ -40,6 +40,8 @@ public sealed class LlamaCpp : IDisposable
 
     public int VocabSize => _weights.Vocab.Count;
 
+    public LLamaWeights Weights => _weights;
+
     /// <summary>Logits after every position of one batch: [tokens][vocab].</summary>
     public float[][] Logits(IReadOnlyList<int> tokens)
     {
