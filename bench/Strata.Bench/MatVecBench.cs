@@ -16,6 +16,9 @@ public unsafe class MatVec : IDisposable
     [Params(1, 2)]
     public int Threads { get; set; }
 
+    [Params(WeightLayout.Plain)]
+    public WeightLayout Layout { get; set; }
+
     public const int Cols = 2048;
 
     private WeightKernel _k = null!;
@@ -28,7 +31,7 @@ public unsafe class MatVec : IDisposable
     [GlobalSetup]
     public void Setup()
     {
-        _k = Kernels.For(Type);
+        _k = Kernels.For(Type, Layout);
         var x = new float[Cols];
         var r = new Random(1);
         for (int i = 0; i < x.Length; i++) x[i] = (float)(r.NextDouble() * 2 - 1);
@@ -38,6 +41,11 @@ public unsafe class MatVec : IDisposable
         {
             Quantize.Row(Type, x, row);
             row.CopyTo(new Span<byte>(_w + i * row.Length, row.Length));
+        }
+        if (Layout == WeightLayout.Interleaved8)
+        {
+            var plain = new Span<byte>(_w, (int)WeightBytes).ToArray();
+            Q4_0x8.Repack(plain, new Span<byte>(_w, (int)WeightBytes), Rows, Cols);
         }
         _p = (byte*)NativeMemory.AlignedAlloc((nuint)_k.PreparedBytes(Cols), 64);
         _k.Prepare(x, new Span<byte>(_p, _k.PreparedBytes(Cols)));

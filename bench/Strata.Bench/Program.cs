@@ -22,11 +22,11 @@ GgmlType[] types = args.Length > 0
        GgmlType.Q2_K, GgmlType.Q3_K, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K];
 // cpu GB/s = bytes / (process CPU seconds / threads): what the kernel does when it has the cores to itself
 Console.WriteLine($"{"type",-6} {"rows x cols",-12} {"threads",7} {"GB/s",8} {"cpu GB/s",9} {"us/call",9}");
-foreach (var type in types)
+foreach (var (type, layout) in types.SelectMany(t => t == GgmlType.Q4_0 ? new[] { (t, WeightLayout.Plain), (t, WeightLayout.Interleaved8) } : new[] { (t, WeightLayout.Plain) }))
     foreach (int rows in new[] { 2048, 8192 })
         foreach (int threads in new[] { 1, 2 })
         {
-            var b = new MatVec { Type = type, Rows = rows, Threads = threads };
+            var b = new MatVec { Type = type, Rows = rows, Threads = threads, Layout = layout };
             b.Setup();
             for (int i = 0; i < 20; i++) b.Run();
             int iters = Math.Max(20, (int)(2e9 / b.WeightBytes));
@@ -42,6 +42,6 @@ foreach (var type in types)
                 proc.Refresh();
                 bestCpu = Math.Min(bestCpu, (proc.TotalProcessorTime - cpu0).TotalSeconds / iters / threads);
             }
-            Console.WriteLine($"{type,-6} {rows + "x" + MatVec.Cols,-12} {threads,7} {b.WeightBytes / best / 1e9,8:F2} {b.WeightBytes / bestCpu / 1e9,9:F2} {best * 1e6,9:F1}");
+            Console.WriteLine($"{(layout == WeightLayout.Plain ? type.ToString() : type + "x8"),-6} {rows + "x" + MatVec.Cols,-12} {threads,7} {b.WeightBytes / best / 1e9,8:F2} {b.WeightBytes / bestCpu / 1e9,9:F2} {best * 1e6,9:F1}");
             b.Dispose();
         }

@@ -38,7 +38,7 @@ internal sealed unsafe class MatMul
     /// </param>
     public void Run(WeightTensor w, float[] input, int n, Span<float> output, bool sameInput = false)
     {
-        var kernel = Kernels.For(w.Type);
+        var kernel = Kernels.For(w.Type, w.Layout);
         int cols = w.Cols, rows = w.Rows;
         int pb = kernel.PreparedBytes(cols);
         var prepared = _prepared.AsSpan(0, n * pb);
