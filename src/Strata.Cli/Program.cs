@@ -18,6 +18,9 @@ try
         "logits" => LogitsCommand.Execute(rest),
         "tokenize" => TokenizeCommand.Execute(rest),
         "inspect" => InspectCommand.Execute(rest),
+        "convert" => ConvertCommand.Execute(rest),
+        "quantize" => QuantizeCommand.Execute(rest),
+        "perplexity" => PerplexityCommand.Execute(rest),
         "--version" or "version" => Version(),
         _ => throw new UsageException($"unknown command '{args[0]}'"),
     };
@@ -36,6 +39,13 @@ catch (Exception e) when (e is IOException or UnauthorizedAccessException or Out
 {
     Console.Error.WriteLine($"strata: {e.Message}");
     return 2;
+}
+catch (Exception e)
+{
+    // A bug, not a user error: still one line, with the stack only on request.
+    Console.Error.WriteLine($"strata: internal error: {e.GetType().Name}: {e.Message.ReplaceLineEndings(" ")}" +
+        (Environment.GetEnvironmentVariable("STRATA_DEBUG") is { Length: > 0 } ? Environment.NewLine + e : " (set STRATA_DEBUG=1 for details)"));
+    return 1;
 }
 
 static int Version()

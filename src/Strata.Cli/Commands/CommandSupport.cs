@@ -14,8 +14,10 @@ internal static class CommandSupport
         ["-s"] = "--seed",
     };
 
+    /// <summary>The model named with -m, else the default model shipped with Strata.</summary>
     public static string ModelPath(Args a) =>
-        a.String("--model") ?? throw new UsageException("no model given: use -m MODEL.gguf");
+        a.String("--model") ?? DefaultModel.Find() ?? throw new UsageException(
+            $"no model given and the default model is not installed (looked in {string.Join(", ", DefaultModel.Candidates())}): use -m MODEL.gguf");
 
     public static Model LoadModel(Args a, int sequences = 1)
     {

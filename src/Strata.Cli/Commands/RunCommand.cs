@@ -34,13 +34,15 @@ internal static class RunCommand
             Seed = a.ULong("--seed") ?? (ulong)Random.Shared.NextInt64(),
         };
         if (prompt is not null && tokens is not null) throw new UsageException("give either -p TEXT or --tokens, not both");
-        if (prompt is null && tokens is null) throw new UsageException("no prompt: use -p TEXT or --tokens 1,2,3");
+        string? system = a.String("--system");
         if (a.Positional.Count > 0) throw new UsageException($"unexpected argument '{a.Positional[0]}'");
         try { sampling.Validate(); }
         catch (StrataException e) { throw new UsageException(e.Message); }
 
         using var model = CommandSupport.LoadModel(a);
         a.RejectUnknown("run");
+        if (prompt is null && tokens is null)
+            return ChatLoop.Run(model, new GenerationOptions { MaxTokens = n, Sampling = sampling, StopStrings = stops }, system);
         int[] promptTokens = tokens ?? model.Tokenize(prompt!);
         foreach (int t in promptTokens)
             if ((uint)t >= (uint)model.Config.VocabSize)
@@ -52,7 +54,7 @@ internal static class RunCommand
         try
         {
             var stdout = Console.Out;
-            var generator = new Generator(model);
+            using var generator = new Generator(model);
             var options = new GenerationOptions { MaxTokens = n, Sampling = sampling, StopStrings = stops };
             var result = generator.Generate(promptTokens, options, json ? null : text => { stdout.Write(text); stdout.Flush(); }, cts.Token);
             if (json)

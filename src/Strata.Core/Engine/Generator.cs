@@ -26,12 +26,15 @@ public sealed record GenerationResult(
 
 /// <summary>
 /// Runs one sequence: prefill the prompt in batches, then decode token by token, sampling, streaming complete UTF-8
-/// text and stopping on end-of-generation tokens, stop strings, the token limit or a full context.
+/// text and stopping on end-of-generation tokens, stop strings, the token limit or a full context. The KV cache is kept
+/// between calls: a prompt that starts with the tokens of an earlier call (a chat's history) only prefills what is new.
 /// </summary>
-public sealed class Generator
+public sealed class Generator : IDisposable
 {
     private readonly Model _model;
-    private readonly float[] _logits; // [Vocab] logits of the last position
+    private readonly float[] _logits;        // [Vocab] logits of the last position
+    private readonly List<int> _cached = new(); // tokens whose KV is in _seq, in order
+    private KvSequence? _seq;
 
     public Generator(Model model)
     {
@@ -39,10 +42,13 @@ public sealed class Generator
         _logits = new float[model.Config.VocabSize];
     }
 
+    /// <summary>Tokens whose KV the last call left in the cache (prompt and output).</summary>
+    public IReadOnlyList<int> CachedTokens => _cached;
+
     public GenerationResult Generate(IReadOnlyList<int> prompt, GenerationOptions options, Action<string>? onText = null, CancellationToken cancel = default)
     {
         if (prompt.Count == 0) throw new StrataException("the prompt is empty: give text or at least one token");
-        using var seq = _model.NewSequence();
+        var seq = _seq ??= _model.NewSequence();
         if (prompt.Count >= seq.MaxPositions)
             throw new StrataException($"the prompt has {prompt.Count} tokens; the context holds {seq.MaxPositions}");
 
@@ -71,6 +77,7 @@ public sealed class Generator
             if (seq.Length >= seq.MaxPositions) { reason = StopReason.ContextFull; break; }
             if (options.MaxTokens >= 0 && output.Count >= options.MaxTokens) break;
             _model.Transformer.Forward([token], seq, _logits);
+            _cached.Add(token);
         }
         if (reason != StopReason.StopString) text.Finish(decoder.Flush());
         double decodeS = sw.Elapsed.TotalSeconds;
@@ -78,12 +85,31 @@ public sealed class Generator
             output.Count > 0 && decodeS > 0 ? output.Count / decodeS : 0);
     }
 
-    /// <summary>Feeds the prompt in batches of at most the model's batch size; leaves the last position's logits.</summary>
+    /// <summary>
+    /// Brings the cache to hold exactly <paramref name="prompt"/>: keeps the longest common prefix with what is cached,
+    /// drops the rest, and runs the new tokens in batches (at least the last one, whose logits are needed).
+    /// </summary>
     private void Prefill(IReadOnlyList<int> prompt, KvSequence seq)
     {
+        int keep = 0;
+        while (keep < _cached.Count && keep < prompt.Count - 1 && _cached[keep] == prompt[keep]) keep++;
+        seq.Truncate(Math.Min(keep, seq.Length));
+        _cached.RemoveRange(keep, _cached.Count - keep);
+
         var tokens = prompt as int[] ?? prompt.ToArray();
         int batch = _model.Transformer.MaxBatch;
-        for (int i = 0; i < tokens.Length; i += batch)
-            _model.Transformer.Forward(tokens.AsSpan(i, Math.Min(batch, tokens.Length - i)), seq, _logits);
+        for (int i = keep; i < tokens.Length; i += batch)
+        {
+            var chunk = tokens.AsSpan(i, Math.Min(batch, tokens.Length - i));
+            _model.Transformer.Forward(chunk, seq, _logits);
+            _cached.AddRange(chunk);
+        }
+    }
+
+    public void Dispose()
+    {
+        _seq?.Dispose();
+        _seq = null;
+        _cached.Clear();
     }
 }

@@ -19,6 +19,8 @@ public sealed record ModelOptions
     public int KvBlockTokens { get; init; } = KvLayout.DefaultBlockTokens;
     /// <summary>Most tokens per forward call; longer prompts are fed in chunks.</summary>
     public int BatchSize { get; init; } = 256;
+    /// <summary>Copy matrices into the layouts the fastest kernels read (Q4_0 today); false computes straight from the file.</summary>
+    public bool RepackWeights { get; init; } = true;
 
     public const int DefaultMaxContext = 4096;
 }
@@ -31,6 +33,7 @@ public sealed class Model : IDisposable
 {
     private readonly GgufFile _file;
     private readonly IWeightSource _weights;
+    private readonly WeightPacker _packer;
 
     public string Path { get; }
     public GgufFile File => _file;
@@ -49,7 +52,8 @@ public sealed class Model : IDisposable
         if (Tokenizer.Vocabulary.Count != Config.VocabSize)
             throw new GgufFormatException($"{System.IO.Path.GetFileName(path)}: the tokenizer has {Tokenizer.Vocabulary.Count} tokens but token_embd.weight has {Config.VocabSize} rows");
         _weights = new GgufWeightSource(file);
-        var weights = ModelWeights.Load(_weights, Config, System.IO.Path.GetFileName(path));
+        _packer = new WeightPacker(o.RepackWeights);
+        var weights = ModelWeights.Load(_weights, Config, System.IO.Path.GetFileName(path), _packer);
         Context = o.Context > 0 ? o.Context : Math.Min(Config.ContextLength, ModelOptions.DefaultMaxContext);
         if (o.Context < 0 || Context > 1 << 20) throw new StrataException($"context size {o.Context} is out of range");
         int threads = o.Threads > 0 ? o.Threads : Environment.ProcessorCount;
@@ -90,6 +94,7 @@ public sealed class Model : IDisposable
     {
         Transformer.Pool.Dispose();
         KvPool.Store.Dispose();
+        _packer.Dispose();
         _weights.Dispose();
         _file.Dispose();
     }

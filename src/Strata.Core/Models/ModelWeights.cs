@@ -24,12 +24,16 @@ public sealed class ModelWeights
     public float[]? RopeFactors { get; init; }
     public required LayerWeights[] Layers { get; init; }
 
-    public static ModelWeights Load(IWeightSource source, ModelConfig c, string sourceName)
+    /// <param name="packer">Rearranges the matrices for the kernels; null keeps them as the source has them.</param>
+    public static ModelWeights Load(IWeightSource source, ModelConfig c, string sourceName, WeightPacker? packer = null)
     {
         GgufFormatException Bad(string what) => new($"{sourceName}: {what}");
 
         WeightTensor Need(string name, params long[] shape) =>
             Check(source.TryGet(name) ?? throw Bad($"required tensor '{name}' is missing"), shape);
+
+        // Matrices only ever multiplied (never read row by row) may be repacked.
+        WeightTensor Matrix(string name, params long[] shape) => packer is null ? Need(name, shape) : packer.Pack(Need(name, shape));
 
         WeightTensor? Optional(string name, params long[] shape) =>
             source.TryGet(name) is { } t ? Check(t, shape) : null;
@@ -58,22 +62,23 @@ public sealed class ModelWeights
         {
             layers[i] = new LayerWeights(
                 AttnNorm: Vector(TensorNames.AttnNorm(i), c.Dim),
-                Q: Need(TensorNames.AttnQ(i), c.Dim, c.QDim),
-                K: Need(TensorNames.AttnK(i), c.Dim, c.KvDim),
-                V: Need(TensorNames.AttnV(i), c.Dim, c.KvDim),
-                Output: Need(TensorNames.AttnOutput(i), c.QDim, c.Dim),
+                Q: Matrix(TensorNames.AttnQ(i), c.Dim, c.QDim),
+                K: Matrix(TensorNames.AttnK(i), c.Dim, c.KvDim),
+                V: Matrix(TensorNames.AttnV(i), c.Dim, c.KvDim),
+                Output: Matrix(TensorNames.AttnOutput(i), c.QDim, c.Dim),
                 QBias: arch.AttentionBiases ? Vector(TensorNames.AttnQBias(i), c.QDim) : null,
                 KBias: arch.AttentionBiases ? Vector(TensorNames.AttnKBias(i), c.KvDim) : null,
                 VBias: arch.AttentionBiases ? Vector(TensorNames.AttnVBias(i), c.KvDim) : null,
                 QNorm: arch.QkNorm ? Vector(TensorNames.AttnQNorm(i), c.HeadDim) : null,
                 KNorm: arch.QkNorm ? Vector(TensorNames.AttnKNorm(i), c.HeadDim) : null,
                 FfnNorm: Vector(TensorNames.FfnNorm(i), c.Dim),
-                Gate: Need(TensorNames.FfnGate(i), c.Dim, c.FeedForward),
-                Up: Need(TensorNames.FfnUp(i), c.Dim, c.FeedForward),
-                Down: Need(TensorNames.FfnDown(i), c.FeedForward, c.Dim));
+                Gate: Matrix(TensorNames.FfnGate(i), c.Dim, c.FeedForward),
+                Up: Matrix(TensorNames.FfnUp(i), c.Dim, c.FeedForward),
+                Down: Matrix(TensorNames.FfnDown(i), c.FeedForward, c.Dim));
         }
 
         var embd = Need(TensorNames.TokenEmbedding, c.Dim, c.VocabSize);
+        WeightTensor Pack(WeightTensor t) => packer is null ? t : packer.Pack(t);
         float[]? ropeFactors = null;
         if (source.TryGet(TensorNames.RopeFrequencies) is not null)
         {
@@ -84,7 +89,8 @@ public sealed class ModelWeights
         {
             TokenEmbedding = embd,
             OutputNorm = Vector(TensorNames.OutputNorm, c.Dim),
-            Output = Optional(TensorNames.Output, c.Dim, c.VocabSize) ?? embd,
+            // A tied output reuses the embedding's bytes; the embedding itself stays plain for row lookups.
+            Output = Pack(Optional(TensorNames.Output, c.Dim, c.VocabSize) ?? embd),
             RopeFactors = ropeFactors,
             Layers = layers,
         };

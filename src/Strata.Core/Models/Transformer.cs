@@ -100,9 +100,9 @@ public sealed class Transformer : IDisposable
 
             // Attention block: x += Wo · attention(rope(Wq·norm(x)), rope(Wk·norm(x)), Wv·norm(x)).
             RmsNormRows(x, w.AttnNorm, xn, n);
-            _matmul.Run(w.Q, xn, n, q);
-            _matmul.Run(w.K, xn, n, k);
-            _matmul.Run(w.V, xn, n, v);
+            _matmul.Run(w.Q, _xn, n, q);
+            _matmul.Run(w.K, _xn, n, k, sameInput: true);
+            _matmul.Run(w.V, _xn, n, v, sameInput: true);
             if (w.QBias is not null) AddBiasRows(q, w.QBias, n);
             if (w.KBias is not null) AddBiasRows(k, w.KBias, n);
             if (w.VBias is not null) AddBiasRows(v, w.VBias, n);
@@ -115,15 +115,15 @@ public sealed class Transformer : IDisposable
                 StoreKv(seq, l, start + i, k.Slice(i * c.KvDim, c.KvDim), v.Slice(i * c.KvDim, c.KvDim));
             }
             _attention.Run(seq, l, start, n, _q, _att);
-            _matmul.Run(w.Output, att, n, xn);
+            _matmul.Run(w.Output, _att, n, xn);
             Ops.Add(x, xn, x);
 
             // Feed-forward block (SwiGLU): x += Wdown · (silu(Wgate·norm(x)) ⊙ Wup·norm(x)).
             RmsNormRows(x, w.FfnNorm, xn, n);
-            _matmul.Run(w.Gate, xn, n, gate);
-            _matmul.Run(w.Up, xn, n, up);
+            _matmul.Run(w.Gate, _xn, n, gate);
+            _matmul.Run(w.Up, _xn, n, up, sameInput: true);
             Ops.SwiGlu(gate, up, gate);
-            _matmul.Run(w.Down, gate, n, xn);
+            _matmul.Run(w.Down, _gate, n, xn);
             Ops.Add(x, xn, x);
         }
 
@@ -131,7 +131,7 @@ public sealed class Transformer : IDisposable
         int first = allLogits ? 0 : n - 1;
         int rows = n - first;
         RmsNormRows(x.Slice(first * c.Dim), Weights.OutputNorm, xn, rows);
-        _matmul.Run(Weights.Output, xn.Slice(0, rows * c.Dim), rows, logits.Slice(0, rows * c.VocabSize));
+        _matmul.Run(Weights.Output, _xn, rows, logits.Slice(0, rows * c.VocabSize));
         seq.SetLength(start + n);
     }
 

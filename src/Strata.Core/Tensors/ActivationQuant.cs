@@ -4,11 +4,12 @@ namespace Strata.Tensors;
 
 /// <summary>
 /// Prepared activation row in 32-blocks (ggml's Q8_0 / Q8_1 as the CPU backend makes them), laid out for SIMD:
-/// int8 quants [cols] | float d[nb] (f16-rounded) | int sum[nb] (sum of quants) | float s[nb] (f16-rounded d*sum, Q8_1's s).
+/// int8 quants [cols] | float d[nb] (f16-rounded) | int sum[nb] (sum of quants) | float s[nb] (f16-rounded d*sum, Q8_1's s)
+/// | int bias[nb][8] (lane 0 = -offset*sum, added to a block's int32 lanes for weight types with a quant offset).
 /// </summary>
 internal readonly struct Q8Layout
 {
-    public readonly int Blocks, DOff, SumOff, SOff, Bytes;
+    public readonly int Blocks, DOff, SumOff, SOff, BiasOff, Bytes;
 
     public Q8Layout(int cols)
     {
@@ -18,7 +19,8 @@ internal readonly struct Q8Layout
         DOff = Align(cols);
         SumOff = DOff + table;
         SOff = SumOff + table;
-        Bytes = SOff + table;
+        BiasOff = SOff + table;
+        Bytes = BiasOff + Blocks * 32;
     }
 
     internal static int Align(int n) => (n + 63) & ~63;
@@ -43,13 +45,15 @@ internal readonly struct Q8KLayout
 internal static class ActivationQuant
 {
     /// <summary>Q8_0 quants with id = 127/amax and round-half-even, as ggml's AVX path; d rounded to f16 like the block stores it.</summary>
-    public static void Q8(ReadOnlySpan<float> x, Span<byte> prepared)
+    public static void Q8(ReadOnlySpan<float> x, Span<byte> prepared, int offset = 0)
     {
         var L = new Q8Layout(x.Length);
         var q = MemoryMarshal.Cast<byte, sbyte>(prepared[..x.Length]);
         var d = MemoryMarshal.Cast<byte, float>(prepared.Slice(L.DOff, L.Blocks * 4));
         var sum = MemoryMarshal.Cast<byte, int>(prepared.Slice(L.SumOff, L.Blocks * 4));
         var s = MemoryMarshal.Cast<byte, float>(prepared.Slice(L.SOff, L.Blocks * 4));
+        var bias = MemoryMarshal.Cast<byte, int>(prepared.Slice(L.BiasOff, L.Blocks * 32));
+        bias.Clear();
         for (int b = 0; b < L.Blocks; b++)
         {
             var xb = x.Slice(32 * b, 32);
@@ -67,6 +71,7 @@ internal static class ActivationQuant
             d[b] = HalfBits.RoundToHalf(db);
             sum[b] = total;
             s[b] = HalfBits.RoundToHalf(db * total);
+            bias[8 * b] = -offset * total;
         }
     }
 

@@ -23,20 +23,23 @@ internal sealed unsafe class Q8_0Kernel : RowKernel
         float* xd = (float*)(x + L.DOff);
         int nb = L.Blocks, b = 0;
         float sum = 0;
-        if (Kernels.Int512)
+        if (Kernels.Int256)
         {
-            var acc = Vector512<float>.Zero;
-            for (; b + 2 <= nb; b += 2)
+            // one block per 256-bit step (see Block32Kernel); scales of 8 blocks converted at once
+            Vector256<float> acc0 = default, acc1 = default;
+            float* d8 = stackalloc float[8];
+            var gather = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7) * BlockBytes;
+            for (; b + 8 <= nb; b += 8)
             {
-                byte* b0 = w + b * BlockBytes, b1 = b0 + BlockBytes;
-                var wv = Vector512.Create(Vector256.Load((sbyte*)b0 + 2), Vector256.Load((sbyte*)b1 + 2));
-                var xv = Vector512.Load(xq + 32 * b);
-                var neg = Vector512.LessThan(wv, Vector512<sbyte>.Zero);
-                var p = IntDot.Dot(Avx512BW.Abs(wv), Vector512.ConditionalSelect(neg, -xv, xv));
-                var d = Vector512.Create(Vector256.Create(HalfBits.ToSingleFast(*(ushort*)b0) * xd[b]), Vector256.Create(HalfBits.ToSingleFast(*(ushort*)b1) * xd[b + 1]));
-                acc = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(p), d, acc);
+                byte* blk = w + b * BlockBytes;
+                (HalfBits.ToSingle(Avx2.GatherVector256((int*)blk, gather, 1).AsUInt32() & Vector256.Create(0xFFFFu)) * Vector256.Load(xd + b)).Store(d8);
+                for (int j = 0; j < 8; j += 2)
+                {
+                    acc0 = Block(blk + j * BlockBytes, xq + 32 * (b + j), d8[j], acc0);
+                    acc1 = Block(blk + (j + 1) * BlockBytes, xq + 32 * (b + j + 1), d8[j + 1], acc1);
+                }
             }
-            sum = Vector512.Sum(acc);
+            sum = Vector256.Sum(acc0 + acc1);
         }
         if (Kernels.Int256)
         {
@@ -52,6 +55,15 @@ internal sealed unsafe class Q8_0Kernel : RowKernel
         }
         for (; b < nb; b++) sum += BlockScalar(w + b * BlockBytes, xq + 32 * b, xd[b]);
         return sum;
+    }
+
+    /// <summary>One block: |w| times x with w's sign (exact int32 lanes), times d_w*d_x.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Block(byte* blk, sbyte* xq, float d, Vector256<float> acc)
+    {
+        var wv = Vector256.Load((sbyte*)blk + 2);
+        var p = IntDot.Dot(Avx2.Abs(wv), Avx2.Sign(Vector256.Load(xq), wv));
+        return Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(p), Vector256.Create(d), acc);
     }
 
     protected override float DotRowScalar(byte* w, byte* x, int cols)
@@ -92,7 +104,7 @@ internal sealed unsafe class Block32Kernel<T> : RowKernel where T : struct, IBlo
 {
     public override GgmlType Type => T.Type;
     public override int PreparedBytes(int cols) => new Q8Layout(cols).Bytes;
-    public override void Prepare(ReadOnlySpan<float> x, Span<byte> prepared) => ActivationQuant.Q8(x, prepared);
+    public override void Prepare(ReadOnlySpan<float> x, Span<byte> prepared) => ActivationQuant.Q8(x, prepared, T.Offset);
 
     protected override float DotRow(byte* w, byte* x, int cols)
     {
@@ -103,20 +115,29 @@ internal sealed unsafe class Block32Kernel<T> : RowKernel where T : struct, IBlo
         float* xs = (float*)(x + L.SOff);
         int nb = L.Blocks, b = 0;
         float sum = 0, sumMin = 0;
-        if (Kernels.Int512)
+        if (Kernels.Int256)
         {
-            var acc = Vector512<float>.Zero;
-            for (; b + 2 <= nb; b += 2)
+            // One block per 256-bit step, no cross-lane shuffles (on Zen 4 a 512-bit step costs two and the
+            // pairing needs three shuffles, which made that path shuffle-bound). Scales of 8 blocks are gathered,
+            // converted and multiplied by the activation scales at once, then broadcast from a small buffer.
+            Vector256<float> acc0 = default, acc1 = default, accMin = default;
+            int* bias = (int*)(x + L.BiasOff);
+            float* d8 = stackalloc float[8];
+            var gather = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7) * T.Bytes;
+            for (; b + 8 <= nb; b += 8)
             {
-                byte* b0 = w + b * T.Bytes, b1 = b0 + T.Bytes;
-                var p = IntDot.Dot(Vector512.Create(T.Unpack(b0), T.Unpack(b1)), Vector512.Load(xq + 32 * b));
-                if (T.Offset != 0)
-                    p += Vector512.Create(Vector256.CreateScalar(-T.Offset * xsum[b]), Vector256.CreateScalar(-T.Offset * xsum[b + 1]));
-                var d = Vector512.Create(Vector256.Create(HalfBits.ToSingleFast(*(ushort*)b0) * xd[b]), Vector256.Create(HalfBits.ToSingleFast(*(ushort*)b1) * xd[b + 1]));
-                acc = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(p), d, acc);
-                if (T.HasMin) sumMin += HalfBits.ToSingleFast(*(ushort*)(b0 + 2)) * xs[b] + HalfBits.ToSingleFast(*(ushort*)(b1 + 2)) * xs[b + 1];
+                byte* blk = w + b * T.Bytes;
+                var raw = Avx2.GatherVector256((int*)blk, gather, 1).AsUInt32();
+                (HalfBits.ToSingle(raw & Vector256.Create(0xFFFFu)) * Vector256.Load(xd + b)).Store(d8);
+                if (T.HasMin) accMin = Vector256.FusedMultiplyAdd(HalfBits.ToSingle(raw >> 16), Vector256.Load(xs + b), accMin);
+                for (int j = 0; j < 8; j += 2)
+                {
+                    acc0 = Block(blk + j * T.Bytes, xq + 32 * (b + j), bias + 8 * (b + j), d8[j], acc0);
+                    acc1 = Block(blk + (j + 1) * T.Bytes, xq + 32 * (b + j + 1), bias + 8 * (b + j + 1), d8[j + 1], acc1);
+                }
             }
-            sum = Vector512.Sum(acc);
+            sum = Vector256.Sum(acc0 + acc1);
+            if (T.HasMin) sumMin = Vector256.Sum(accMin);
         }
         if (Kernels.Int256)
         {
@@ -133,6 +154,15 @@ internal sealed unsafe class Block32Kernel<T> : RowKernel where T : struct, IBlo
         }
         for (; b < nb; b++) sum += BlockScalar(w + b * T.Bytes, xq + 32 * b, xd[b], xs[b]);
         return sum + sumMin;
+    }
+
+    /// <summary>One block: exact int32 lanes plus the offset bias, times d_w*d_x.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Block(byte* blk, sbyte* xq, int* bias, float d, Vector256<float> acc)
+    {
+        var p = IntDot.Dot(T.Unpack(blk), Vector256.Load(xq));
+        if (T.Offset != 0) p += Vector256.Load(bias);
+        return Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(p), Vector256.Create(d), acc);
     }
 
     protected override float DotRowScalar(byte* w, byte* x, int cols)
@@ -161,9 +191,9 @@ internal static unsafe class Nibbles
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<byte> Unpack(byte* qs)
     {
-        var v = Vector128.Load(qs);
-        var m = Vector128.Create((byte)0xF);
-        return Vector256.Create(v & m, (v.AsUInt16() >> 4).AsByte() & m);
+        // both lanes get the 16 bytes (a load, not a shuffle); the upper lane is shifted right by 4
+        var v = Avx2.BroadcastVector128ToVector256(qs).AsUInt64();
+        return Avx2.ShiftRightLogicalVariable(v, Vector256.Create(0ul, 0, 4, 4)).AsByte() & Vector256.Create((byte)0xF);
     }
 
     // byte i of the result takes byte i/8 of a broadcast u32, then tests bit i%8

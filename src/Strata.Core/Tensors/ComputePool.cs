@@ -79,6 +79,9 @@ public sealed unsafe class ComputePool : IDisposable
         // ~32 KiB of weights per chunk, at least 4 chunks per thread for balance
         int chunk = (int)Math.Clamp(32768 / Math.Max(1, _rowBytes), 4, 256);
         while (chunk > 4 && (rows + chunk - 1) / chunk < 4 * Threads) chunk /= 2;
+        // Kernels over interleaved layouts need chunks that start on their row groups.
+        int group = kernel.RowGroup;
+        chunk = (chunk + group - 1) / group * group;
         _chunkRows = chunk;
         _chunks = (rows + chunk - 1) / chunk;
         _count = rows;

@@ -276,7 +276,7 @@ public static class Dequantize
                 var v = Vector128.Load(blk + 2);
                 var lo = (v & Vector128.Create((byte)0xF)).AsSByte() - Vector128.Create((sbyte)8);
                 var hi = (Vector128.ShiftRightLogical(v, 4)).AsSByte() - Vector128.Create((sbyte)8);
-                var q = Vector256.Create(lo, hi);
+                var q = Vector256.Create(lo, hi); // once per 32 values: not on a hot path
                 var (s0, s1) = Vector256.Widen(q);
                 var (i0, i1) = Vector256.Widen(s0);
                 var (i2, i3) = Vector256.Widen(s1);

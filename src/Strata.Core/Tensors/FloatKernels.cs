@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
@@ -93,13 +94,13 @@ internal sealed unsafe class Half16Kernel<T> : RowKernel where T : struct, IHalf
             }
             sum = Vector512.Sum(s0 + s1);
         }
-        else if (Vector256.IsHardwareAccelerated)
+        else if (Avx2.IsSupported)
         {
             Vector256<float> s0 = default, s1 = default;
             for (; i + 16 <= n; i += 16)
             {
-                s0 = Vector256.FusedMultiplyAdd(T.Convert(Vector256.WidenLower(Vector256.Create(Vector128.Load(a + i), default))), Vector256.Load(b + i), s0);
-                s1 = Vector256.FusedMultiplyAdd(T.Convert(Vector256.WidenLower(Vector256.Create(Vector128.Load(a + i + 8), default))), Vector256.Load(b + i + 8), s1);
+                s0 = Vector256.FusedMultiplyAdd(T.Convert(Avx2.ConvertToVector256Int32(a + i).AsUInt32()), Vector256.Load(b + i), s0);
+                s1 = Vector256.FusedMultiplyAdd(T.Convert(Avx2.ConvertToVector256Int32(a + i + 8).AsUInt32()), Vector256.Load(b + i + 8), s1);
             }
             sum = Vector256.Sum(s0 + s1);
         }

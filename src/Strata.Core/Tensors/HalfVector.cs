@@ -5,9 +5,8 @@ using System.Runtime.Intrinsics;
 namespace Strata.Tensors;
 
 /// <summary>
-/// Float·f16 vector kernels for attention over the f16 KV cache: a dot product and y += a·x. The f16→f32 widening is
-/// done with integer SIMD (shift the exponent/mantissa into place, rescale by 2^112, restore the sign), which is exact
-/// for every finite and infinite half; each kernel has a scalar twin used for the tail and by tests.
+/// Float·f16 vector kernels for attention over the f16 KV cache: a dot product and y += a·x, widening f16 to f32 with
+/// <see cref="HalfBits.ToSingle(Vector256{uint})"/>; each kernel has a scalar twin used for the tail and by tests.
 /// </summary>
 public static class HalfVector
 {
@@ -30,7 +29,7 @@ public static class HalfVector
             }
             for (; i + 8 <= n; i += 8)
             {
-                var v = ToSingle(Vector256.WidenLower(Vector128.LoadUnsafe(ref hr, (nuint)i).ToVector256Unsafe()));
+                var v = HalfBits.ToSingle(Vector256.WidenLower(Vector128.LoadUnsafe(ref hr, (nuint)i).ToVector256Unsafe()));
                 acc0 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref xr, (nuint)i), v, acc0);
             }
             sum = Vector256.Sum(acc0 + acc1);
@@ -57,7 +56,7 @@ public static class HalfVector
             }
             for (; i + 8 <= n; i += 8)
             {
-                var v = ToSingle(Vector256.WidenLower(Vector128.LoadUnsafe(ref hr, (nuint)i).ToVector256Unsafe()));
+                var v = HalfBits.ToSingle(Vector256.WidenLower(Vector128.LoadUnsafe(ref hr, (nuint)i).ToVector256Unsafe()));
                 Vector256.FusedMultiplyAdd(va, v, Vector256.LoadUnsafe(ref yr, (nuint)i)).StoreUnsafe(ref yr, (nuint)i);
             }
         }
@@ -94,20 +93,6 @@ public static class HalfVector
     private static (Vector256<float> Lo, Vector256<float> Hi) Widen(Vector256<ushort> bits)
     {
         var (lo, hi) = Vector256.Widen(bits);
-        return (ToSingle(lo), ToSingle(hi));
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> ToSingle(Vector256<uint> h)
-    {
-        var sign = (h & Vector256.Create(0x8000u)) << 16;
-        var magnitude = h & Vector256.Create(0x7FFFu);
-        // Exponent and mantissa shifted into float position are the value × 2^-112; multiplying restores it and
-        // turns half subnormals into float normals.
-        var scaled = (magnitude << 13).AsSingle() * Vector256.Create(5.192296858534828e33f); // 2^112
-        // Half inf/NaN (exponent all ones) must stay inf/NaN.
-        var isSpecial = Vector256.GreaterThanOrEqual(magnitude, Vector256.Create(0x7C00u));
-        var special = ((magnitude << 13) | Vector256.Create(0x7F800000u)).AsSingle();
-        return (Vector256.ConditionalSelect(isSpecial.AsSingle(), special, scaled).AsUInt32() | sign).AsSingle();
+        return (HalfBits.ToSingle(lo), HalfBits.ToSingle(hi));
     }
 }

@@ -30,6 +30,16 @@ public static class Kernels
 
     public static bool Supports(GgmlType type) => (uint)type < Table.Length && Table[(int)type] != null;
 
+    private static readonly WeightKernel Q4_0Interleaved = new Q4_0x8Kernel();
+
+    /// <summary>The kernel for weights of a type stored in a layout (see <see cref="WeightLayout"/>).</summary>
+    public static WeightKernel For(GgmlType type, WeightLayout layout) => layout switch
+    {
+        WeightLayout.Plain => For(type),
+        WeightLayout.Interleaved8 when type == GgmlType.Q4_0 => Q4_0Interleaved,
+        _ => throw new NotSupportedException($"no kernel for {GgmlTypeInfo.Name(type)} weights in layout {layout}"),
+    };
+
     public static WeightKernel For(GgmlType type) =>
         Supports(type) ? Table[(int)type] : throw new NotSupportedException($"no matmul kernel for {GgmlTypeInfo.Name(type)} weights");
 }

@@ -9,6 +9,9 @@ public abstract class WeightKernel
 {
     public abstract GgmlType Type { get; }
 
+    /// <summary>Rows a row range handed to this kernel must start on (and be a multiple of, but for the last).</summary>
+    public virtual int RowGroup => 1;
+
     /// <summary>Scratch bytes for one prepared activation row of <paramref name="cols"/> elements.</summary>
     public abstract int PreparedBytes(int cols);
 

@@ -9,6 +9,9 @@ namespace Strata.Weights;
 /// </summary>
 public sealed record WeightTensor(string Name, GgmlType Type, long[] Shape, nint Data, long ByteSize)
 {
+    /// <summary>How the bytes are arranged; kernels are chosen by type and layout.</summary>
+    public WeightLayout Layout { get; init; } = WeightLayout.Plain;
+
     /// <summary>Elements per row (ne0).</summary>
     public int Cols => (int)Shape[0];
 
@@ -17,7 +20,10 @@ public sealed record WeightTensor(string Name, GgmlType Type, long[] Shape, nint
 
     public long RowBytes => GgmlTypeInfo.RowBytes(Type, Cols);
 
-    public unsafe ReadOnlySpan<byte> Row(int r) => new((byte*)Data + r * RowBytes, (int)RowBytes);
+    /// <summary>One row's bytes; only for the plain layout.</summary>
+    public unsafe ReadOnlySpan<byte> Row(int r) => Layout == WeightLayout.Plain
+        ? new((byte*)Data + r * RowBytes, (int)RowBytes)
+        : throw new InvalidOperationException($"tensor '{Name}' is stored as {Layout}; rows are not contiguous");
 
     public unsafe ReadOnlySpan<byte> Bytes => ByteSize <= int.MaxValue
         ? new((void*)Data, (int)ByteSize)

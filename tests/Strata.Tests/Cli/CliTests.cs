@@ -54,6 +54,16 @@ public class CliTests : IClassFixture<CliTests.ModelFile>
     }
 
     [Fact]
+    public void ChatAnswersEachLineAndExitsAtEndOfInput()
+    {
+        var r = StrataCli.Run(["run", "-m", _model, "-n", "5", "--temp", "0"], stdin: "hello there\nand again\n", timeoutMs: 60_000);
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        Assert.False(string.IsNullOrWhiteSpace(r.Stdout));
+        // One answer per user line, each ended by a newline.
+        Assert.True(r.Stdout.Count(c => c == '\n') >= 2, r.Stdout);
+    }
+
+    [Fact]
     public void LogitsPrintsOneRowPerPosition()
     {
         var r = StrataCli.Run("logits", "-m", _model, "--tokens", "1,2,3,4", "--json");
@@ -114,7 +124,7 @@ public class CliTests : IClassFixture<CliTests.ModelFile>
     }
 
     [Theory]
-    [InlineData("run", "-m", "MODEL")]
+    [InlineData("run", "-m", "MODEL", "-p", "x", "--top-p", "2")]
     [InlineData("run", "-m", "MODEL", "-p", "x", "--temp", "hot")]
     [InlineData("run", "-m", "MODEL", "--tokens", "1,x")]
     [InlineData("run", "-m", "MODEL", "--tokens", "1,999999")]

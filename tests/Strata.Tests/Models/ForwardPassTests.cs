@@ -55,7 +55,8 @@ public class ForwardPassTests(ITestOutputHelper output)
         int[] expected;
         using (var llama = new LlamaCpp(path)) expected = llama.Greedy(prompt, 32);
         using var model = Model.Load(path, new ModelOptions { Threads = 2, Context = 256 });
-        var result = new Generator(model).Generate(prompt, new GenerationOptions { MaxTokens = 32, Sampling = Strata.Sampling.SamplerOptions.Greedy });
+        using var generator = new Generator(model);
+        var result = generator.Generate(prompt, new GenerationOptions { MaxTokens = 32, Sampling = Strata.Sampling.SamplerOptions.Greedy });
         // End-of-generation tokens stop Strata; llama.cpp's list continues past them, so compare up to that point.
         Assert.Equal(expected.Take(result.Tokens.Length), result.Tokens);
         if (result.Tokens.Length < 32) Assert.True(model.Tokenizer.Vocabulary.IsEndOfGeneration(expected[result.Tokens.Length]));
@@ -71,6 +72,31 @@ public class ForwardPassTests(ITestOutputHelper output)
         var batched = StrataLogits(path, tokens, batch: 64);
         var single = StrataLogits(path, tokens, batch: 1);
         Assert.True(MaxRelativeDeviation(batched, single.Select(r => r.Select(x => (double)x).ToArray()).ToArray()) < 1e-4);
+    }
+
+    [Fact]
+    public void CachedPrefixIsReusedAcrossCalls()
+    {
+        using var dir = new TempDir();
+        var spec = new ModelSpec("llama", Dim: 64, Layers: 2, Heads: 4, KvHeads: 2, FeedForward: 96, Vocab: 300);
+        string path = TestModels.Write(spec, dir.Path);
+        using var model = Model.Load(path, new ModelOptions { Threads = 2, Context = 256 });
+        var greedy = new GenerationOptions { MaxTokens = 10, Sampling = Strata.Sampling.SamplerOptions.Greedy };
+        var first = Prompt(spec.Vocab, 20, 11);
+
+        using var chat = new Generator(model);
+        var turn1 = chat.Generate(first, greedy);
+        // The second prompt extends the first turn (prompt + answer + more): only the new part is prefilled.
+        var second = first.Concat(turn1.Tokens).Concat(Prompt(spec.Vocab, 9, 12).Skip(1)).ToArray();
+        int cachedBefore = chat.CachedTokens.Count;
+        var turn2 = chat.Generate(second, greedy);
+        Assert.True(cachedBefore >= first.Length + turn1.Tokens.Length - 1);
+
+        using var fresh = new Generator(model);
+        Assert.Equal(fresh.Generate(second, greedy).Tokens, turn2.Tokens);
+        // A prompt that diverges early drops the cached tail and still gives the fresh result.
+        var other = Prompt(spec.Vocab, 15, 13);
+        Assert.Equal(fresh.Generate(other, greedy).Tokens, chat.Generate(other, greedy).Tokens);
     }
 
     /// <summary>Logits at every position, fed in batches of <paramref name="batch"/>.</summary>

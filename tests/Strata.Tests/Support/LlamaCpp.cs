@@ -32,12 +32,15 @@ public sealed class LlamaCpp : IDisposable
         lock (InitLock)
         {
             if (_initialized) return;
-            NativeLibraryConfig.All.WithLogCallback((level, message) => { });
+            // Works before or after the native library is loaded (other tests may have loaded it first).
+            NativeLogConfig.llama_log_set((level, message) => { });
             _initialized = true;
         }
     }
 
     public int VocabSize => _weights.Vocab.Count;
+
+    public LLamaWeights Weights => _weights;
 
     /// <summary>Logits after every position of one batch: [tokens][vocab].</summary>
     public float[][] Logits(IReadOnlyList<int> tokens)

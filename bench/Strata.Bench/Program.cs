@@ -1,0 +1,47 @@
+using System.Diagnostics;
+using BenchmarkDotNet.Running;
+using Strata.Bench;
+using Strata.Tensors;
+
+// "decode ...": decode speed side by side with llama.cpp (see SideBySide/DecodeVsLlamaCpp.cs).
+// Default: a quick Stopwatch sweep of matvec kernels printing GB/s of weights read. "--bdn" runs the BenchmarkDotNet suite instead.
+if (args.Length > 0 && args[0] == "decode")
+{
+    Environment.ExitCode = Strata.Bench.SideBySide.DecodeVsLlamaCpp.Run(args[1..]);
+    return;
+}
+if (args.Contains("--bdn"))
+{
+    BenchmarkRunner.Run<MatVec>(args: args.Where(a => a != "--bdn").ToArray());
+    return;
+}
+
+GgmlType[] types = args.Length > 0
+    ? args.Select(Enum.Parse<GgmlType>).ToArray()
+    : [GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.F16, GgmlType.F32, GgmlType.BF16, GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1,
+       GgmlType.Q2_K, GgmlType.Q3_K, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K];
+// cpu GB/s = bytes / (process CPU seconds / threads): what the kernel does when it has the cores to itself
+Console.WriteLine($"{"type",-6} {"rows x cols",-12} {"threads",7} {"GB/s",8} {"cpu GB/s",9} {"us/call",9}");
+foreach (var (type, layout) in types.SelectMany(t => t == GgmlType.Q4_0 ? new[] { (t, WeightLayout.Plain), (t, WeightLayout.Interleaved8) } : new[] { (t, WeightLayout.Plain) }))
+    foreach (int rows in new[] { 2048, 8192 })
+        foreach (int threads in new[] { 1, 2 })
+        {
+            var b = new MatVec { Type = type, Rows = rows, Threads = threads, Layout = layout };
+            b.Setup();
+            for (int i = 0; i < 20; i++) b.Run();
+            int iters = Math.Max(20, (int)(2e9 / b.WeightBytes));
+            double best = double.MaxValue, bestCpu = double.MaxValue;
+            var proc = Process.GetCurrentProcess();
+            for (int rep = 0; rep < 5; rep++)
+            {
+                proc.Refresh();
+                var cpu0 = proc.TotalProcessorTime;
+                var sw = Stopwatch.StartNew();
+                for (int i = 0; i < iters; i++) b.Run();
+                best = Math.Min(best, sw.Elapsed.TotalSeconds / iters);
+                proc.Refresh();
+                bestCpu = Math.Min(bestCpu, (proc.TotalProcessorTime - cpu0).TotalSeconds / iters / threads);
+            }
+            Console.WriteLine($"{(layout == WeightLayout.Plain ? type.ToString() : type + "x8"),-6} {rows + "x" + MatVec.Cols,-12} {threads,7} {b.WeightBytes / best / 1e9,8:F2} {b.WeightBytes / bestCpu / 1e9,9:F2} {best * 1e6,9:F1}");
+            b.Dispose();
+        }

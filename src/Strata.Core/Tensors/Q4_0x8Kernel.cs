@@ -1,0 +1,164 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace Strata.Tensors;
+
+/// <summary>How a weight matrix's bytes are arranged.</summary>
+public enum WeightLayout
+{
+    /// <summary>As in the GGUF file: row after row.</summary>
+    Plain,
+    /// <summary>
+    /// Q4_0 rows interleaved in groups of eight (<see cref="Q4_0x8"/>), so one load serves eight rows; rows past the
+    /// last whole group stay plain. Same byte size as plain.
+    /// </summary>
+    Interleaved8,
+}
+
+/// <summary>
+/// Q4_0 repacked for matrix-vector products: for each group of 8 rows and each 32-element block, the 8 rows' f16
+/// scales (16 bytes), then 4 chunks of 32 bytes where chunk c holds bytes 4c..4c+3 of each row's 16 nibble bytes
+/// (row r at bytes 4r..4r+3). A chunk's low nibbles are elements 4c..4c+3 of all 8 rows, its high nibbles elements
+/// 16+4c..16+4c+3, so one byte multiply-add against 4 broadcast activation bytes yields a partial dot for every row
+/// in its own lane: no horizontal sums.
+/// </summary>
+public static class Q4_0x8
+{
+    public const int Rows = 8;
+    private const int BlockBytes = 18;
+
+    /// <summary>Whether this machine has the kernel (AVX2).</summary>
+    public static bool IsSupported => Avx2.IsSupported;
+
+    /// <summary>Repacks a plain Q4_0 matrix into the interleaved layout; rows past the last whole group are copied as they are.</summary>
+    public static void Repack(ReadOnlySpan<byte> src, Span<byte> dst, int rows, int cols)
+    {
+        int blocks = cols / 32;
+        long rowBytes = (long)blocks * BlockBytes;
+        if (src.Length < rows * rowBytes || dst.Length < rows * rowBytes) throw new ArgumentException("buffers shorter than the matrix");
+        int groups = rows / Rows;
+        for (int g = 0; g < groups; g++)
+        {
+            var gsrc = src.Slice((int)(g * Rows * rowBytes), (int)(Rows * rowBytes));
+            var gdst = dst.Slice((int)(g * Rows * rowBytes), (int)(Rows * rowBytes));
+            for (int b = 0; b < blocks; b++)
+            {
+                var outBlock = gdst.Slice(b * Rows * BlockBytes, Rows * BlockBytes);
+                for (int r = 0; r < Rows; r++)
+                {
+                    var inBlock = gsrc.Slice((int)(r * rowBytes) + b * BlockBytes, BlockBytes);
+                    inBlock[..2].CopyTo(outBlock.Slice(2 * r, 2));
+                    for (int c = 0; c < 4; c++) inBlock.Slice(2 + 4 * c, 4).CopyTo(outBlock.Slice(16 + 32 * c + 4 * r, 4));
+                }
+            }
+        }
+        int done = (int)(groups * Rows * rowBytes);
+        src[done..(int)(rows * rowBytes)].CopyTo(dst[done..]);
+    }
+}
+
+/// <summary>
+/// Q4_0 × Q8_0 over the interleaved layout: 8 rows per step, exact int32 dots per block (as ggml's
+/// vec_dot_q4_0_q8_0), times d_w·d_x, summed in float. Rows past the last whole group go to the plain kernel.
+/// </summary>
+internal sealed unsafe class Q4_0x8Kernel : WeightKernel
+{
+    private readonly WeightKernel _plain = new Block32Kernel<Q4_0Format>();
+
+    public override GgmlType Type => GgmlType.Q4_0;
+    public override int RowGroup => Q4_0x8.Rows;
+    public override int PreparedBytes(int cols) => _plain.PreparedBytes(cols);
+    public override void Prepare(ReadOnlySpan<float> x, Span<byte> prepared) => _plain.Prepare(x, prepared);
+
+    public override void DotRows(ReadOnlySpan<byte> w, int cols, ReadOnlySpan<byte> prepared, Span<float> y, int rowStart, int rowEnd) =>
+        DotRowsBatch(w, cols, prepared, 1, y[..(rowEnd - rowStart)], 0, rowStart, rowEnd, yOffset: -rowStart);
+
+    public override void DotRowsBatch(ReadOnlySpan<byte> w, int cols, ReadOnlySpan<byte> prepared, int n, Span<float> y, int yStride, int rowStart, int rowEnd) =>
+        DotRowsBatch(w, cols, prepared, n, y, yStride, rowStart, rowEnd, yOffset: 0);
+
+    /// <summary>y[b*yStride + r + yOffset]; rowStart must be a multiple of 8 (the group boundary).</summary>
+    private void DotRowsBatch(ReadOnlySpan<byte> w, int cols, ReadOnlySpan<byte> prepared, int n, Span<float> y, int yStride, int rowStart, int rowEnd, int yOffset)
+    {
+        if (rowStart % Q4_0x8.Rows != 0) throw new ArgumentException($"row range must start on a group of {Q4_0x8.Rows}");
+        long rb = GgmlTypeInfo.RowBytes(GgmlType.Q4_0, cols);
+        int pb = PreparedBytes(cols);
+        if (w.Length < rb * rowEnd || prepared.Length < (long)pb * n) throw new ArgumentException("weights or activations too short");
+        int fullEnd = rowStart + (rowEnd - rowStart) / Q4_0x8.Rows * Q4_0x8.Rows;
+        bool simd = Q4_0x8.IsSupported && !Kernels.ForceScalar;
+        fixed (byte* pw = w)
+        fixed (byte* px = prepared)
+        fixed (float* py = y)
+        {
+            float* dots = stackalloc float[Q4_0x8.Rows];
+            for (int g = rowStart; g < fullEnd; g += Q4_0x8.Rows)
+                for (int b = 0; b < n; b++)
+                {
+                    if (simd) Group(pw + g * rb, px + (long)b * pb, cols, dots);
+                    else GroupScalar(pw + g * rb, px + (long)b * pb, cols, dots);
+                    for (int r = 0; r < Q4_0x8.Rows; r++) py[(long)b * yStride + g + r + yOffset] = dots[r];
+                }
+        }
+        // Rows past the last whole group are plain.
+        if (fullEnd < rowEnd)
+            for (int b = 0; b < n; b++)
+                _plain.DotRows(w, cols, prepared.Slice(b * pb, pb), y.Slice(b * yStride + fullEnd + yOffset, rowEnd - fullEnd), fullEnd, rowEnd);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Group(byte* g, byte* x, int cols, float* dots)
+    {
+        var L = new Q8Layout(cols);
+        byte* xq = x;
+        float* xd = (float*)(x + L.DOff);
+        int* xsum = (int*)(x + L.SumOff);
+        var acc = Vector256<float>.Zero;
+        var nibble = Vector256.Create((byte)0x0F);
+        for (int b = 0; b < L.Blocks; b++)
+        {
+            byte* blk = g + b * (Q4_0x8.Rows * 18);
+            byte* xb = xq + 32 * b;
+            // Byte multiply-add sums stay within int16: 8 products pairs of at most 15·127·2 each.
+            var sum16 = Vector256<short>.Zero;
+            for (int c = 0; c < 4; c++)
+            {
+                var v = Vector256.Load(blk + 16 + 32 * c);
+                var lo = v & nibble;
+                var hi = (v.AsUInt16() >> 4).AsByte() & nibble;
+                var xlo = Vector256.Create(*(int*)(xb + 4 * c)).AsSByte();
+                var xhi = Vector256.Create(*(int*)(xb + 16 + 4 * c)).AsSByte();
+                sum16 += Avx2.MultiplyAddAdjacent(lo, xlo) + Avx2.MultiplyAddAdjacent(hi, xhi);
+            }
+            // Lane r = row r's block dot of the unsigned nibbles; the -8 offset is -8·Σx, the same for all rows.
+            var p = Avx2.MultiplyAddAdjacent(sum16, Vector256<short>.One) - Vector256.Create(8 * xsum[b]);
+            var scales = HalfBits.ToSingle(Vector256.WidenLower(Vector128.Load((ushort*)blk).ToVector256Unsafe()));
+            acc = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(p), scales * Vector256.Create(xd[b]), acc);
+        }
+        acc.Store(dots);
+    }
+
+    /// <summary>Scalar twin of <see cref="Group"/>, reading the interleaved layout element by element.</summary>
+    private static void GroupScalar(byte* g, byte* x, int cols, float* dots)
+    {
+        var L = new Q8Layout(cols);
+        sbyte* xq = (sbyte*)x;
+        float* xd = (float*)(x + L.DOff);
+        for (int r = 0; r < Q4_0x8.Rows; r++) dots[r] = 0;
+        for (int b = 0; b < L.Blocks; b++)
+        {
+            byte* blk = g + b * (Q4_0x8.Rows * 18);
+            for (int r = 0; r < Q4_0x8.Rows; r++)
+            {
+                int s = 0;
+                for (int c = 0; c < 4; c++)
+                    for (int k = 0; k < 4; k++)
+                    {
+                        byte q = blk[16 + 32 * c + 4 * r + k];
+                        s += ((q & 0xF) - 8) * xq[32 * b + 4 * c + k] + ((q >> 4) - 8) * xq[32 * b + 16 + 4 * c + k];
+                    }
+                dots[r] += s * (HalfBits.ToSingleFast(((ushort*)blk)[r]) * xd[b]);
+            }
+        }
+    }
+}

@@ -1,0 +1,48 @@
+using System.Runtime.InteropServices;
+using Strata.Tensors;
+
+namespace Strata.Weights;
+
+/// <summary>
+/// Rearranges matrices into the layouts the fastest kernels read (today: Q4_0 in interleaved groups of 8 rows) in
+/// native memory it owns. Matrices with no faster layout are returned as they are, still in the source's memory.
+/// </summary>
+public sealed unsafe class WeightPacker : IDisposable
+{
+    private readonly List<nint> _allocations = new();
+    private readonly bool _enabled;
+
+    /// <param name="enabled">False keeps every matrix in its plain layout (to compare, or to save the copy).</param>
+    public WeightPacker(bool enabled = true) => _enabled = enabled;
+
+    /// <summary>Bytes held in repacked copies.</summary>
+    public long PackedBytes { get; private set; }
+
+    /// <summary>The matrix in the best layout for matrix-vector products.</summary>
+    public WeightTensor Pack(WeightTensor w)
+    {
+        if (!_enabled || w.Layout != WeightLayout.Plain || w.Type != GgmlType.Q4_0 || !Q4_0x8.IsSupported || w.Rows < Q4_0x8.Rows)
+            return w;
+        var copy = (byte*)NativeMemory.AlignedAlloc((nuint)w.ByteSize, 64);
+        _allocations.Add((nint)copy);
+        PackedBytes += w.ByteSize;
+        long rowBytes = w.RowBytes;
+        // Whole groups at a time, so matrices over 2 GiB never need one span.
+        long groupBytes = rowBytes * Q4_0x8.Rows;
+        int groupsPerStep = (int)Math.Max(1, (1 << 30) / groupBytes);
+        for (int row = 0; row < w.Rows; row += groupsPerStep * Q4_0x8.Rows)
+        {
+            int rows = Math.Min(groupsPerStep * Q4_0x8.Rows, w.Rows - row);
+            var src = new ReadOnlySpan<byte>((byte*)w.Data + row * rowBytes, (int)(rows * rowBytes));
+            var dst = new Span<byte>(copy + row * rowBytes, (int)(rows * rowBytes));
+            Q4_0x8.Repack(src, dst, rows, w.Cols);
+        }
+        return w with { Data = (nint)copy, Layout = WeightLayout.Interleaved8 };
+    }
+
+    public void Dispose()
+    {
+        foreach (var p in _allocations) NativeMemory.AlignedFree((void*)p);
+        _allocations.Clear();
+    }
+}

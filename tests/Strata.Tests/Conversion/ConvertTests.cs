@@ -1,0 +1,139 @@
+using System.Text.Json;
+using Strata.Conversion;
+using Strata.Engine;
+using Strata.Gguf;
+using Strata.Tests.Support;
+using Strata.Tests.Tokenizers;
+using Xunit.Abstractions;
+
+namespace Strata.Tests.Conversion;
+
+/// <summary>
+/// Hugging Face checkpoints built here (random weights, the real Llama 2 / Llama 3 / Qwen3 tokenizers) converted to
+/// GGUF, then: llama.cpp and Strata on the GGUF against a float64 forward pass over the original tensors in HF's own
+/// layout; tokenization in llama.cpp = Strata, and against the HF tokenizers' own ids; the chat template carried over.
+/// </summary>
+[Collection("vocab")]
+public class ConvertTests(VocabFixture fx, ITestOutputHelper log)
+{
+    public static TheoryData<HfSpec> Specs => new()
+    {
+        new HfSpec("llama-llama2", "LlamaForCausalLM", "llama2", KvHeads: 2, DType: "F32", OutType: "f32"),
+        new HfSpec("mistral-llama2-bf16-sharded", "MistralForCausalLM", "llama2", KvHeads: 1, DType: "BF16", Shards: 3, OutType: "f16", RopeScaling: "linear"),
+        new HfSpec("llama3-ropescaled-tied", "LlamaForCausalLM", "llama3", Heads: 4, KvHeads: 4, Tied: true, DType: "F16", RopeTheta: 500000f, RopeScaling: "llama3", OutType: "f16"),
+        new HfSpec("qwen2-padded-tied", "Qwen2ForCausalLM", "qwen3", Dim: 80, Heads: 5, KvHeads: 1, VocabSize: 151936, Tied: true, DType: "BF16", RopeTheta: 1000000f, OutType: "f32"),
+        new HfSpec("qwen3-headdim", "Qwen3ForCausalLM", "qwen3", Heads: 4, KvHeads: 2, HeadDim: 32, DType: "F32", RopeTheta: 1000000f, OutType: "f16"),
+    };
+
+    private static readonly Dictionary<string, (string Pre, int PinnedHfDisagreements)> Tokenizers = new()
+    {
+        ["llama2"] = ("default", 46),
+        ["llama3"] = ("llama-bpe", 94),
+        ["qwen3"] = ("qwen2", 12),
+    };
+
+    private static double Deviation(IReadOnlyList<float[]> actual, double[][] expected)
+    {
+        double worst = 0;
+        for (int p = 0; p < expected.Length; p++)
+        {
+            double mean = expected[p].Average();
+            double std = Math.Sqrt(expected[p].Sum(v => (v - mean) * (v - mean)) / expected[p].Length);
+            for (int j = 0; j < expected[p].Length; j++) worst = Math.Max(worst, Math.Abs(actual[p][j] - expected[p][j]) / std);
+        }
+        return worst;
+    }
+
+    [Theory]
+    [MemberData(nameof(Specs))]
+    public void ConvertedModelMatchesHuggingFace(HfSpec spec)
+    {
+        Assert.NotNull(fx);
+        using var dir = new TempDir();
+        var built = HfCheckpoints.Write(spec, Path.Combine(dir.Path, spec.Name));
+        string gguf = Path.Combine(dir.Path, spec.Name + ".gguf");
+        var result = HfModelConverter.Convert(built.Dir, gguf, spec.OutType, threads: 2);
+        var (pre, pinned) = Tokenizers[spec.Tokenizer];
+        Assert.Equal(pre, result.TokenizerPre);
+
+        // Metadata and layout as convert_hf_to_gguf.py writes them.
+        using (var f = GgufFile.Open(gguf))
+        {
+            Assert.Equal(spec.Tied, f.FindTensor("output.weight") is null);
+            Assert.Equal(spec.RopeScaling == "llama3", f.FindTensor("rope_freqs.weight") is not null);
+            var tc = JsonDocument.Parse(File.ReadAllText(Path.Combine(built.Dir, "tokenizer_config.json"))).RootElement;
+            if (tc.TryGetProperty("chat_template", out var ct) && ct.ValueKind == JsonValueKind.String)
+                Assert.Equal(ct.GetString(), f.Metadata.GetString("tokenizer.chat_template"));
+            Assert.Equal(HfModelConverter.OutTypes[spec.OutType].FileType, f.Metadata.GetUInt32("general.file_type"));
+        }
+
+        // Logits: llama.cpp and Strata against the float64 HF-layout forward pass.
+        var rng = new Random(11);
+        int realTokens = Math.Min(built.Weights["model.embed_tokens.weight"].Shape[0] is var v ? (int)v : 0, 32000);
+        var tokens = Enumerable.Range(0, 20).Select(_ => rng.Next(300, realTokens)).ToArray();
+        var expected = new HfReferenceModel(built).Logits(tokens);
+        float[][] llamaLogits;
+        using var llama = new LlamaCpp(gguf, context: 64);
+        llamaLogits = llama.Logits(tokens);
+        double llamaDev = Deviation(llamaLogits, expected);
+        float[][] strataLogits;
+        using (var model = Model.Load(gguf, new ModelOptions { Threads = 2, Context = 64 }))
+        {
+            int vocab = model.Config.VocabSize;
+            var all = new float[tokens.Length * vocab];
+            using var seq = model.NewSequence();
+            model.Transformer.Forward(tokens, seq, all, allLogits: true);
+            strataLogits = Enumerable.Range(0, tokens.Length).Select(i => all.AsSpan(i * vocab, vocab).ToArray()).ToArray();
+        }
+        double strataDev = Deviation(strataLogits, expected);
+        log.WriteLine($"{spec}: max |llama.cpp - HF f64| / std = {llamaDev:P3}, max |strata - HF f64| / std = {strataDev:P3}");
+        Assert.True(llamaDev < 0.01, $"llama.cpp deviates {llamaDev:P3}");
+        Assert.True(strataDev < 0.01, $"Strata deviates {strataDev:P3}");
+
+        // Tokenization: llama.cpp = Strata everywhere; agreement with HF's own ids as pinned for the vocab-only GGUF.
+        using var file = GgufFile.Open(gguf);
+        var strataTok = new Strata.Tokenizers.Tokenizer(Strata.Tokenizers.Vocabulary.FromGguf(file.Metadata));
+        var corpus = VocabFixture.Corpus();
+        var reference = JsonSerializer.Deserialize<Dictionary<string, JsonElement[]>>(
+            File.ReadAllText(Path.Combine(VocabFixture.RepoRoot, "tests", "Strata.Tests", "Tokenizers", "hf-reference.json")))![spec.Tokenizer];
+        int hfDiffs = 0, llamaDiffs = 0;
+        for (int i = 0; i < corpus.Length; i++)
+            foreach (bool add in new[] { false, true })
+            {
+                var ours = strataTok.Encode(corpus[i], add, parseSpecial: true);
+                var theirs = VocabFixture.LlamaTokenize(llama.Weights, corpus[i], add, parseSpecial: true);
+                if (!ours.SequenceEqual(theirs)) llamaDiffs++;
+                var hf = reference[i].GetProperty(add ? "special" : "plain").EnumerateArray().Select(e => e.GetInt32());
+                if (!ours.SequenceEqual(hf)) hfDiffs++;
+            }
+        log.WriteLine($"{spec}: tokenization differs from llama.cpp on {llamaDiffs}, from HF on {hfDiffs} of {2 * corpus.Length} (pinned {pinned})");
+        Assert.Equal(0, llamaDiffs);
+        Assert.True(hfDiffs <= pinned, $"{hfDiffs} disagreements with HF, pinned {pinned}");
+
+        // The chat template reaches llama.cpp.
+        if (file.Metadata.TryGetString("tokenizer.chat_template") is string template)
+            Assert.Equal(template, llama.Weights.Metadata["tokenizer.chat_template"]);
+    }
+
+    [Fact]
+    public void UnsupportedOrBrokenCheckpointsGiveClearErrors()
+    {
+        Assert.NotNull(fx);
+        using var dir = new TempDir();
+        var built = HfCheckpoints.Write(new HfSpec("bad", "LlamaForCausalLM", "llama2", Layers: 1), Path.Combine(dir.Path, "m"));
+        string outPath = Path.Combine(dir.Path, "out.gguf");
+        string config = File.ReadAllText(Path.Combine(built.Dir, "config.json"));
+
+        File.WriteAllText(Path.Combine(built.Dir, "config.json"), config.Replace("LlamaForCausalLM", "GPTNeoXForCausalLM"));
+        Assert.Contains("architecture 'GPTNeoXForCausalLM' is not supported", Assert.ThrowsAny<StrataException>(() => HfModelConverter.Convert(built.Dir, outPath)).Message);
+
+        File.WriteAllText(Path.Combine(built.Dir, "config.json"), config.Replace("\"intermediate_size\":128", "\"intermediate_size\":96"));
+        Assert.Contains("config.json implies [96, 64]", Assert.ThrowsAny<StrataException>(() => HfModelConverter.Convert(built.Dir, outPath)).Message);
+
+        File.WriteAllText(Path.Combine(built.Dir, "config.json"), config);
+        Assert.Contains("output type 'q4_0'", Assert.ThrowsAny<StrataException>(() => HfModelConverter.Convert(built.Dir, outPath, "q4_0")).Message);
+        File.WriteAllBytes(Path.Combine(built.Dir, "model.safetensors"), [9, 0, 0, 0, 0, 0, 0, 0, (byte)'{']);
+        Assert.Contains("model.safetensors: header length 9 runs past the end", Assert.ThrowsAny<StrataException>(() => HfModelConverter.Convert(built.Dir, outPath)).Message);
+        Assert.False(File.Exists(outPath));
+    }
+}
