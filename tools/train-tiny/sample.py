@@ -78,6 +78,23 @@ def heldout(model, tok, data, seq):
     return total / count, total / math.log(2) / nbytes, count
 
 
+@torch.no_grad()
+def llama_cpp_perplexity(model, toks, ctx, bos):
+    """llama.cpp's perplexity: chunks of ctx tokens, first token of each replaced by BOS, only the second half of
+    each chunk scored."""
+    total, count = 0.0, 0
+    for c in range(len(toks) // ctx):
+        chunk = list(toks[c * ctx:(c + 1) * ctx])
+        chunk[0] = bos
+        logits = model(torch.tensor([chunk]))[0]
+        first = ctx // 2
+        lp = logits[first:ctx - 1].log_softmax(-1)
+        tgt = torch.tensor(chunk[first + 1:ctx])
+        total -= lp.gather(1, tgt[:, None]).sum().item()
+        count += len(tgt)
+    return math.exp(total / count)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--ckpt", default=os.path.join(HERE, ".work", "ckpt.pt"))
@@ -89,6 +106,8 @@ def main():
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--no-ppl", action="store_true")
     ap.add_argument("--no-gen", action="store_true")
+    ap.add_argument("--ppl-file", default=None,
+                    help="also compute llama.cpp-style perplexity of a plain text file (as `strata perplexity`)")
     args = ap.parse_args()
     torch.set_num_threads(1)
 
@@ -102,6 +121,11 @@ def main():
             loss, bpb, n = heldout(model, tok, data, args.seq)
             print(f"[{kind}] held-out: loss {loss:.4f}, perplexity {math.exp(loss):.2f}, {bpb:.4f} bits/byte "
                   f"({n} tokens, windows of {args.seq})", flush=True)
+        if args.ppl_file:
+            with open(args.ppl_file, encoding="utf-8") as f:
+                toks = [bos] + tok.encode(f.read(), specials=False)
+            ppl = llama_cpp_perplexity(model, toks, args.seq, bos)
+            print(f"[{kind}] {args.ppl_file}: llama.cpp-style perplexity {ppl:.4f} (ctx {args.seq})", flush=True)
     if args.no_gen:
         return
     g = torch.Generator().manual_seed(args.seed)
