@@ -77,8 +77,18 @@ public sealed unsafe class ComputePool : IDisposable
         _n = n;
         _yStride = yStride;
         // ~32 KiB of weights per chunk, at least 4 chunks per thread for balance
-        int chunk = (int)Math.Clamp(32768 / Math.Max(1, _rowBytes), 4, 256);
-        while (chunk > 4 && (rows + chunk - 1) / chunk < 4 * Threads) chunk /= 2;
+        int chunk;
+        if (n == 1)
+        {
+            // Decode streams every weight once from DRAM: long contiguous runs per thread keep the hardware
+            // prefetchers going (32 KiB chunks measured 30 % slower); four per thread still even out a slow thread.
+            chunk = Math.Max(4, (rows + 4 * Threads - 1) / (4 * Threads));
+        }
+        else
+        {
+            chunk = (int)Math.Clamp(32768 / Math.Max(1, _rowBytes), 4, 256);
+            while (chunk > 4 && (rows + chunk - 1) / chunk < 4 * Threads) chunk /= 2;
+        }
         // Kernels over interleaved layouts need chunks that start on their row groups.
         int group = kernel.RowGroup;
         chunk = (chunk + group - 1) / group * group;
