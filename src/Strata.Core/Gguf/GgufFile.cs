@@ -1,4 +1,4 @@
-using System.IO.MemoryMappedFiles;
+using Strata.IO;
 using Strata.Tensors;
 
 namespace Strata.Gguf;
@@ -14,8 +14,7 @@ public sealed unsafe class GgufFile : IDisposable
     private const int MaxArrayNesting = 8;
     private const int MaxDims = 4;
 
-    private readonly MemoryMappedFile _map;
-    private readonly MemoryMappedViewAccessor _view;
+    private readonly MappedFile _mapped;
     private byte* _base;
 
     public string Path { get; }
@@ -29,13 +28,12 @@ public sealed unsafe class GgufFile : IDisposable
 
     private readonly Dictionary<string, GgufTensorInfo> _byName;
 
-    private GgufFile(string path, MemoryMappedFile map, MemoryMappedViewAccessor view, byte* basePtr, long size)
+    private GgufFile(string path, MappedFile mapped)
     {
         Path = path;
-        _map = map;
-        _view = view;
-        _base = basePtr;
-        FileSize = size;
+        _mapped = mapped;
+        byte* basePtr = _base = mapped.Pointer;
+        long size = FileSize = mapped.Length;
         string source = System.IO.Path.GetFileName(path);
         var c = new GgufCursor(basePtr, size, source);
 
@@ -118,38 +116,15 @@ public sealed unsafe class GgufFile : IDisposable
     public static GgufFile Open(string path)
     {
         string name = System.IO.Path.GetFileName(path);
-        FileInfo fi;
+        var mapped = MappedFile.Open(path, "a GGUF file", 24,
+            size => new GgufFormatException($"{name}: file is {size} bytes, too short for a GGUF header (24 bytes)"));
         try
         {
-            fi = new FileInfo(path);
-            if (Directory.Exists(path)) throw new StrataException($"{path}: is a directory, expected a GGUF file");
-            if (!fi.Exists) throw new StrataException($"{path}: no such file");
+            return new GgufFile(path, mapped);
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+        catch
         {
-            throw new StrataException($"{path}: cannot open: {e.Message}");
-        }
-        if (fi.Length < 24) throw new GgufFormatException($"{name}: file is {fi.Length} bytes, too short for a GGUF header (24 bytes)");
-
-        MemoryMappedFile? map = null;
-        MemoryMappedViewAccessor? view = null;
-        byte* ptr = null;
-        try
-        {
-            map = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
-            view = map.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
-            view.SafeMemoryMappedViewHandle.AcquirePointer(ref ptr);
-            ptr += view.PointerOffset;
-            return new GgufFile(path, map, view, ptr, fi.Length);
-        }
-        catch (Exception e)
-        {
-            if (ptr != null) view!.SafeMemoryMappedViewHandle.ReleasePointer();
-            view?.Dispose();
-            map?.Dispose();
-            if (e is StrataException) throw;
-            if (e is IOException or UnauthorizedAccessException or ArgumentException)
-                throw new StrataException($"{path}: cannot read: {e.Message}");
+            mapped.Dispose();
             throw;
         }
     }
@@ -176,9 +151,7 @@ public sealed unsafe class GgufFile : IDisposable
     {
         if (_base == null) return;
         _base = null;
-        _view.SafeMemoryMappedViewHandle.ReleasePointer();
-        _view.Dispose();
-        _map.Dispose();
+        _mapped.Dispose();
     }
 
     internal static long AlignUp(long x, long alignment) => (x + alignment - 1) / alignment * alignment;

@@ -1,4 +1,4 @@
-using System.IO.MemoryMappedFiles;
+using Strata.IO;
 using System.Text;
 using System.Text.Json;
 using Strata.Tensors;
@@ -30,8 +30,7 @@ public sealed unsafe class SafetensorsFile : IDisposable
     /// <summary>The format caps the header at 100 MB.</summary>
     public const long MaxHeaderBytes = 100_000_000;
 
-    private readonly MemoryMappedFile? _map;
-    private readonly MemoryMappedViewAccessor? _view;
+    private readonly MappedFile _mapped;
     private byte* _base;
     private readonly Dictionary<string, SafetensorsTensor> _byName;
 
@@ -43,13 +42,12 @@ public sealed unsafe class SafetensorsFile : IDisposable
     /// <summary>The optional <c>__metadata__</c> string map.</summary>
     public IReadOnlyDictionary<string, string> Metadata { get; }
 
-    private SafetensorsFile(string path, long size, MemoryMappedFile? map, MemoryMappedViewAccessor? view, byte* basePtr)
+    private SafetensorsFile(string path, MappedFile mapped)
     {
         Path = path;
-        FileSize = size;
-        _map = map;
-        _view = view;
-        _base = basePtr;
+        _mapped = mapped;
+        byte* basePtr = _base = mapped.Pointer;
+        long size = FileSize = mapped.Length;
         string source = System.IO.Path.GetFileName(path);
         SafetensorsFormatException Bad(string what) => new($"{source}: {what}");
 
@@ -150,39 +148,15 @@ public sealed unsafe class SafetensorsFile : IDisposable
     public static SafetensorsFile Open(string path)
     {
         string name = System.IO.Path.GetFileName(path);
-        long size;
+        var mapped = MappedFile.Open(path, "a safetensors file", 8,
+            size => new SafetensorsFormatException($"{name}: file is {size} bytes, too short for the 8-byte header length"));
         try
         {
-            if (Directory.Exists(path)) throw new StrataException($"{path}: is a directory, expected a safetensors file");
-            var fi = new FileInfo(path);
-            if (!fi.Exists) throw new StrataException($"{path}: no such file");
-            size = fi.Length;
+            return new SafetensorsFile(path, mapped);
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+        catch
         {
-            throw new StrataException($"{path}: cannot open: {e.Message}");
-        }
-        if (size < 8) throw new SafetensorsFormatException($"{name}: file is {size} bytes, too short for the 8-byte header length");
-
-        MemoryMappedFile? map = null;
-        MemoryMappedViewAccessor? view = null;
-        byte* ptr = null;
-        try
-        {
-            map = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
-            view = map.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
-            view.SafeMemoryMappedViewHandle.AcquirePointer(ref ptr);
-            ptr += view.PointerOffset;
-            return new SafetensorsFile(path, size, map, view, ptr);
-        }
-        catch (Exception e)
-        {
-            if (ptr != null) view!.SafeMemoryMappedViewHandle.ReleasePointer();
-            view?.Dispose();
-            map?.Dispose();
-            if (e is StrataException) throw;
-            if (e is IOException or UnauthorizedAccessException or ArgumentException)
-                throw new StrataException($"{path}: cannot read: {e.Message}");
+            mapped.Dispose();
             throw;
         }
     }
@@ -220,9 +194,7 @@ public sealed unsafe class SafetensorsFile : IDisposable
     {
         if (_base == null) return;
         _base = null;
-        _view!.SafeMemoryMappedViewHandle.ReleasePointer();
-        _view.Dispose();
-        _map!.Dispose();
+        _mapped.Dispose();
     }
 }
 
