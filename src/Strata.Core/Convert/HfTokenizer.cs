@@ -9,7 +9,9 @@ namespace Strata.Conversion;
 /// A Hugging Face tokenizer (<c>tokenizer.json</c> + <c>tokenizer_config.json</c>) turned into the GGUF tokenizer
 /// metadata that llama.cpp's convert_hf_to_gguf.py writes for it:
 /// SentencePiece-derived BPE with byte fallback (Llama 2 style) becomes <c>tokenizer.ggml.model = llama</c> (as the
-/// script's LlamaHfVocab does: score -1000 for every token, byte tokens typed byte, special tokens control);
+/// script's LlamaHfVocab does, byte tokens typed byte, special tokens control; but scored −id, as SentencePiece's own
+/// model file scores these vocabularies, where the script writes −1000 for every token and so makes llama.cpp merge
+/// leftmost-first: −id follows Hugging Face's merge order far more closely);
 /// byte-level BPE (Llama 3, Qwen2/3, GPT-2) becomes <c>gpt2</c> with merges, added tokens typed control when special
 /// or special-looking and user-defined otherwise, and the pre-tokenizer named from the split regex.
 /// </summary>
@@ -96,7 +98,7 @@ public sealed class HfTokenizer
 
         if (!isLlama3 && byteFallback && decoderType == "Sequence")
         {
-            // LlamaHfVocab: base vocabulary + added tokens beyond it; specials are control, <0xXX> are bytes, score -1000.
+            // LlamaHfVocab: base vocabulary + added tokens beyond it; specials are control, <0xXX> are bytes.
             var specials = SpecialTokenTexts(tc);
             var reverse = new Dictionary<int, string>();
             foreach (var (k, v) in vocab) reverse[v] = k;
@@ -122,7 +124,8 @@ public sealed class HfTokenizer
             }
             tokens = list.ToArray();
             types = typeList.ToArray();
-            scores = Enumerable.Repeat(-1000f, tokens.Length).ToArray();
+            // SentencePiece BPE vocabularies list pieces in merge order: −id ranks them as their merges do.
+            scores = Enumerable.Range(0, tokens.Length).Select(id => -(float)id).ToArray();
             gguModel = "llama";
             pre = "default";
             loadMerges = false;

@@ -30,9 +30,9 @@ public sealed class VocabFixture : IDisposable
         ("llama3-as-default", "llama3", "default", null),
         ("llama3-as-smollm", "llama3", "smollm", null),
         ("qwen3-as-llama3", "qwen3", "llama-bpe", null),
-        // The HF-converted Llama 2 vocabulary scores every token -1000; these exercise score-driven merging:
-        // SentencePiece-like scores (earlier pieces win), heavy ties, and no space prefix.
-        ("llama2-scored", "llama2", null, (hf, w) => w.Add("tokenizer.ggml.scores", Enumerable.Range(0, hf.Tokens.Length).Select(i => -(float)i).ToArray())),
+        // Strata scores the HF-converted Llama 2 vocabulary -id; these exercise other score patterns (llama.cpp's converter writes -1000 flat):
+        // flat scores (what llama.cpp's converter writes), heavy ties, and no space prefix.
+        ("llama2-flat", "llama2", null, (hf, w) => w.Add("tokenizer.ggml.scores", Enumerable.Repeat(-1000f, hf.Tokens.Length).ToArray())),
         ("llama2-ties", "llama2", null, (hf, w) => w.Add("tokenizer.ggml.scores", Enumerable.Range(0, hf.Tokens.Length).Select(i => -(float)(i % 3)).ToArray())),
         ("llama2-noprefix", "llama2", null, (hf, w) => w.Add("tokenizer.ggml.add_space_prefix", false)),
         // Phi-3 by name: llama.cpp right-strips whitespace after special tokens (except <unk>, <s>, <|endoftext|>).
