@@ -312,6 +312,10 @@ public sealed class HfTokenizer
             }
         }
 
+        // A byte-level BPE whose files neither ask for BOS nor add it in a post-processor never gets one from Hugging
+        // Face; say so explicitly, or llama.cpp would add one by its pre-tokenizer's default (llama-bpe: on).
+        if (gguModel == "gpt2" && !add.ContainsKey("bos")) add["bos"] = false;
+
         return new HfTokenizer(gguModel, pre, tokens, scores, types, merges, ids, add, chat, named, lower);
 
         static string? SpecialId(JsonElement e) =>

@@ -42,7 +42,9 @@ public class HfTokenizerTests(VocabFixture fx)
         Assert.All(hf.TokenTypes[..128000], t => Assert.Equal((int)TokenType.Normal, t));
         Assert.All(hf.TokenTypes[128000..], t => Assert.Equal((int)TokenType.Control, t));
         Assert.Equal(new Dictionary<string, int> { ["bos"] = 128000, ["eos"] = 128001 }, hf.SpecialTokenIds);
-        Assert.Empty(hf.AddSpecialTokens); // nothing stated: llama.cpp's llama-bpe default (add BOS) applies
+        // Neither the config nor a post-processor adds BOS, so Hugging Face adds none: the GGUF says so explicitly
+        // (left unstated, llama.cpp's llama-bpe default would add one).
+        Assert.Equal(new Dictionary<string, bool> { ["bos"] = false }, hf.AddSpecialTokens);
         Assert.StartsWith("{% set loop_messages = messages %}", hf.ChatTemplate);
     }
 
