@@ -86,16 +86,23 @@ public static partial class Quantize
         return scale;
     }
 
+    /// <summary>The element of largest magnitude (the first on ties) and that magnitude.</summary>
+    private static (float Max, float AbsMax) SignedAbsMax(ReadOnlySpan<float> x)
+    {
+        float max = 0, amax = 0;
+        foreach (float v in x)
+        {
+            float av = MathF.Abs(v);
+            if (av > amax) { amax = av; max = v; }
+        }
+        return (max, amax);
+    }
+
     /// <summary>Symmetric fit to -nmax..nmax-1 weighted by x², with a scale grid search (make_qx_quants, rmse_type 1). L gets l+nmax.</summary>
     private static float FitSymmetric(ReadOnlySpan<float> x, int nmax, Span<sbyte> L)
     {
         int n = x.Length;
-        float max = 0, amax = 0;
-        for (int i = 0; i < n; i++)
-        {
-            float ax = MathF.Abs(x[i]);
-            if (ax > amax) { amax = ax; max = x[i]; }
-        }
+        var (max, amax) = SignedAbsMax(x);
         if (amax < GroupMaxEps)
         {
             L[..n].Clear();
@@ -140,12 +147,7 @@ public static partial class Quantize
     private static float FitQ3(ReadOnlySpan<float> x, int nmax, Span<sbyte> L)
     {
         int n = x.Length;
-        float max = 0, amax = 0;
-        for (int i = 0; i < n; i++)
-        {
-            float ax = MathF.Abs(x[i]);
-            if (ax > amax) { amax = ax; max = x[i]; }
-        }
+        var (max, amax) = SignedAbsMax(x);
         if (amax < GroupMaxEps)
         {
             L[..n].Clear();
