@@ -240,6 +240,18 @@ public static class Dequantize
         }
     }
 
+    /// <summary>o[0..32) = q · d.</summary>
+    private static unsafe void StoreScaled(Vector256<sbyte> q, Vector256<float> d, float* o)
+    {
+        var (s0, s1) = Vector256.Widen(q);
+        var (i0, i1) = Vector256.Widen(s0);
+        var (i2, i3) = Vector256.Widen(s1);
+        (Vector256.ConvertToSingle(i0) * d).Store(o);
+        (Vector256.ConvertToSingle(i1) * d).Store(o + 8);
+        (Vector256.ConvertToSingle(i2) * d).Store(o + 16);
+        (Vector256.ConvertToSingle(i3) * d).Store(o + 24);
+    }
+
     private static unsafe void Q8_0Simd(ReadOnlySpan<byte> src, Span<float> dst)
     {
         if (!Vector256.IsHardwareAccelerated) { RowScalar(GgmlType.Q8_0, src, dst); return; }
@@ -251,14 +263,7 @@ public static class Dequantize
                 byte* blk = s + b * 34;
                 var d = Vector256.Create(HalfBits.ToSingle(*(ushort*)blk));
                 var q = Vector256.Load((sbyte*)blk + 2);
-                var (s0, s1) = Vector256.Widen(q);
-                var (i0, i1) = Vector256.Widen(s0);
-                var (i2, i3) = Vector256.Widen(s1);
-                float* o = y + 32 * b;
-                (Vector256.ConvertToSingle(i0) * d).Store(o);
-                (Vector256.ConvertToSingle(i1) * d).Store(o + 8);
-                (Vector256.ConvertToSingle(i2) * d).Store(o + 16);
-                (Vector256.ConvertToSingle(i3) * d).Store(o + 24);
+                StoreScaled(q, d, y + 32 * b);
             }
         }
     }
@@ -277,14 +282,7 @@ public static class Dequantize
                 var lo = (v & Vector128.Create((byte)0xF)).AsSByte() - Vector128.Create((sbyte)8);
                 var hi = (Vector128.ShiftRightLogical(v, 4)).AsSByte() - Vector128.Create((sbyte)8);
                 var q = Vector256.Create(lo, hi); // once per 32 values: not on a hot path
-                var (s0, s1) = Vector256.Widen(q);
-                var (i0, i1) = Vector256.Widen(s0);
-                var (i2, i3) = Vector256.Widen(s1);
-                float* o = y + 32 * b;
-                (Vector256.ConvertToSingle(i0) * d).Store(o);
-                (Vector256.ConvertToSingle(i1) * d).Store(o + 8);
-                (Vector256.ConvertToSingle(i2) * d).Store(o + 16);
-                (Vector256.ConvertToSingle(i3) * d).Store(o + 24);
+                StoreScaled(q, d, y + 32 * b);
             }
         }
     }
