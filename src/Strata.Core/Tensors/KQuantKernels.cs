@@ -34,7 +34,7 @@ internal unsafe interface IKFormat
 }
 
 /// <summary>K-quant weights x Q8_K activations (ggml's vec_dot_qN_K_q8_K): exact int32 sums per super-block.</summary>
-internal sealed unsafe class KQuantKernel<T> : RowKernel where T : struct, IKFormat
+internal unsafe class KQuantKernel<T> : RowKernel where T : struct, IKFormat
 {
     public override GgmlType Type => T.Type;
     public override int PreparedBytes(int cols) => new Q8KLayout(cols).Bytes;

@@ -22,7 +22,7 @@ public static class Kernels
         [
             new F32Kernel(), new Half16Kernel<F16Format>(), new Half16Kernel<Bf16Format>(), new Q8_0Kernel(),
             new Block32Kernel<Q4_0Format>(), new Block32Kernel<Q4_1Format>(), new Block32Kernel<Q5_0Format>(), new Block32Kernel<Q5_1Format>(),
-            new KQuantKernel<Q2KFormat>(), new KQuantKernel<Q3KFormat>(), new KQuantKernel<Q4KFormat>(), new KQuantKernel<Q5KFormat>(), new KQuantKernel<Q6KFormat>(),
+            new KQuantKernel<Q2KFormat>(), new KQuantKernel<Q3KFormat>(), new Q4KKernel(), new KQuantKernel<Q5KFormat>(), new KQuantKernel<Q6KFormat>(),
         ];
         foreach (var k in all) t[(int)k.Type] = k;
         return t;
