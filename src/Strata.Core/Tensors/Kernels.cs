@@ -6,8 +6,18 @@ namespace Strata.Tensors;
 /// <summary>The kernel table: one <see cref="WeightKernel"/> per supported weight type.</summary>
 public static class Kernels
 {
-    /// <summary>Tests set this to run every kernel's scalar twin instead of its SIMD path.</summary>
-    public static bool ForceScalar { get; set; }
+    /// <summary>
+    /// Tests set this to run every kernel's scalar twin instead of its SIMD path. It applies to the calling thread
+    /// only, so tests running side by side (and pool workers) are unaffected.
+    /// </summary>
+    public static bool ForceScalar
+    {
+        get => _forceScalar;
+        set => _forceScalar = value;
+    }
+
+    [ThreadStatic]
+    private static bool _forceScalar;
 
     // Integer kernels need byte multiply-add (vpmaddubsw); 512-bit when the JIT accelerates Vector512.
     internal static readonly bool Int512 = Vector512.IsHardwareAccelerated && Avx512BW.IsSupported;
@@ -22,7 +32,7 @@ public static class Kernels
         [
             new F32Kernel(), new Half16Kernel<F16Format>(), new Half16Kernel<Bf16Format>(), new Q8_0Kernel(),
             new Block32Kernel<Q4_0Format>(), new Block32Kernel<Q4_1Format>(), new Block32Kernel<Q5_0Format>(), new Block32Kernel<Q5_1Format>(),
-            new KQuantKernel<Q2KFormat>(), new KQuantKernel<Q3KFormat>(), new Q4KKernel(), new KQuantKernel<Q5KFormat>(), new KQuantKernel<Q6KFormat>(),
+            new KQuantKernel<Q2KFormat>(), new KQuantKernel<Q3KFormat>(), new Q4KKernel(), new KQuantKernel<Q5KFormat>(), new Q6KKernel(),
         ];
         foreach (var k in all) t[(int)k.Type] = k;
         return t;
