@@ -164,10 +164,14 @@ internal unsafe struct Q3KFormat : IKFormat
     }
 }
 
-internal unsafe struct Q4KFormat : IKFormat
+internal unsafe struct Q4KFormat : IScaleMinKFormat
 {
     public static GgmlType Type => GgmlType.Q4_K;
     public static int Bytes => 144;
+    public static int ScalesOffset => BlockLayout.Q4_K_Scales;
+    public static int DMinOffset => BlockLayout.Q4_K_DMin;
+    public static int QsOffset => BlockLayout.Q4_K_Qs;
+    public static int QhOffset => -1;
 
     public static void Unpack(byte* blk, ref KUnpacked k)
     {
@@ -184,10 +188,14 @@ internal unsafe struct Q4KFormat : IKFormat
     }
 }
 
-internal unsafe struct Q5KFormat : IKFormat
+internal unsafe struct Q5KFormat : IScaleMinKFormat
 {
     public static GgmlType Type => GgmlType.Q5_K;
     public static int Bytes => 176;
+    public static int ScalesOffset => BlockLayout.Q5_K_Scales;
+    public static int DMinOffset => BlockLayout.Q5_K_DMin;
+    public static int QsOffset => BlockLayout.Q5_K_Qs;
+    public static int QhOffset => BlockLayout.Q5_K_Qh;
 
     public static void Unpack(byte* blk, ref KUnpacked k)
     {

@@ -32,7 +32,7 @@ public static class Kernels
         [
             new F32Kernel(), new Half16Kernel<F16Format>(), new Half16Kernel<Bf16Format>(), new Q8_0Kernel(),
             new Block32Kernel<Q4_0Format>(), new Block32Kernel<Q4_1Format>(), new Block32Kernel<Q5_0Format>(), new Block32Kernel<Q5_1Format>(),
-            new KQuantKernel<Q2KFormat>(), new KQuantKernel<Q3KFormat>(), new Q4KKernel(), new KQuantKernel<Q5KFormat>(), new Q6KKernel(),
+            new KQuantKernel<Q2KFormat>(), new KQuantKernel<Q3KFormat>(), new ScaleMinKKernel<Q4KFormat>(), new ScaleMinKKernel<Q5KFormat>(), new Q6KKernel(),
         ];
         foreach (var k in all) t[(int)k.Type] = k;
         return t;
