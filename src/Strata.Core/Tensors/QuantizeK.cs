@@ -98,6 +98,24 @@ public static partial class Quantize
         return (max, amax);
     }
 
+    /// <summary>
+    /// Rounds x·iscale to -nmax..nmax-1 and returns Σw·x·l and Σw·l² with w = x²; stores l+offset in L unless L is
+    /// empty. One loop for every symmetric fit, so they sum in the same order as ggml's.
+    /// </summary>
+    private static (float SumLx, float SumL2) RoundAndWeigh(ReadOnlySpan<float> x, float iscale, int nmax, Span<sbyte> L, int offset)
+    {
+        float sumlx = 0, suml2 = 0;
+        for (int i = 0; i < x.Length; i++)
+        {
+            int l = Math.Clamp(NearestInt(iscale * x[i]), -nmax, nmax - 1);
+            if (!L.IsEmpty) L[i] = (sbyte)(l + offset);
+            float w = x[i] * x[i];
+            sumlx += w * x[i] * l;
+            suml2 += w * l * l;
+        }
+        return (sumlx, suml2);
+    }
+
     /// <summary>Symmetric fit to -nmax..nmax-1 weighted by x², with a scale grid search (make_qx_quants, rmse_type 1). L gets l+nmax.</summary>
     private static float FitSymmetric(ReadOnlySpan<float> x, int nmax, Span<sbyte> L)
     {
@@ -108,30 +126,14 @@ public static partial class Quantize
             L[..n].Clear();
             return 0;
         }
-        float iscale = -nmax / max;
-        float sumlx = 0, suml2 = 0;
-        for (int i = 0; i < n; i++)
-        {
-            int l = Math.Clamp(NearestInt(iscale * x[i]), -nmax, nmax - 1);
-            L[i] = (sbyte)(l + nmax);
-            float w = x[i] * x[i];
-            sumlx += w * x[i] * l;
-            suml2 += w * l * l;
-        }
+        var (sumlx, suml2) = RoundAndWeigh(x, -nmax / max, nmax, L, offset: nmax);
         float scale = suml2 != 0 ? sumlx / suml2 : 0;
         float best = scale * sumlx;
         for (int s = -9; s <= 9; s++)
         {
             if (s == 0) continue;
-            iscale = -(nmax + 0.1f * s) / max;
-            sumlx = suml2 = 0;
-            for (int i = 0; i < n; i++)
-            {
-                int l = Math.Clamp(NearestInt(iscale * x[i]), -nmax, nmax - 1);
-                float w = x[i] * x[i];
-                sumlx += w * x[i] * l;
-                suml2 += w * l * l;
-            }
+            float iscale = -(nmax + 0.1f * s) / max;
+            (sumlx, suml2) = RoundAndWeigh(x, iscale, nmax, default, 0);
             if (suml2 > 0 && sumlx * sumlx > best * suml2)
             {
                 for (int i = 0; i < n; i++)
@@ -153,16 +155,7 @@ public static partial class Quantize
             L[..n].Clear();
             return 0;
         }
-        float iscale = -nmax / max;
-        float sumlx = 0, suml2 = 0;
-        for (int i = 0; i < n; i++)
-        {
-            int l = Math.Clamp(NearestInt(iscale * x[i]), -nmax, nmax - 1);
-            L[i] = (sbyte)l;
-            float w = x[i] * x[i];
-            sumlx += w * x[i] * l;
-            suml2 += w * l * l;
-        }
+        var (sumlx, suml2) = RoundAndWeigh(x, -nmax / max, nmax, L, offset: 0);
         for (int itry = 0; itry < 5; itry++)
         {
             int changed = 0;
