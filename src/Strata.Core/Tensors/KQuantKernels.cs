@@ -120,6 +120,53 @@ internal static unsafe class KUnpack
     }
 
     public static float Half(byte* p) => HalfBits.ToSingleFast(*(ushort*)p);
+
+    /// <summary>
+    /// Chunk c of a Q4_K/Q5_K super-block: the 32 low nibbles (sub-block 2c) and 32 high nibbles (sub-block 2c+1),
+    /// with Q5_K's fifth bits (bits 2c and 2c+1 of qh) added when <paramref name="fifthBit"/>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static (Vector256<byte> Lo, Vector256<byte> Hi) ScaleMinQuants(byte* qs, int c, Vector256<byte> qh, bool fifthBit)
+    {
+        var q = Vector256.Load(qs + 32 * c);
+        var lo = q & Low4;
+        var hi = Shr(q, 4, 0xF);
+        if (fifthBit)
+        {
+            lo |= Shl(Shr(qh, 2 * c, 1), 4);
+            hi |= Shl(Shr(qh, 2 * c + 1, 1), 4);
+        }
+        return (lo, hi);
+    }
+
+    /// <summary>Half n of a Q6_K super-block: its 128 quants u (0..63, value u − 32) as four runs of 32, in element order.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static (Vector256<byte> U1, Vector256<byte> U2, Vector256<byte> U3, Vector256<byte> U4) Q6Quants(byte* blk, int n)
+    {
+        var ql0 = Vector256.Load(blk + 64 * n);
+        var ql1 = Vector256.Load(blk + 64 * n + 32);
+        var qh = Vector256.Load(blk + BlockLayout.Q6_K_Qh + 32 * n);
+        return ((ql0 & Low4) | Shl(qh & Vector256.Create((byte)3), 4),
+                (ql1 & Low4) | Shl(Shr(qh, 2, 3), 4),
+                Shr(ql0, 4, 0xF) | Shl(Shr(qh, 4, 3), 4),
+                Shr(ql1, 4, 0xF) | Shl(Shr(qh, 6, 3), 4));
+    }
+
+    /// <summary>The generic unpacked form of a Q4_K/Q5_K super-block (the scalar twin's input).</summary>
+    public static void UnpackScaleMin<T>(byte* blk, ref KUnpacked k) where T : struct, IScaleMinKFormat
+    {
+        byte* u = (byte*)Unsafe.AsPointer(ref k.U);
+        var qh = T.QhOffset >= 0 ? Vector256.Load(blk + T.QhOffset) : default;
+        for (int c = 0; c < 4; c++)
+        {
+            var (lo, hi) = ScaleMinQuants(blk + T.QsOffset, c, qh, T.QhOffset >= 0);
+            lo.Store(u + 64 * c);
+            hi.Store(u + 64 * c + 32);
+        }
+        KQuantScales.SetK4(blk + T.ScalesOffset, ref k);
+        k.D = Half(blk);
+        k.DMin = Half(blk + T.DMinOffset);
+    }
 }
 
 internal unsafe struct Q2KFormat : IKFormat
@@ -173,19 +220,7 @@ internal unsafe struct Q4KFormat : IScaleMinKFormat
     public static int QsOffset => BlockLayout.Q4_K_Qs;
     public static int QhOffset => -1;
 
-    public static void Unpack(byte* blk, ref KUnpacked k)
-    {
-        byte* u = (byte*)Unsafe.AsPointer(ref k.U);
-        for (int c = 0; c < 4; c++)
-        {
-            var q = Vector256.Load(blk + BlockLayout.Q4_K_Qs + 32 * c);
-            (q & KUnpack.Low4).Store(u + 64 * c);
-            KUnpack.Shr(q, 4, 0xF).Store(u + 64 * c + 32);
-        }
-        KQuantScales.SetK4(blk + BlockLayout.Q4_K_Scales, ref k);
-        k.D = KUnpack.Half(blk);
-        k.DMin = KUnpack.Half(blk + BlockLayout.Q4_K_DMin);
-    }
+    public static void Unpack(byte* blk, ref KUnpacked k) => KUnpack.UnpackScaleMin<Q4KFormat>(blk, ref k);
 }
 
 internal unsafe struct Q5KFormat : IScaleMinKFormat
@@ -197,20 +232,7 @@ internal unsafe struct Q5KFormat : IScaleMinKFormat
     public static int QsOffset => BlockLayout.Q5_K_Qs;
     public static int QhOffset => BlockLayout.Q5_K_Qh;
 
-    public static void Unpack(byte* blk, ref KUnpacked k)
-    {
-        byte* u = (byte*)Unsafe.AsPointer(ref k.U);
-        var qh = Vector256.Load(blk + BlockLayout.Q5_K_Qh);
-        for (int c = 0; c < 4; c++)
-        {
-            var q = Vector256.Load(blk + BlockLayout.Q5_K_Qs + 32 * c);
-            ((q & KUnpack.Low4) | KUnpack.Shl(KUnpack.Shr(qh, 2 * c, 1), 4)).Store(u + 64 * c);
-            (KUnpack.Shr(q, 4, 0xF) | KUnpack.Shl(KUnpack.Shr(qh, 2 * c + 1, 1), 4)).Store(u + 64 * c + 32);
-        }
-        KQuantScales.SetK4(blk + BlockLayout.Q5_K_Scales, ref k);
-        k.D = KUnpack.Half(blk);
-        k.DMin = KUnpack.Half(blk + BlockLayout.Q5_K_DMin);
-    }
+    public static void Unpack(byte* blk, ref KUnpacked k) => KUnpack.UnpackScaleMin<Q5KFormat>(blk, ref k);
 }
 
 internal unsafe struct Q6KFormat : IKFormat
@@ -223,14 +245,12 @@ internal unsafe struct Q6KFormat : IKFormat
         byte* u = (byte*)Unsafe.AsPointer(ref k.U);
         for (int n = 0; n < 2; n++)
         {
-            var ql0 = Vector256.Load(blk + 64 * n);
-            var ql1 = Vector256.Load(blk + 64 * n + 32);
-            var qh = Vector256.Load(blk + BlockLayout.Q6_K_Qh + 32 * n);
+            var (u1, u2, u3, u4) = KUnpack.Q6Quants(blk, n);
             byte* o = u + 128 * n;
-            ((ql0 & KUnpack.Low4) | KUnpack.Shl(qh & Vector256.Create((byte)3), 4)).Store(o);
-            ((ql1 & KUnpack.Low4) | KUnpack.Shl(KUnpack.Shr(qh, 2, 3), 4)).Store(o + 32);
-            (KUnpack.Shr(ql0, 4, 0xF) | KUnpack.Shl(KUnpack.Shr(qh, 4, 3), 4)).Store(o + 64);
-            (KUnpack.Shr(ql1, 4, 0xF) | KUnpack.Shl(KUnpack.Shr(qh, 6, 3), 4)).Store(o + 96);
+            u1.Store(o);
+            u2.Store(o + 32);
+            u3.Store(o + 64);
+            u4.Store(o + 96);
         }
         sbyte* s = (sbyte*)(blk + BlockLayout.Q6_K_Scales);
         // signed q = u - 32: the offset folds into the min term with dmin = d

@@ -6,7 +6,7 @@ namespace Strata.Tensors;
 
 /// <summary>
 /// Q6_K × Q8_K straight from the packed super-block (ggml's vec_dot_q6_K_q8_K): 6-bit quants u are rebuilt 32 at a
-/// time from ql/qh in registers, multiplied against the activations, weighted by their 16-element int8 scales in the
+/// time from ql/qh in registers (<see cref="KUnpack.Q6Quants"/>), multiplied against the activations, weighted by their 16-element int8 scales in the
 /// int16→int32 step; the −32 offset is −32·Σ scale·bsum. The generic K-quant path stays as the scalar twin.
 /// </summary>
 internal sealed unsafe class Q6KKernel : KQuantKernel<Q6KFormat>
@@ -18,8 +18,6 @@ internal sealed unsafe class Q6KKernel : KQuantKernel<Q6KFormat>
         var L = new Q8KLayout(cols);
         float* xds = (float*)(x + L.DOff);
         short* bsums = (short*)(x + L.BsumOff);
-        var low4 = Vector256.Create((byte)0x0F);
-        var two = Vector256.Create((byte)3);
         var acc = Vector256<float>.Zero;
         for (int b = 0; b < L.Blocks; b++)
         {
@@ -29,13 +27,7 @@ internal sealed unsafe class Q6KKernel : KQuantKernel<Q6KFormat>
             var sumi = Vector256<int>.Zero;
             for (int n = 0; n < 2; n++)
             {
-                var ql0 = Vector256.Load(blk + 64 * n);
-                var ql1 = Vector256.Load(blk + 64 * n + 32);
-                var qh = Vector256.Load(blk + BlockLayout.Q6_K_Qh + 32 * n).AsUInt16();
-                var u1 = (ql0 & low4) | ((qh & two.AsUInt16()) << 4).AsByte();
-                var u2 = (ql1 & low4) | (((qh >> 2) & two.AsUInt16()) << 4).AsByte();
-                var u3 = ((ql0.AsUInt16() >> 4).AsByte() & low4) | (((qh >> 4) & two.AsUInt16()) << 4).AsByte();
-                var u4 = ((ql1.AsUInt16() >> 4).AsByte() & low4) | (((qh >> 6) & two.AsUInt16()) << 4).AsByte();
+                var (u1, u2, u3, u4) = KUnpack.Q6Quants(blk, n);
                 sbyte* xs = xq + 128 * n;
                 sbyte* s = sc + 8 * n;
                 sumi += Scaled(u1, xs, s[0], s[1]);

@@ -30,8 +30,6 @@ internal sealed unsafe class ScaleMinKKernel<T> : KQuantKernel<T> where T : stru
         var L = new Q8KLayout(cols);
         float* xds = (float*)(x + L.DOff);
         short* bsums = (short*)(x + L.BsumOff);
-        var low4 = Vector256.Create((byte)0x0F);
-        var one = Vector256.Create((byte)1).AsUInt16();
         Vector256<float> accScaled = default, accMin = default;
         for (int b = 0; b < L.Blocks; b++)
         {
@@ -44,19 +42,11 @@ internal sealed unsafe class ScaleMinKKernel<T> : KQuantKernel<T> where T : stru
 
             sbyte* xq = (sbyte*)x + 256 * b;
             byte* qs = blk + T.QsOffset;
-            var qh = T.QhOffset >= 0 ? Vector256.Load(blk + T.QhOffset).AsUInt16() : default;
+            var qh = T.QhOffset >= 0 ? Vector256.Load(blk + T.QhOffset) : default;
             var acc = Vector256<int>.Zero;
             for (int c = 0; c < 4; c++)
             {
-                var q = Vector256.Load(qs + 32 * c);
-                var lo = q & low4;
-                var hi = (q.AsUInt16() >> 4).AsByte() & low4;
-                if (T.QhOffset >= 0)
-                {
-                    // Bit 2c of qh[l] is the fifth bit of low-nibble quant l, bit 2c+1 that of high-nibble quant l.
-                    lo |= (((qh >> (2 * c)) & one) << 4).AsByte();
-                    hi |= (((qh >> (2 * c + 1)) & one) << 4).AsByte();
-                }
+                var (lo, hi) = KUnpack.ScaleMinQuants(qs, c, qh, T.QhOffset >= 0);
                 var plo = Avx2.MultiplyAddAdjacent(lo, Vector256.Load(xq + 64 * c));
                 var phi = Avx2.MultiplyAddAdjacent(hi, Vector256.Load(xq + 64 * c + 32));
                 acc += Avx2.MultiplyAddAdjacent(plo, Vector256.Create((short)(byte)(scales >> (16 * c))));
