@@ -159,6 +159,17 @@ public sealed class Tokenizer : ITokenizer
 
     // ---------------------------------------------------------------- SentencePiece
 
+    /// <summary>Merges symbol <paramref name="right"/> into its left neighbour <paramref name="left"/> in the linked list.</summary>
+    private static void Join(Symbol[] arr, int left, int right)
+    {
+        ref var l = ref arr[left];
+        ref var r = ref arr[right];
+        l.Length += r.Length;
+        r.Length = 0;
+        l.Next = r.Next;
+        if (r.Next >= 0) arr[r.Next].Prev = left;
+    }
+
     private struct Symbol
     {
         public int Prev, Next, Start, Length;
@@ -194,10 +205,7 @@ public sealed class Tokenizer : ITokenizer
             ref var l = ref arr[bigram.Left];
             ref var r = ref arr[bigram.Right];
             if (l.Length == 0 || r.Length == 0 || l.Length + r.Length != bigram.Size) continue;
-            l.Length += r.Length;
-            r.Length = 0;
-            l.Next = r.Next;
-            if (r.Next >= 0) arr[r.Next].Prev = bigram.Left;
+            Join(arr, bigram.Left, bigram.Right);
             TryAdd(l.Prev, bigram.Left);
             TryAdd(bigram.Left, l.Next);
         }
@@ -284,10 +292,7 @@ public sealed class Tokenizer : ITokenizer
             ref var l = ref arr[bigram.Left];
             ref var r = ref arr[bigram.Right];
             if (l.Length != bigram.LeftLen || r.Length != bigram.RightLen || l.Next != bigram.Right) continue;
-            l.Length += r.Length;
-            r.Length = 0;
-            l.Next = r.Next;
-            if (r.Next >= 0) arr[r.Next].Prev = bigram.Left;
+            Join(arr, bigram.Left, bigram.Right);
             TryAdd(l.Prev, bigram.Left);
             TryAdd(bigram.Left, l.Next);
         }
