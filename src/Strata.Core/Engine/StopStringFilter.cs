@@ -10,6 +10,7 @@ internal sealed class StopStringFilter(IReadOnlyList<string> stops, Action<strin
 {
     private readonly StringBuilder _all = new();
     private int _emitted; // chars of _all already passed to the listener
+    private readonly int _longestStop = stops.Count == 0 ? 0 : stops.Max(x => x.Length);
 
     public string Text => _all.ToString();
 
@@ -18,21 +19,24 @@ internal sealed class StopStringFilter(IReadOnlyList<string> stops, Action<strin
     {
         if (piece.Length == 0) return false;
         _all.Append(piece);
-        string s = _all.ToString();
+        // A stop string can only start in text not yet emitted (the held-back tail was a prefix of one), so only that
+        // window is searched: the cost per token does not grow with the output.
+        int windowStart = Math.Max(0, _emitted - _longestStop);
+        string window = _all.ToString(windowStart, _all.Length - windowStart);
         int cut = -1;
         foreach (var stop in stops)
         {
             if (stop.Length == 0) continue;
-            int at = s.IndexOf(stop, Math.Max(0, _emitted - stop.Length), StringComparison.Ordinal);
+            int at = window.IndexOf(stop, StringComparison.Ordinal);
             if (at >= 0 && (cut < 0 || at < cut)) cut = at;
         }
         if (cut >= 0)
         {
-            _all.Length = cut;
-            Emit(cut);
+            _all.Length = windowStart + cut;
+            Emit(_all.Length);
             return true;
         }
-        Emit(s.Length - HeldBack(s));
+        Emit(_all.Length - HeldBack(window));
         return false;
     }
 

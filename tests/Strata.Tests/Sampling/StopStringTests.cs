@@ -36,4 +36,16 @@ public class StopStringTests
         Assert.True(f.Push("xxabyy"));
         Assert.Equal("xx", f.Text);
     }
+
+    [Fact]
+    public void LongOutputsStreamEverythingBeforeALateStop()
+    {
+        var streamed = new System.Text.StringBuilder();
+        var f = new StopStringFilter(["<end>", "xyz"], t => streamed.Append(t));
+        for (int i = 0; i < 20000; i++) Assert.False(f.Push(i % 7 == 0 ? "<e" : "a "));
+        Assert.True(f.Push("<end> tail"));
+        Assert.Equal(f.Text, streamed.ToString());
+        Assert.EndsWith("a <e", f.Text);
+        Assert.Equal(20000 * 2, f.Text.Length);
+    }
 }
