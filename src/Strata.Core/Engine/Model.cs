@@ -51,16 +51,30 @@ public sealed class Model : IDisposable
         Tokenizer = Tokenizer.FromGguf(file.Metadata);
         if (Tokenizer.Vocabulary.Count != Config.VocabSize)
             throw new GgufFormatException($"{System.IO.Path.GetFileName(path)}: the tokenizer has {Tokenizer.Vocabulary.Count} tokens but token_embd.weight has {Config.VocabSize} rows");
-        _weights = new GgufWeightSource(file);
-        _packer = new WeightPacker(o.RepackWeights);
-        var weights = ModelWeights.Load(_weights, Config, System.IO.Path.GetFileName(path), _packer);
+        // Cheap checks first: nothing is packed or allocated for options that cannot work.
         Context = o.Context > 0 ? o.Context : Math.Min(Config.ContextLength, ModelOptions.DefaultMaxContext);
         if (o.Context < 0 || Context > 1 << 20) throw new StrataException($"context size {o.Context} is out of range");
         int threads = o.Threads > 0 ? o.Threads : Environment.ProcessorCount;
-        Transformer = new Transformer(Config, weights, new ComputePool(threads), Math.Clamp(o.BatchSize, 1, 4096), Context);
         var layout = new KvLayout(Config.Layers, Config.KvDim, o.KvBlockTokens);
         int blocksPerSequence = (Context + layout.BlockTokens - 1) / layout.BlockTokens;
-        KvPool = new KvBlockPool(new DramKvBlockStore(layout, blocksPerSequence * Math.Max(1, o.MaxSequences)));
+
+        _weights = new GgufWeightSource(file);
+        _packer = new WeightPacker(o.RepackWeights);
+        ComputePool? pool = null;
+        try
+        {
+            var weights = ModelWeights.Load(_weights, Config, System.IO.Path.GetFileName(path), _packer);
+            pool = new ComputePool(threads);
+            Transformer = new Transformer(Config, weights, pool, Math.Clamp(o.BatchSize, 1, 4096), Context);
+            KvPool = new KvBlockPool(new DramKvBlockStore(layout, blocksPerSequence * Math.Max(1, o.MaxSequences)));
+        }
+        catch
+        {
+            // Repacked weights live in native memory and the pool owns threads: neither may outlive a failed load.
+            pool?.Dispose();
+            _packer.Dispose();
+            throw;
+        }
     }
 
     /// <summary>Opens and validates a GGUF model; failures are <see cref="StrataException"/>s with a one-line message.</summary>
