@@ -22,9 +22,7 @@ internal static class TokenizeCommand
         string text = prompt ?? a.Positional[0];
 
         using var file = GgufFile.Open(path);
-        Tokenizer tokenizer;
-        try { tokenizer = Tokenizer.FromGguf(file.Metadata); }
-        catch (TokenizerException e) { throw new StrataException($"{Path.GetFileName(path)}: {e.Message}"); }
+        var tokenizer = Tokenizer.FromGguf(file.Metadata);
         var ids = tokenizer.Encode(text, addSpecial, parseSpecial);
         if (json) Console.WriteLine("[" + string.Join(",", ids) + "]");
         else if (pieces)

@@ -85,11 +85,6 @@ public sealed class Model : IDisposable
         {
             return new Model(path, file, options ?? new ModelOptions());
         }
-        catch (TokenizerException e)
-        {
-            file.Dispose();
-            throw new StrataException($"{System.IO.Path.GetFileName(path)}: {e.Message}", e);
-        }
         catch
         {
             file.Dispose();

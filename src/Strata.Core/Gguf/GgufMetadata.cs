@@ -22,6 +22,9 @@ public sealed class GgufMetadata
         }
     }
 
+    /// <summary>The file the metadata came from (its name), for messages.</summary>
+    public string Source => _source;
+
     public int Count => _order.Count;
 
     /// <summary>Keys in file order.</summary>

@@ -79,7 +79,12 @@ public sealed class Vocabulary
         }
         catch (GgufFormatException e)
         {
+            // GGUF errors already name the file.
             throw new TokenizerException($"bad tokenizer metadata: {e.Message}");
+        }
+        catch (TokenizerException e)
+        {
+            throw new TokenizerException($"{md.Source}: {e.Message}");
         }
     }
 

@@ -57,7 +57,7 @@ public class VocabularyTests
     public void UnknownModelIsAClearError()
     {
         var e = Assert.Throws<TokenizerException>(() => Load(w => { Spm(w); w.Add("tokenizer.ggml.model", "wordsalad"); }));
-        Assert.Equal("unknown tokenizer model 'wordsalad'", e.Message);
+        Assert.Equal("v.gguf: unknown tokenizer model 'wordsalad'", e.Message);
         e = Assert.Throws<TokenizerException>(() => Load(w => { Spm(w); w.Add("tokenizer.ggml.model", "bert"); }));
         Assert.Contains("'bert' is not supported", e.Message);
     }
@@ -95,7 +95,7 @@ public class VocabularyTests
             w.Add("tokenizer.ggml.model", "llama");
             w.Add("tokenizer.ggml.tokens", new[] { "<unk>", "<s>", "</s>", "a", "a" });
         }));
-        Assert.Equal("duplicate token in vocabulary: 'a' has ids 3 and 4", e.Message);
+        Assert.Equal("v.gguf: duplicate token in vocabulary: 'a' has ids 3 and 4", e.Message);
     }
 
     [Fact]
@@ -131,7 +131,7 @@ public class VocabularyTests
     public void UnknownPreTokenizerIsAClearError()
     {
         var e = Assert.Throws<TokenizerException>(() => Load(w => { Bpe(w); w.Add("tokenizer.ggml.pre", "mystery-7b"); }));
-        Assert.Equal("pre-tokenizer 'mystery-7b' is not supported by Strata", e.Message);
+        Assert.Equal("v.gguf: pre-tokenizer 'mystery-7b' is not supported by Strata", e.Message);
     }
 
     [Fact]
