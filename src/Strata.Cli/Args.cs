@@ -11,7 +11,7 @@ public sealed class UsageException(string message) : Exception(message);
 /// </summary>
 public sealed class Args
 {
-    private readonly Dictionary<string, string?> _options = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, List<string?>> _options = new(StringComparer.Ordinal);
     private readonly HashSet<string> _used = new(StringComparer.Ordinal);
     public List<string> Positional { get; } = new();
 
@@ -37,7 +37,7 @@ public sealed class Args
                 if (flags.Contains(name))
                 {
                     if (value is not null) throw new UsageException($"option {name} takes no value");
-                    _options[name] = null;
+                    Set(name, null);
                     continue;
                 }
                 if (value is null)
@@ -45,17 +45,31 @@ public sealed class Args
                     if (i + 1 >= argv.Count) throw new UsageException($"option {name} needs a value");
                     value = argv[++i];
                 }
-                _options[name] = value;
+                Set(name, value);
             }
             else Positional.Add(a);
         }
+    }
+
+    private void Set(string name, string? value)
+    {
+        if (!_options.TryGetValue(name, out var values)) _options[name] = values = new List<string?>();
+        values.Add(value);
     }
 
     private static bool IsNumber(string s) => double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out _);
 
     public bool Flag(string name) { _used.Add(name); return _options.ContainsKey(name); }
 
-    public string? String(string name) { _used.Add(name); return _options.GetValueOrDefault(name); }
+    /// <summary>The option's value; when it is given more than once, the last.</summary>
+    public string? String(string name) { _used.Add(name); return _options.TryGetValue(name, out var v) ? v[^1] : null; }
+
+    /// <summary>Every value of an option that may repeat, in order.</summary>
+    public IReadOnlyList<string> All(string name)
+    {
+        _used.Add(name);
+        return _options.TryGetValue(name, out var v) ? v.Select(x => x ?? "").ToArray() : [];
+    }
 
     public int Int(string name, int fallback)
     {

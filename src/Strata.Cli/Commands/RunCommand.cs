@@ -12,10 +12,7 @@ internal static class RunCommand
     public static int Execute(string[] argv)
     {
         var a = new Args(argv, Flags, CommandSupport.Aliases);
-        var stops = new List<string>();
-        // --stop may repeat: collect all occurrences.
-        for (int i = 0; i < argv.Length - 1; i++) if (argv[i] == "--stop") stops.Add(argv[i + 1]);
-        a.String("--stop");
+        var stops = a.All("--stop");
         string? prompt = a.String("--prompt");
         int[]? tokens = a.Tokens("--tokens");
         bool json = a.Flag("--json");

@@ -36,6 +36,22 @@ public class CliTests : IClassFixture<CliTests.ModelFile>
     }
 
     [Fact]
+    public void RepeatedStopOptionsAllApply()
+    {
+        string[] run = ["run", "-m", _model, "--tokens", "1,5,9", "-n", "16", "--temp", "0", "--json"];
+        var full = JsonDocument.Parse(StrataCli.Run(run).Stdout).RootElement.GetProperty("text").GetString()!;
+        Assert.True(full.Length >= 6, full);
+        string stop = full.Substring(3, 3);
+        int expectedCut = full.IndexOf(stop, StringComparison.Ordinal);
+        // The stop that matches is the second of two, written in the --name=value form.
+        var r = StrataCli.Run([.. run, "--stop", "\u0001never", $"--stop={stop}"]);
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        var root = JsonDocument.Parse(r.Stdout).RootElement;
+        Assert.Equal(full[..expectedCut], root.GetProperty("text").GetString());
+        Assert.Equal("StopString", root.GetProperty("stop_reason").GetString());
+    }
+
+    [Fact]
     public void SeedMakesSamplingReproducible()
     {
         string[] args = ["run", "-m", _model, "-p", "abc", "-n", "12", "--temp", "1.0", "--seed", "7", "--json"];
