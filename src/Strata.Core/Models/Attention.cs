@@ -66,27 +66,14 @@ internal sealed class Attention
         var q = _qBuf.AsSpan(i * _c.QDim + h * hd, hd);
         var scores = _scores[thread].AsSpan(0, last + 1);
 
-        float max = float.NegativeInfinity;
         for (int p = 0; p <= last; p++)
-        {
-            var kRow = seq.Row(_layer, 0, p).Slice(kvOffset, hd);
-            float s = HalfVector.Dot(q, kRow) * _scale;
-            scores[p] = s;
-            if (s > max) max = s;
-        }
-        double sum = 0;
-        for (int p = 0; p <= last; p++)
-        {
-            float e = MathF.Exp(scores[p] - max);
-            scores[p] = e;
-            sum += e;
-        }
-        float inv = (float)(1.0 / sum);
+            scores[p] = HalfVector.Dot(q, seq.Row(_layer, 0, p).Slice(kvOffset, hd)) * _scale;
+        Ops.Softmax(scores);
 
         var acc = _acc[thread].AsSpan();
         acc.Clear();
         for (int p = 0; p <= last; p++)
-            HalfVector.Axpy(scores[p] * inv, seq.Row(_layer, 1, p).Slice(kvOffset, hd), acc);
+            HalfVector.Axpy(scores[p], seq.Row(_layer, 1, p).Slice(kvOffset, hd), acc);
         acc.CopyTo(_outBuf.AsSpan(i * _c.QDim + h * hd, hd));
     }
 }
