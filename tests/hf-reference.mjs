@@ -1,6 +1,7 @@
 // Prints the Hugging Face reference token ids for the tokenizer test corpus, per vocabulary, as JSON.
 // The tokenizers run in Node through @lenml/tokenizers (transformers.js). Run tests/fetch-tokenizers.sh --with-node
 // first, then:  node tests/hf-reference.mjs > tests/Strata.Tests/Tokenizers/hf-reference.json
+// With an argument, tokenizes that JSON array of texts instead of the corpus (the random-text tests do this live).
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
@@ -11,7 +12,8 @@ const cache = process.env.STRATA_TOKENIZER_CACHE ?? join(here, "Strata.Tests", "
 const require = createRequire(join(cache, "index.js"));
 const { TokenizerLoader } = require("@lenml/tokenizers");
 
-const corpus = JSON.parse(readFileSync(join(here, "Strata.Tests", "Tokenizers", "corpus.json"), "utf8"));
+const corpusPath = process.argv[2] ?? join(here, "Strata.Tests", "Tokenizers", "corpus.json");
+const corpus = JSON.parse(readFileSync(corpusPath, "utf8"));
 const out = {};
 for (const name of ["llama2", "llama3", "qwen3"]) {
   const tokenizer = TokenizerLoader.fromPreTrained({

@@ -9,9 +9,8 @@ namespace Strata.Conversion;
 /// A Hugging Face tokenizer (<c>tokenizer.json</c> + <c>tokenizer_config.json</c>) turned into the GGUF tokenizer
 /// metadata that llama.cpp's convert_hf_to_gguf.py writes for it:
 /// SentencePiece-derived BPE with byte fallback (Llama 2 style) becomes <c>tokenizer.ggml.model = llama</c> (as the
-/// script's LlamaHfVocab does, byte tokens typed byte, special tokens control; but scored −id, as SentencePiece's own
-/// model file scores these vocabularies, where the script writes −1000 for every token and so makes llama.cpp merge
-/// leftmost-first: −id follows Hugging Face's merge order far more closely);
+/// script's LlamaHfVocab does, byte tokens typed byte, special tokens control; but scored by merge rank, see
+/// <see cref="SpmScores"/>, where the script writes −1000 for every token and so makes llama.cpp merge leftmost-first);
 /// byte-level BPE (Llama 3, Qwen2/3, GPT-2) becomes <c>gpt2</c> with merges, added tokens typed control when special
 /// or special-looking and user-defined otherwise, and the pre-tokenizer named from the split regex.
 /// </summary>
@@ -33,10 +32,13 @@ public sealed class HfTokenizer
     /// <summary>Named extra chat templates (tokenizer_config's list form), name → template.</summary>
     public IReadOnlyDictionary<string, string> NamedChatTemplates { get; }
     public bool NormalizerLowercase { get; }
+    /// <summary>The tokenizer.json normalizer includes NFC (Qwen): written as <c>tokenizer.ggml.normalizer.nfc</c>.</summary>
+    public bool NormalizerNfc { get; }
 
     private HfTokenizer(string model, string pre, string[] tokens, float[]? scores, int[] types, string[]? merges,
-        Dictionary<string, int> ids, Dictionary<string, bool> add, string? chat, Dictionary<string, string> named, bool lower)
+        Dictionary<string, int> ids, Dictionary<string, bool> add, string? chat, Dictionary<string, string> named, bool lower, bool nfc)
     {
+        NormalizerNfc = nfc;
         Model = model; Pre = pre; Tokens = tokens; Scores = scores; TokenTypes = types; Merges = merges;
         SpecialTokenIds = ids; AddSpecialTokens = add; ChatTemplate = chat; NamedChatTemplates = named; NormalizerLowercase = lower;
     }
@@ -124,8 +126,7 @@ public sealed class HfTokenizer
             }
             tokens = list.ToArray();
             types = typeList.ToArray();
-            // SentencePiece BPE vocabularies list pieces in merge order: −id ranks them as their merges do.
-            scores = Enumerable.Range(0, tokens.Length).Select(id => -(float)id).ToArray();
+            scores = SpmScores(tokens, model);
             gguModel = "llama";
             pre = "default";
             loadMerges = false;
@@ -271,6 +272,10 @@ public sealed class HfTokenizer
         }
 
         bool lower = tj.TryGetProperty("normalizer", out var norm) && NormalizerLowercases(norm);
+        bool nfc = norm.ValueKind == JsonValueKind.Object && NormalizerIs(norm, "NFC");
+        foreach (var form in new[] { "NFD", "NFKC", "NFKD", "Precompiled" })
+            if (norm.ValueKind == JsonValueKind.Object && NormalizerIs(norm, form))
+                throw new TokenizerException($"tokenizer.json normalizer '{form}' is not supported (supported: NFC, lowercase, SentencePiece's prepend/replace)");
 
         string? chat = null;
         var named = new Dictionary<string, string>();
@@ -316,12 +321,54 @@ public sealed class HfTokenizer
         // Face; say so explicitly, or llama.cpp would add one by its pre-tokenizer's default (llama-bpe: on).
         if (gguModel == "gpt2" && !add.ContainsKey("bos")) add["bos"] = false;
 
-        return new HfTokenizer(gguModel, pre, tokens, scores, types, merges, ids, add, chat, named, lower);
+        return new HfTokenizer(gguModel, pre, tokens, scores, types, merges, ids, add, chat, named, lower, nfc);
 
         static string? SpecialId(JsonElement e) =>
             e.TryGetProperty("SpecialToken", out var s) && s.TryGetProperty("id", out var id) ? id.GetString() : null;
         static string? SequenceId(JsonElement e) =>
             e.TryGetProperty("Sequence", out var s) && s.TryGetProperty("id", out var id) ? id.GetString() : null;
+    }
+
+    /// <summary>
+    /// Scores for llama.cpp's SentencePiece merge loop, which joins the adjacent pair whose joined piece scores highest.
+    /// Hugging Face's BPE joins the pair ranked first in <c>merges</c>; scoring each piece −(rank of the first merge
+    /// that makes it) gives the same order. This recovers SentencePiece's own scores, which the HF export dropped: its
+    /// whitespace runs ("▁▁", "▁▁▁▁") sit early in the id order but score −1e9, so they are merged last and the export
+    /// lists them at the end of <c>merges</c>. Pieces no merge makes score below every merged one, in id order; a
+    /// tokenizer.json without merges falls back to −id (SentencePiece lists BPE pieces in merge order).
+    /// </summary>
+    private static float[] SpmScores(string[] tokens, JsonElement model)
+    {
+        var scores = new float[tokens.Length];
+        if (!model.TryGetProperty("merges", out var mj) || mj.ValueKind != JsonValueKind.Array || mj.GetArrayLength() == 0)
+        {
+            for (int id = 0; id < scores.Length; id++) scores[id] = -id;
+            return scores;
+        }
+        var idOf = new Dictionary<string, int>(tokens.Length, StringComparer.Ordinal);
+        for (int id = 0; id < tokens.Length; id++) idOf.TryAdd(tokens[id], id);
+        int merges = mj.GetArrayLength();
+        var made = new bool[tokens.Length];
+        int rank = 0;
+        foreach (var m in mj.EnumerateArray())
+        {
+            string joined;
+            if (m.ValueKind == JsonValueKind.String)
+            {
+                string pair = m.GetString()!;
+                int sp = pair.IndexOf(' ');
+                if (sp <= 0 || sp == pair.Length - 1) throw new TokenizerException($"merge {rank} ('{pair}') is not two pieces separated by a space");
+                joined = string.Concat(pair.AsSpan(0, sp), pair.AsSpan(sp + 1));
+            }
+            else if (m.ValueKind == JsonValueKind.Array && m.GetArrayLength() == 2)
+                joined = m[0].GetString() + m[1].GetString();
+            else throw new TokenizerException($"merge {rank} has an unknown format");
+            if (idOf.TryGetValue(joined, out int id) && !made[id]) { made[id] = true; scores[id] = -rank; }
+            rank++;
+        }
+        for (int id = 0; id < scores.Length; id++)
+            if (!made[id]) scores[id] = -(float)(merges + id);
+        return scores;
     }
 
     private static readonly Regex ByteToken = new("^<0x[0-9A-Fa-f]{2}>$", RegexOptions.CultureInvariant);
@@ -352,6 +399,13 @@ public sealed class HfTokenizer
                 else if (e.ValueKind == JsonValueKind.Object && e.TryGetProperty("content", out var cc) && cc.ValueKind == JsonValueKind.String) set.Add(cc.GetString()!);
             }
         return set;
+    }
+
+    private static bool NormalizerIs(JsonElement n, string type)
+    {
+        string? t = n.TryGetProperty("type", out var tt) ? tt.GetString() : null;
+        return t == type || (t == "Sequence" && n.TryGetProperty("normalizers", out var ns) && ns.ValueKind == JsonValueKind.Array
+            && ns.EnumerateArray().Any(x => x.ValueKind == JsonValueKind.Object && NormalizerIs(x, type)));
     }
 
     private static bool NormalizerLowercases(JsonElement n)
@@ -399,8 +453,12 @@ public sealed class HfTokenizer
         throw new TokenizerException("unrecognised pre-tokenizer configuration; pass the pre-tokenizer name explicitly");
     }
 
-    /// <summary>Writes the <c>tokenizer.*</c> metadata.</summary>
-    public void WriteTo(GgufWriter w)
+    /// <summary>
+    /// Writes the <c>tokenizer.*</c> metadata. <paramref name="strataExtensions"/> adds the keys llama.cpp ignores and
+    /// Strata reads to tokenize exactly as Hugging Face does (NFC, exact token types); without them the file is what
+    /// llama.cpp's own converter writes, and Strata tokenizes it as llama.cpp does.
+    /// </summary>
+    public void WriteTo(GgufWriter w, bool strataExtensions = true)
     {
         const string K = "tokenizer.ggml.";
         w.Add(K + "model", Model);
@@ -428,5 +486,9 @@ public sealed class HfTokenizer
             w.Add("tokenizer.chat_templates", NamedChatTemplates.Keys.ToArray());
         }
         if (NormalizerLowercase) w.Add(K + "normalizer.lowercase", true);
+        if (!strataExtensions) return;
+        if (NormalizerNfc) w.Add(K + "normalizer.nfc", true);
+        // The types above are the source tokenizer's: Strata need not guess special tokens from their text.
+        w.Add("strata.tokenizer.exact_token_types", true);
     }
 }

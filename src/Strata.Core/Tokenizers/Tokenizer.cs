@@ -70,7 +70,7 @@ public sealed class Tokenizer : ITokenizer
                 {
                     var sb = new StringBuilder(f.Length + 1);
                     if (_v.AddSpacePrefix && prevSpecial) sb.Append(' ');
-                    sb.Append(text, f.Start, f.Length);
+                    sb.Append(Normalized(text, f));
                     sb.Replace(' ', '\u2581');
                     SpmTokenize(sb.ToString(), output);
                     prevSpecial = false;
@@ -88,12 +88,23 @@ public sealed class Tokenizer : ITokenizer
             if (addSpecial && _v.AddBos) output.Add(_v.Bos);
             foreach (var f in fragments)
             {
-                if (f.IsText) BpeTokenize(text.AsSpan(f.Start, f.Length), output);
+                if (f.IsText) BpeTokenize(Normalized(text, f), output);
                 else output.Add(f.Token);
             }
             if (addSpecial && _v.AddEos) output.Add(_v.Eos);
         }
         return output.ToArray();
+    }
+
+    /// <summary>
+    /// A text fragment, in NFC when the vocabulary asks for it. Hugging Face normalizes after splitting out special
+    /// tokens, so normalizing per fragment keeps a special token's text intact.
+    /// </summary>
+    private ReadOnlySpan<char> Normalized(string text, Fragment f)
+    {
+        var span = text.AsSpan(f.Start, f.Length);
+        if (!_v.NormalizeNfc || Nfc.IsQuickNormalized(span)) return span;
+        return Nfc.Normalize(span.ToString());
     }
 
     /// <summary>Text reaches llama.cpp as UTF-8, where a lone surrogate can only be U+FFFD; make it so here too.</summary>

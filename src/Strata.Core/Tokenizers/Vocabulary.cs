@@ -45,6 +45,18 @@ public sealed class Vocabulary
     /// <summary>llama.cpp's clean_up_tokenization_spaces, used by <see cref="Tokenizer.Detokenize"/>.</summary>
     public bool CleanSpaces { get; }
 
+    /// <summary>
+    /// Text is put in Unicode normalization form C before tokenizing (<c>tokenizer.ggml.normalizer.nfc</c>, written by
+    /// <c>strata convert</c> when the Hugging Face tokenizer normalizes so, e.g. Qwen). llama.cpp ignores the key.
+    /// </summary>
+    public bool NormalizeNfc { get; }
+    /// <summary>
+    /// The file's token types are the source tokenizer's own (<c>strata.tokenizer.exact_token_types</c>, written by
+    /// <c>strata convert</c>): a token typed normal stays normal even when its text is one llama.cpp treats as special
+    /// (Qwen's ordinary "&lt;/s&gt;" piece). Without the key Strata infers control tokens from their text as llama.cpp does.
+    /// </summary>
+    public bool ExactTokenTypes { get; }
+
     /// <summary>Tokens that end generation (EOS, EOT, EOM and the end-of-turn tokens llama.cpp recognises by text).</summary>
     public IReadOnlySet<int> EndOfGeneration { get; }
 
@@ -196,22 +208,30 @@ public sealed class Vocabulary
         if (addBos && bos == None) throw new TokenizerException($"{K}add_bos_token is true, but {K}bos_token_id is not set");
         if (addEos && eos == None) throw new TokenizerException($"{K}add_eos_token is true, but {K}eos_token_id is not set");
 
-        // llama.cpp's detection of special tokens by their text; a matching token is forced to control type.
+        NormalizeNfc = md.TryGetBool(K + "normalizer.nfc") ?? false;
+        ExactTokenTypes = md.TryGetBool("strata.tokenizer.exact_token_types") ?? false;
+
+        // llama.cpp's detection of special tokens by their text; a matching token is forced to control type. With
+        // exact types, only tokens the file already types special take part.
+        bool exact = ExactTokenTypes;
+        var fileAttrs = exact ? (TokenAttributes[])_attrs.Clone() : _attrs;
+        bool TypedSpecial(string text, out int id) =>
+            _ids.TryGetValue(text, out id) && (!exact || (fileAttrs[id] & (TokenAttributes.Control | TokenAttributes.UserDefined)) != 0);
         void ForceControl(int id) => _attrs[id] |= TokenAttributes.Control;
         if (eot == None)
         {
             foreach (var t in new[] { "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|end_of_text|>",
                                        "<EOT>", "_<EOT>", "[EOT]", "<｜end▁of▁sentence｜>", "<end_of_utterance>" })
-                if (_ids.TryGetValue(t, out int id)) { eot = id; ForceControl(id); break; }
+                if (TypedSpecial(t, out int id)) { eot = id; ForceControl(id); break; }
         }
-        if (eom == None && _ids.TryGetValue("<|eom_id|>", out int eomId)) { eom = eomId; ForceControl(eomId); }
+        if (eom == None && TypedSpecial("<|eom_id|>", out int eomId)) { eom = eomId; ForceControl(eomId); }
         if (fimPad == None) fimPad = FindAny("<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "[PAD]");
         if (fimRep == None) fimRep = FindAny("<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>", "<reponame>");
         if (fimSep == None) fimSep = FindAny("<|file_sep|>");
         foreach (var t in new[] { "<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>", "<｜fim▁begin｜>", "<PRE>", "▁<PRE>", "<|code_prefix|>", "<|prefix|>",
                                   "<|fim_suffix|>", "<fim-suffix>", "<fim_suffix>", "<｜fim▁hole｜>", "<SUF>", "▁<SUF>", "<|code_suffix|>", "<|suffix|>",
                                   "<|fim_middle|>", "<fim-middle>", "<fim_middle>", "<｜fim▁end｜>", "<MID>", "▁<MID>", "<|code_middle|>", "<|middle|>" })
-            if (_ids.TryGetValue(t, out int id)) ForceControl(id);
+            if (TypedSpecial(t, out int id)) ForceControl(id);
         foreach (int id in new[] { fimPad, fimRep, fimSep }) if (id != None) ForceControl(id);
 
         // Control tokens whose text says "unused" are unused.
@@ -224,9 +244,9 @@ public sealed class Vocabulary
         foreach (var t in new[] { "<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<|flush|>", "<|calls|>", "<end_of_turn>",
                                   "<|endoftext|>", "</s>", "<|eom_id|>", "<EOT>", "_<EOT>", "[EOT]", "[EOS]", "<|end_of_text|>",
                                   "<end_of_utterance>", "<eos>", "<turn|>", "<|tool_response>", "<｜end▁of▁sentence｜>", "[e~[" })
-            if (_ids.TryGetValue(t, out int id)) { eog.Add(id); ForceControl(id); }
+            if (TypedSpecial(t, out int id)) { eog.Add(id); ForceControl(id); }
         foreach (var t in new[] { "<|channel|>", "<|message|>", "<|start|>", "<|constrain|>" })
-            if (_ids.TryGetValue(t, out int id)) _attrs[id] = TokenAttributes.UserDefined;
+            if (!exact && _ids.TryGetValue(t, out int id)) _attrs[id] = TokenAttributes.UserDefined;
         if (eos != None) eog.Add(eos);
         if (eot != None) eog.Add(eot);
         if (eom != None) eog.Add(eom);
@@ -290,7 +310,7 @@ public sealed class Vocabulary
 
         int FindAny(params string[] texts)
         {
-            foreach (var t in texts) if (_ids.TryGetValue(t, out int id)) return id;
+            foreach (var t in texts) if (TypedSpecial(t, out int id)) return id;
             return None;
         }
     }

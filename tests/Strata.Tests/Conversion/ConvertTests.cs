@@ -25,9 +25,11 @@ public class ConvertTests(VocabFixture fx, ITestOutputHelper log)
         new HfSpec("qwen3-headdim", "Qwen3ForCausalLM", "qwen3", Heads: 4, KvHeads: 2, HeadDim: 32, DType: "F32", RopeTheta: 1000000f, OutType: "f16"),
     };
 
-    private static readonly Dictionary<string, (string Pre, int PinnedHfDisagreements)> Tokenizers = new()
+    // llama.cpp's disagreements with HF on the converted file are its own: no NFC (4) and Qwen's "</s>" piece taken
+    // for a control token by its text (8); see HfReferenceTests. Strata agrees with HF everywhere.
+    private static readonly Dictionary<string, (string Pre, int LlamaCppHfDisagreements)> Tokenizers = new()
     {
-        ["llama2"] = ("default", 16),
+        ["llama2"] = ("default", 0),
         ["llama3"] = ("llama-bpe", 0),
         ["qwen3"] = ("qwen2", 12),
     };
@@ -90,25 +92,23 @@ public class ConvertTests(VocabFixture fx, ITestOutputHelper log)
         Assert.True(llamaDev < 0.01, $"llama.cpp deviates {llamaDev:P3}");
         Assert.True(strataDev < 0.01, $"Strata deviates {strataDev:P3}");
 
-        // Tokenization: llama.cpp = Strata everywhere; agreement with HF's own ids as pinned for the vocab-only GGUF.
+        // Tokenization: Strata = HF everywhere; llama.cpp = HF but for its pinned, known gaps.
         using var file = GgufFile.Open(gguf);
         var strataTok = new Strata.Tokenizers.Tokenizer(Strata.Tokenizers.Vocabulary.FromGguf(file.Metadata));
         var corpus = VocabFixture.Corpus();
         var reference = JsonSerializer.Deserialize<Dictionary<string, JsonElement[]>>(
             File.ReadAllText(Path.Combine(VocabFixture.RepoRoot, "tests", "Strata.Tests", "Tokenizers", "hf-reference.json")))![spec.Tokenizer];
-        int hfDiffs = 0, llamaDiffs = 0;
+        int strataDiffs = 0, llamaDiffs = 0;
         for (int i = 0; i < corpus.Length; i++)
             foreach (bool add in new[] { false, true })
             {
-                var ours = strataTok.Encode(corpus[i], add, parseSpecial: true);
-                var theirs = VocabFixture.LlamaTokenize(llama.Weights, corpus[i], add, parseSpecial: true);
-                if (!ours.SequenceEqual(theirs)) llamaDiffs++;
-                var hf = reference[i].GetProperty(add ? "special" : "plain").EnumerateArray().Select(e => e.GetInt32());
-                if (!ours.SequenceEqual(hf)) hfDiffs++;
+                var hf = reference[i].GetProperty(add ? "special" : "plain").EnumerateArray().Select(e => e.GetInt32()).ToArray();
+                if (!strataTok.Encode(corpus[i], add, parseSpecial: true).SequenceEqual(hf)) strataDiffs++;
+                if (!VocabFixture.LlamaTokenize(llama.Weights, corpus[i], add, parseSpecial: true).SequenceEqual(hf)) llamaDiffs++;
             }
-        log.WriteLine($"{spec}: tokenization differs from llama.cpp on {llamaDiffs}, from HF on {hfDiffs} of {2 * corpus.Length} (pinned {pinned})");
-        Assert.Equal(0, llamaDiffs);
-        Assert.True(hfDiffs <= pinned, $"{hfDiffs} disagreements with HF, pinned {pinned}");
+        log.WriteLine($"{spec}: tokenization differs from HF on {strataDiffs} (Strata) and {llamaDiffs} (llama.cpp, pinned {pinned}) of {2 * corpus.Length}");
+        Assert.Equal(0, strataDiffs);
+        Assert.Equal(pinned, llamaDiffs);
 
         // The chat template reaches llama.cpp.
         if (file.Metadata.TryGetString("tokenizer.chat_template") is string template)

@@ -19,7 +19,12 @@ public class HfTokenizerTests(VocabFixture fx)
         Assert.Equal("llama", hf.Model);
         Assert.Equal("default", hf.Pre);
         Assert.Equal(32000, hf.Tokens.Length);
-        for (int i = 0; i < hf.Scores!.Length; i++) Assert.Equal(-(float)i, hf.Scores[i]); // SentencePiece order
+        // Scored by merge rank: "▁t" is the first merge; the whitespace runs SentencePiece scores −1e9 come after
+        // every ordinary merged piece; pieces no merge makes (bytes, specials, single characters) come last.
+        float Score(string t) => hf.Scores![Array.IndexOf(hf.Tokens, t)];
+        Assert.Equal(0f, Score("▁t"));
+        Assert.True(Score("▁▁") < Score("▁Hello") && Score("▁Hello") < Score("▁t"));
+        Assert.True(Score("<0x41>") < Score("▁▁") && Score("a") < Score("▁▁") && Score("</s>") < Score("▁▁"));
         Assert.Null(hf.Merges);
         Assert.Equal([(int)TokenType.Control, (int)TokenType.Control, (int)TokenType.Control], hf.TokenTypes[..3]);
         Assert.All(hf.TokenTypes[3..259], t => Assert.Equal((int)TokenType.Byte, t));

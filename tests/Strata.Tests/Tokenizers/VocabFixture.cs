@@ -12,6 +12,9 @@ namespace Strata.Tests.Tokenizers;
 /// <summary>
 /// Fetches the real vocabularies once per test run (tests/fetch-tokenizers.sh), converts them with
 /// <see cref="HfTokenizer"/> into vocab-only GGUF files and loads each both in llama.cpp (LLamaSharp) and in Strata.
+/// Each variant is written twice: with the keys llama.cpp's converter writes (<see cref="Loaded.Strata"/>, which must
+/// tokenize exactly as llama.cpp does on it) and as <c>strata convert</c> writes it, with Strata's extension keys
+/// (<see cref="Loaded.Converted"/>, which must tokenize exactly as Hugging Face does; llama.cpp ignores those keys).
 /// </summary>
 public sealed class VocabFixture : IDisposable
 {
@@ -55,11 +58,11 @@ public sealed class VocabFixture : IDisposable
     private readonly Dictionary<string, Loaded> _loaded = new();
     private readonly object _lock = new();
 
-    public sealed record Loaded(string Name, string Path, LLamaWeights Llama, Tokenizer Strata, HfTokenizer Hf);
+    public sealed record Loaded(string Name, string Path, LLamaWeights Llama, Tokenizer Strata, Tokenizer Converted, HfTokenizer Hf);
 
     public VocabFixture()
     {
-        var psi = new ProcessStartInfo("bash", [Path.Combine(RepoRoot, "tests", "fetch-tokenizers.sh")])
+        var psi = new ProcessStartInfo("bash", [Path.Combine(RepoRoot, "tests", "fetch-tokenizers.sh"), "--with-node"])
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -79,17 +82,20 @@ public sealed class VocabFixture : IDisposable
             var (name, source, pre, tweak) = Variants.Single(v => v.Name == variant);
             var hf = HfTokenizer.Load(Path.Combine(CacheDir, source, "tokenizer.json"), Path.Combine(CacheDir, source, "tokenizer_config.json"), pre: pre);
             string path = Path.Combine(_dir, name + ".gguf");
-            WriteVocabGguf(hf, path, tweak is null ? null : w => tweak(hf, w));
+            string convertedPath = Path.Combine(_dir, name + ".strata.gguf");
+            WriteVocabGguf(hf, path, tweak is null ? null : w => tweak(hf, w), strataExtensions: false);
+            WriteVocabGguf(hf, convertedPath, tweak is null ? null : w => tweak(hf, w), strataExtensions: true);
             var weights = LLamaWeights.LoadFromFile(new ModelParams(path) { VocabOnly = true });
             using var f = GgufFile.Open(path);
-            l = new Loaded(name, path, weights, new Tokenizer(Vocabulary.FromGguf(f.Metadata)), hf);
+            using var fc = GgufFile.Open(convertedPath);
+            l = new Loaded(name, path, weights, new Tokenizer(Vocabulary.FromGguf(f.Metadata)), new Tokenizer(Vocabulary.FromGguf(fc.Metadata)), hf);
             _loaded[variant] = l;
             return l;
         }
     }
 
     /// <summary>A GGUF with the tokenizer and the minimal llama hyper-parameters llama.cpp needs for a vocab-only load.</summary>
-    public static void WriteVocabGguf(HfTokenizer hf, string path, Action<GgufWriter>? tweak = null)
+    public static void WriteVocabGguf(HfTokenizer hf, string path, Action<GgufWriter>? tweak = null, bool strataExtensions = true)
     {
         var w = new GgufWriter();
         w.Add("general.architecture", "llama");
@@ -103,7 +109,7 @@ public sealed class VocabFixture : IDisposable
         w.Add("llama.attention.layer_norm_rms_epsilon", 1e-5f);
         w.Add("llama.rope.dimension_count", 16u);
         w.Add("llama.vocab_size", (uint)hf.Tokens.Length);
-        hf.WriteTo(w);
+        hf.WriteTo(w, strataExtensions);
         tweak?.Invoke(w);
         w.Write(path);
     }
