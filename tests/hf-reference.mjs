@@ -15,7 +15,9 @@ const { TokenizerLoader } = require("@lenml/tokenizers");
 const corpusPath = process.argv[2] ?? join(here, "Strata.Tests", "Tokenizers", "corpus.json");
 const corpus = JSON.parse(readFileSync(corpusPath, "utf8"));
 const out = {};
-for (const name of ["llama2", "llama3", "qwen3"]) {
+// STRATA_HF_VOCABS (comma-separated) limits the vocabularies, e.g. to one folder of a test's own tokenizer.json.
+const names = process.env.STRATA_HF_VOCABS?.split(",") ?? ["llama2", "llama3", "qwen3"];
+for (const name of names) {
   const tokenizer = TokenizerLoader.fromPreTrained({
     tokenizerJSON: JSON.parse(readFileSync(join(cache, name, "tokenizer.json"), "utf8")),
     tokenizerConfig: JSON.parse(readFileSync(join(cache, name, "tokenizer_config.json"), "utf8")),

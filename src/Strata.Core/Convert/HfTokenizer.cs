@@ -32,13 +32,17 @@ public sealed class HfTokenizer
     /// <summary>Named extra chat templates (tokenizer_config's list form), name → template.</summary>
     public IReadOnlyDictionary<string, string> NamedChatTemplates { get; }
     public bool NormalizerLowercase { get; }
+    /// <summary>SentencePiece style only: whether text gets a leading "▁" (a <c>Prepend</c> normalizer, or a
+    /// <c>Metaspace</c> pre-tokenizer that prepends), written as <c>tokenizer.ggml.add_space_prefix</c>.</summary>
+    public bool? AddSpacePrefix { get; }
     /// <summary>The tokenizer.json normalizer includes NFC (Qwen): written as <c>tokenizer.ggml.normalizer.nfc</c>.</summary>
     public bool NormalizerNfc { get; }
 
     private HfTokenizer(string model, string pre, string[] tokens, float[]? scores, int[] types, string[]? merges,
-        Dictionary<string, int> ids, Dictionary<string, bool> add, string? chat, Dictionary<string, string> named, bool lower, bool nfc)
+        Dictionary<string, int> ids, Dictionary<string, bool> add, string? chat, Dictionary<string, string> named, bool lower, bool nfc, bool? spacePrefix)
     {
         NormalizerNfc = nfc;
+        AddSpacePrefix = spacePrefix;
         Model = model; Pre = pre; Tokens = tokens; Scores = scores; TokenTypes = types; Merges = merges;
         SpecialTokenIds = ids; AddSpecialTokens = add; ChatTemplate = chat; NamedChatTemplates = named; NormalizerLowercase = lower;
     }
@@ -321,7 +325,8 @@ public sealed class HfTokenizer
         // Face; say so explicitly, or llama.cpp would add one by its pre-tokenizer's default (llama-bpe: on).
         if (gguModel == "gpt2" && !add.ContainsKey("bos")) add["bos"] = false;
 
-        return new HfTokenizer(gguModel, pre, tokens, scores, types, merges, ids, add, chat, named, lower, nfc);
+        bool? spacePrefix = gguModel == "llama" ? SpmSpacePrefix(tj) : null;
+        return new HfTokenizer(gguModel, pre, tokens, scores, types, merges, ids, add, chat, named, lower, nfc, spacePrefix);
 
         static string? SpecialId(JsonElement e) =>
             e.TryGetProperty("SpecialToken", out var s) && s.TryGetProperty("id", out var id) ? id.GetString() : null;
@@ -401,6 +406,35 @@ public sealed class HfTokenizer
         return set;
     }
 
+    /// <summary>
+    /// Whether a SentencePiece-style tokenizer.json puts "▁" before the text: the legacy export does it with a
+    /// <c>Prepend("▁")</c> normalizer, newer ones with a <c>Metaspace</c> pre-tokenizer (unless its prepend_scheme is
+    /// "never"), and tokenizers without either (Gemma's) never do.
+    /// </summary>
+    private static bool SpmSpacePrefix(JsonElement tj)
+    {
+        bool prepend = tj.TryGetProperty("normalizer", out var n) && n.ValueKind == JsonValueKind.Object && Prepends(n);
+        bool metaspace = false;
+        if (tj.TryGetProperty("pre_tokenizer", out var pt) && pt.ValueKind == JsonValueKind.Object)
+        {
+            var parts = pt.TryGetProperty("pretokenizers", out var ps) && ps.ValueKind == JsonValueKind.Array ? ps.EnumerateArray().ToList() : [pt];
+            foreach (var p in parts)
+                if (p.TryGetProperty("type", out var t) && t.GetString() == "Metaspace")
+                    metaspace = !(p.TryGetProperty("prepend_scheme", out var scheme) && scheme.GetString() == "never")
+                        && !(p.TryGetProperty("add_prefix_space", out var aps) && aps.ValueKind == JsonValueKind.False);
+        }
+        return prepend || metaspace;
+
+        static bool Prepends(JsonElement x) =>
+            x.TryGetProperty("type", out var t) && t.GetString() switch
+            {
+                "Prepend" => x.TryGetProperty("prepend", out var p) && p.GetString() == "\u2581",
+                "Sequence" => x.TryGetProperty("normalizers", out var ns) && ns.ValueKind == JsonValueKind.Array
+                    && ns.EnumerateArray().Any(e => e.ValueKind == JsonValueKind.Object && Prepends(e)),
+                _ => false,
+            };
+    }
+
     private static bool NormalizerIs(JsonElement n, string type)
     {
         string? t = n.TryGetProperty("type", out var tt) ? tt.GetString() : null;
@@ -465,6 +499,7 @@ public sealed class HfTokenizer
         w.Add(K + "pre", Pre);
         w.Add(K + "tokens", Tokens);
         if (Scores is not null) w.Add(K + "scores", Scores);
+        if (AddSpacePrefix is bool prefix) w.Add(K + "add_space_prefix", prefix);
         w.Add(K + "token_type", TokenTypes);
         if (Merges is not null) w.Add(K + "merges", Merges);
         foreach (var (typ, id) in SpecialTokenIds)

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
+using Strata.Tests.Support;
 using Xunit.Abstractions;
 
 namespace Strata.Tests.Tokenizers;
@@ -76,6 +77,49 @@ public class HfReferenceTests(VocabFixture fx, ITestOutputHelper log)
         Assert.Equal(v.Converted.Vocabulary.Eot, v.Strata.Vocabulary.Eot);
     }
 
+    /// <summary>
+    /// A SentencePiece-style tokenizer.json whose normalizer only replaces spaces (no Prepend, as Gemma's): the
+    /// converter must write add_space_prefix = false, and both engines must then agree with HF.
+    /// </summary>
+    [Fact]
+    public void SentencePieceWithoutSpacePrefixMatchesHuggingFace()
+    {
+        using var dir = new TempDir();
+        string vocabDir = Path.Combine(dir.Path, "llama2");
+        Directory.CreateDirectory(vocabDir);
+        var json = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(VocabFixture.CacheDir, "llama2", "tokenizer.json")))!;
+        json["normalizer"] = System.Text.Json.Nodes.JsonNode.Parse("""{"type":"Replace","pattern":{"String":" "},"content":"\u2581"}""");
+        File.WriteAllText(Path.Combine(vocabDir, "tokenizer.json"), json.ToJsonString());
+        File.Copy(Path.Combine(VocabFixture.CacheDir, "llama2", "tokenizer_config.json"), Path.Combine(vocabDir, "tokenizer_config.json"));
+        Directory.CreateSymbolicLink(Path.Combine(dir.Path, "node_modules"), Path.Combine(VocabFixture.CacheDir, "node_modules"));
+
+        var hf = Strata.Conversion.HfTokenizer.Load(Path.Combine(vocabDir, "tokenizer.json"), Path.Combine(vocabDir, "tokenizer_config.json"));
+        Assert.False(hf.AddSpacePrefix);
+        string gguf = Path.Combine(dir.Path, "noprefix.gguf");
+        VocabFixture.WriteVocabGguf(hf, gguf);
+        using var llama = LLama.LLamaWeights.LoadFromFile(new LLama.Common.ModelParams(gguf) { VocabOnly = true });
+        using var file = Strata.Gguf.GgufFile.Open(gguf);
+        var strata = new Strata.Tokenizers.Tokenizer(Strata.Tokenizers.Vocabulary.FromGguf(file.Metadata));
+
+        var rng = new Random(29);
+        var texts = VocabFixture.Corpus().Concat(Enumerable.Range(0, 200).Select(_ => AwkwardText.Random(rng, forNode: true))).ToArray();
+        var reference = RunHuggingFace(texts, dir.Path, "llama2")["llama2"];
+        int strataSame = 0, llamaSame = 0;
+        var diffs = new List<string>();
+        for (int i = 0; i < texts.Length; i++)
+            foreach (bool add in new[] { false, true })
+            {
+                int[] want = add ? reference[i].special : reference[i].plain;
+                int[] ours = strata.Encode(texts[i], add, parseSpecial: true);
+                if (want.SequenceEqual(ours)) strataSame++;
+                else diffs.Add($"{JsonSerializer.Serialize(texts[i])} add={add}: hf [{string.Join(",", want)}] strata [{string.Join(",", ours)}]");
+                if (want.SequenceEqual(VocabFixture.LlamaTokenize(llama, texts[i], add, parseSpecial: true))) llamaSame++;
+            }
+        log.WriteLine($"no space prefix: Strata {strataSame}, llama.cpp {llamaSame} of {2 * texts.Length} identical to HF");
+        Assert.True(diffs.Count == 0, string.Join("\n", diffs.Take(20)));
+        Assert.Equal(2 * texts.Length, llamaSame);
+    }
+
     private static string Source(string variant) => VocabFixture.Variants.Single(x => x.Name == variant).Source;
 
     private (List<string> Strata, List<string> LlamaCpp) Compare(string variant, string[] texts, Entry[] refs, bool onlyKnownLlamaCppGaps = true)
@@ -108,7 +152,7 @@ public class HfReferenceTests(VocabFixture fx, ITestOutputHelper log)
     }
 
     /// <summary>Runs tests/hf-reference.mjs (the Hugging Face tokenizers in Node) on <paramref name="texts"/>.</summary>
-    private static Dictionary<string, Entry[]> RunHuggingFace(string[] texts)
+    private static Dictionary<string, Entry[]> RunHuggingFace(string[] texts, string? cacheDir = null, string? vocabs = null)
     {
         string corpus = Path.Combine(Path.GetTempPath(), $"strata-hf-{Environment.ProcessId}-{Guid.NewGuid():N}.json");
         File.WriteAllText(corpus, JsonSerializer.Serialize(texts));
@@ -119,7 +163,8 @@ public class HfReferenceTests(VocabFixture fx, ITestOutputHelper log)
                 RedirectStandardOutput = true,
                 RedirectStandardError = true,
             };
-            psi.Environment["STRATA_TOKENIZER_CACHE"] = VocabFixture.CacheDir;
+            psi.Environment["STRATA_TOKENIZER_CACHE"] = cacheDir ?? VocabFixture.CacheDir;
+            if (vocabs is not null) psi.Environment["STRATA_HF_VOCABS"] = vocabs;
             using var p = Process.Start(psi)!;
             var stderr = p.StandardError.ReadToEndAsync();
             string stdout = p.StandardOutput.ReadToEnd();
