@@ -45,7 +45,8 @@ public unsafe class MatVec : IDisposable
         if (Layout == WeightLayout.Interleaved8)
         {
             var plain = new Span<byte>(_w, (int)WeightBytes).ToArray();
-            Q4_0x8.Repack(plain, new Span<byte>(_w, (int)WeightBytes), Rows, Cols);
+            if (Type == GgmlType.Q4_0) Q4_0x8.Repack(plain, new Span<byte>(_w, (int)WeightBytes), Rows, Cols);
+            else Q4_Kx8.Repack(plain, new Span<byte>(_w, (int)WeightBytes), Rows, Cols);
         }
         _p = (byte*)NativeMemory.AlignedAlloc((nuint)_k.PreparedBytes(Cols), 64);
         _k.Prepare(x, new Span<byte>(_p, _k.PreparedBytes(Cols)));

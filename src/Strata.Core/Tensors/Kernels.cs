@@ -41,12 +41,14 @@ public static class Kernels
     public static bool Supports(GgmlType type) => (uint)type < Table.Length && Table[(int)type] != null;
 
     private static readonly WeightKernel Q4_0Interleaved = new Q4_0x8Kernel();
+    private static readonly WeightKernel Q4_KInterleaved = new Q4_Kx8Kernel();
 
     /// <summary>The kernel for weights of a type stored in a layout (see <see cref="WeightLayout"/>).</summary>
     public static WeightKernel For(GgmlType type, WeightLayout layout) => layout switch
     {
         WeightLayout.Plain => For(type),
         WeightLayout.Interleaved8 when type == GgmlType.Q4_0 => Q4_0Interleaved,
+        WeightLayout.Interleaved8 when type == GgmlType.Q4_K => Q4_KInterleaved,
         _ => throw new NotSupportedException($"no kernel for {GgmlTypeInfo.Name(type)} weights in layout {layout}"),
     };
 

@@ -11,8 +11,8 @@ public enum WeightLayout
     /// <summary>As in the GGUF file: row after row.</summary>
     Plain,
     /// <summary>
-    /// Q4_0 rows interleaved in groups of eight (<see cref="Q4_0x8"/>), so one load serves eight rows; rows past the
-    /// last whole group stay plain. Same byte size as plain.
+    /// Rows interleaved in groups of eight (Q4_0: <see cref="Q4_0x8"/>, Q4_K: <see cref="Q4_Kx8"/>), so one load
+    /// serves eight rows; rows past the last whole group stay plain. Same byte size as plain.
     /// </summary>
     Interleaved8,
 }
@@ -63,51 +63,12 @@ public static class Q4_0x8
 /// Q4_0 × Q8_0 over the interleaved layout: 8 rows per step, exact int32 dots per block (as ggml's
 /// vec_dot_q4_0_q8_0), times d_w·d_x, summed in float. Rows past the last whole group go to the plain kernel.
 /// </summary>
-internal sealed unsafe class Q4_0x8Kernel : WeightKernel
+internal sealed unsafe class Q4_0x8Kernel() : Interleaved8Kernel(new Block32Kernel<Q4_0Format>())
 {
-    private readonly WeightKernel _plain = new Block32Kernel<Q4_0Format>();
-
-    public override GgmlType Type => GgmlType.Q4_0;
-    public override int RowGroup => Q4_0x8.Rows;
-    public override int PreparedBytes(int cols) => _plain.PreparedBytes(cols);
-    public override void Prepare(ReadOnlySpan<float> x, Span<byte> prepared) => _plain.Prepare(x, prepared);
-
-    public override void DotRows(ReadOnlySpan<byte> w, int cols, ReadOnlySpan<byte> prepared, Span<float> y, int rowStart, int rowEnd) =>
-        DotRowsBatch(w, cols, prepared, 1, y[..(rowEnd - rowStart)], 0, rowStart, rowEnd, yOffset: -rowStart);
-
-    public override void DotRowsBatch(ReadOnlySpan<byte> w, int cols, ReadOnlySpan<byte> prepared, int n, Span<float> y, int yStride, int rowStart, int rowEnd) =>
-        DotRowsBatch(w, cols, prepared, n, y, yStride, rowStart, rowEnd, yOffset: 0);
-
-    /// <summary>y[b*yStride + r + yOffset]; rowStart must be a multiple of 8 (the group boundary).</summary>
-    private void DotRowsBatch(ReadOnlySpan<byte> w, int cols, ReadOnlySpan<byte> prepared, int n, Span<float> y, int yStride, int rowStart, int rowEnd, int yOffset)
-    {
-        if (rowStart % Q4_0x8.Rows != 0) throw new ArgumentException($"row range must start on a group of {Q4_0x8.Rows}");
-        long rb = GgmlTypeInfo.RowBytes(GgmlType.Q4_0, cols);
-        int pb = PreparedBytes(cols);
-        if (w.Length < rb * rowEnd || prepared.Length < (long)pb * n) throw new ArgumentException("weights or activations too short");
-        int fullEnd = rowStart + (rowEnd - rowStart) / Q4_0x8.Rows * Q4_0x8.Rows;
-        bool simd = Q4_0x8.IsSupported && !Kernels.ForceScalar;
-        fixed (byte* pw = w)
-        fixed (byte* px = prepared)
-        fixed (float* py = y)
-        {
-            float* dots = stackalloc float[Q4_0x8.Rows];
-            for (int g = rowStart; g < fullEnd; g += Q4_0x8.Rows)
-                for (int b = 0; b < n; b++)
-                {
-                    if (simd) Group(pw + g * rb, px + (long)b * pb, cols, dots);
-                    else GroupScalar(pw + g * rb, px + (long)b * pb, cols, dots);
-                    for (int r = 0; r < Q4_0x8.Rows; r++) py[(long)b * yStride + g + r + yOffset] = dots[r];
-                }
-        }
-        // Rows past the last whole group are plain.
-        if (fullEnd < rowEnd)
-            for (int b = 0; b < n; b++)
-                _plain.DotRows(w, cols, prepared.Slice(b * pb, pb), y.Slice(b * yStride + fullEnd + yOffset, rowEnd - fullEnd), fullEnd, rowEnd);
-    }
+    protected override bool SimdSupported => Q4_0x8.IsSupported;
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Group(byte* g, byte* x, int cols, float* dots)
+    protected override void Group(byte* g, byte* x, int cols, float* dots)
     {
         var L = new Q8Layout(cols);
         byte* xq = x;
@@ -139,7 +100,7 @@ internal sealed unsafe class Q4_0x8Kernel : WeightKernel
     }
 
     /// <summary>Scalar twin of <see cref="Group"/>, reading the interleaved layout element by element.</summary>
-    private static void GroupScalar(byte* g, byte* x, int cols, float* dots)
+    protected override void GroupScalar(byte* g, byte* x, int cols, float* dots)
     {
         var L = new Q8Layout(cols);
         sbyte* xq = (sbyte*)x;

@@ -4,7 +4,7 @@ using Strata.Tensors;
 namespace Strata.Weights;
 
 /// <summary>
-/// Rearranges matrices into the layouts the fastest kernels read (today: Q4_0 in interleaved groups of 8 rows) in
+/// Rearranges matrices into the layouts the fastest kernels read (today: Q4_0 and Q4_K in interleaved groups of 8 rows) in
 /// native memory it owns. Matrices with no faster layout are returned as they are, still in the source's memory.
 /// </summary>
 public sealed unsafe class WeightPacker : IDisposable
@@ -21,24 +21,34 @@ public sealed unsafe class WeightPacker : IDisposable
     /// <summary>The matrix in the best layout for matrix-vector products.</summary>
     public WeightTensor Pack(WeightTensor w)
     {
-        if (!_enabled || w.Layout != WeightLayout.Plain || w.Type != GgmlType.Q4_0 || !Q4_0x8.IsSupported || w.Rows < Q4_0x8.Rows)
+        Repacker? repack = w.Type switch
+        {
+            GgmlType.Q4_0 when Q4_0x8.IsSupported => Q4_0x8.Repack,
+            GgmlType.Q4_K when Q4_Kx8.IsSupported => Q4_Kx8.Repack,
+            _ => null,
+        };
+        if (!_enabled || w.Layout != WeightLayout.Plain || repack is null || w.Rows < Interleaved8Rows)
             return w;
         var copy = (byte*)NativeMemory.AlignedAlloc((nuint)w.ByteSize, 64);
         _allocations.Add((nint)copy);
         PackedBytes += w.ByteSize;
         long rowBytes = w.RowBytes;
         // Whole groups at a time, so matrices over 2 GiB never need one span.
-        long groupBytes = rowBytes * Q4_0x8.Rows;
+        long groupBytes = rowBytes * Interleaved8Rows;
         int groupsPerStep = (int)Math.Max(1, (1 << 30) / groupBytes);
-        for (int row = 0; row < w.Rows; row += groupsPerStep * Q4_0x8.Rows)
+        for (int row = 0; row < w.Rows; row += groupsPerStep * Interleaved8Rows)
         {
-            int rows = Math.Min(groupsPerStep * Q4_0x8.Rows, w.Rows - row);
+            int rows = Math.Min(groupsPerStep * Interleaved8Rows, w.Rows - row);
             var src = new ReadOnlySpan<byte>((byte*)w.Data + row * rowBytes, (int)(rows * rowBytes));
             var dst = new Span<byte>(copy + row * rowBytes, (int)(rows * rowBytes));
-            Q4_0x8.Repack(src, dst, rows, w.Cols);
+            repack(src, dst, rows, w.Cols);
         }
         return w with { Data = (nint)copy, Layout = WeightLayout.Interleaved8 };
     }
+
+    private delegate void Repacker(ReadOnlySpan<byte> src, Span<byte> dst, int rows, int cols);
+
+    private const int Interleaved8Rows = 8;
 
     public void Dispose()
     {

@@ -1,0 +1,122 @@
+using Strata.Tensors;
+
+namespace Strata.Tests.Tensors;
+
+/// <summary>The interleaved layouts (Q4_0, Q4_K) and their kernels give the plain kernels' results for every row count and range.</summary>
+public class Interleaved8Tests
+{
+    private static void Repack(GgmlType type, byte[] plain, byte[] packed, int rows, int cols)
+    {
+        if (type == GgmlType.Q4_0) Q4_0x8.Repack(plain, packed, rows, cols);
+        else Q4_Kx8.Repack(plain, packed, rows, cols);
+    }
+
+    private static (byte[] Plain, byte[] Packed, float[] X) Case(GgmlType type, int rows, int cols, int seed)
+    {
+        var plain = TestData.RandomRow(type, cols, rows, seed);
+        var packed = new byte[plain.Length];
+        Repack(type, plain, packed, rows, cols);
+        return (plain, packed, TestData.Gaussian(cols, seed + 1));
+    }
+
+    // Plain and interleaved sum the same exact integers per block; only the float accumulation order differs.
+    private static bool Close(float a, float b) => Math.Abs(a - b) <= 2e-5f * (1 + Math.Abs(b));
+
+    [Theory]
+    [InlineData(GgmlType.Q4_0, 8, 32)]
+    [InlineData(GgmlType.Q4_0, 9, 64)]
+    [InlineData(GgmlType.Q4_0, 15, 256)]
+    [InlineData(GgmlType.Q4_0, 16, 2048)]
+    [InlineData(GgmlType.Q4_0, 40, 96)]
+    [InlineData(GgmlType.Q4_0, 67, 512)]
+    [InlineData(GgmlType.Q4_K, 8, 256)]
+    [InlineData(GgmlType.Q4_K, 9, 512)]
+    [InlineData(GgmlType.Q4_K, 16, 2048)]
+    [InlineData(GgmlType.Q4_K, 23, 768)]
+    [InlineData(GgmlType.Q4_K, 67, 256)]
+    public void MatchesThePlainKernel(GgmlType type, int rows, int cols)
+    {
+        var (plain, packed, x) = Case(type, rows, cols, rows * 1000 + cols);
+        var plainKernel = Kernels.For(type);
+        var packedKernel = Kernels.For(type, WeightLayout.Interleaved8);
+        var p = new byte[plainKernel.PreparedBytes(cols)];
+        plainKernel.Prepare(x, p);
+        var expected = new float[rows];
+        plainKernel.DotRows(plain, cols, p, expected, 0, rows);
+        foreach (bool scalar in new[] { false, true })
+        {
+            Kernels.ForceScalar = scalar;
+            try
+            {
+                var actual = new float[rows];
+                packedKernel.DotRows(packed, cols, p, actual, 0, rows);
+                for (int r = 0; r < rows; r++)
+                    Assert.True(Close(actual[r], expected[r]), $"row {r} scalar={scalar}: {actual[r]} vs {expected[r]}");
+            }
+            finally { Kernels.ForceScalar = false; }
+        }
+    }
+
+    /// <summary>Extreme quants and activations: the int16 partial sums must not saturate.</summary>
+    [Fact]
+    public void Q4KExtremesDoNotOverflow()
+    {
+        const int rows = 8, cols = 512;
+        var x = new float[cols];
+        for (int i = 0; i < cols; i++) x[i] = i % 3 == 0 ? -1f : 1f;
+        var w = new float[rows * cols];
+        for (int i = 0; i < w.Length; i++) w[i] = (i / cols % 2 == 0 ? 1f : -1f) * (i % 7 == 0 ? 0.01f : 1f);
+        var plain = new byte[rows * GgmlTypeInfo.RowBytes(GgmlType.Q4_K, cols)];
+        for (int r = 0; r < rows; r++)
+            Quantize.Row(GgmlType.Q4_K, w.AsSpan(r * cols, cols), plain.AsSpan((int)(r * GgmlTypeInfo.RowBytes(GgmlType.Q4_K, cols))));
+        var packed = new byte[plain.Length];
+        Q4_Kx8.Repack(plain, packed, rows, cols);
+        var k = Kernels.For(GgmlType.Q4_K);
+        var p = new byte[k.PreparedBytes(cols)];
+        k.Prepare(x, p);
+        var expected = new float[rows];
+        var actual = new float[rows];
+        k.DotRows(plain, cols, p, expected, 0, rows);
+        Kernels.For(GgmlType.Q4_K, WeightLayout.Interleaved8).DotRows(packed, cols, p, actual, 0, rows);
+        for (int r = 0; r < rows; r++) Assert.True(Close(actual[r], expected[r]), $"row {r}: {actual[r]} vs {expected[r]}");
+    }
+
+    [Theory]
+    [InlineData(GgmlType.Q4_0, 1)]
+    [InlineData(GgmlType.Q4_0, 2)]
+    [InlineData(GgmlType.Q4_0, 3)]
+    [InlineData(GgmlType.Q4_K, 1)]
+    [InlineData(GgmlType.Q4_K, 3)]
+    public void BatchesThroughThePoolMatchThePlainKernel(GgmlType type, int threads)
+    {
+        const int rows = 203, cols = 256, n = 3;
+        var (plain, packed, _) = Case(type, rows, cols, 77);
+        var plainKernel = Kernels.For(type);
+        var packedKernel = Kernels.For(type, WeightLayout.Interleaved8);
+        int pb = plainKernel.PreparedBytes(cols);
+        var p = new byte[pb * n];
+        for (int b = 0; b < n; b++) plainKernel.Prepare(TestData.Gaussian(cols, 100 + b), p.AsSpan(b * pb, pb));
+        using var pool = new ComputePool(threads);
+        var expected = new float[n * rows];
+        var actual = new float[n * rows];
+        pool.MatMul(plainKernel, plain, rows, cols, p, n, expected, rows);
+        pool.MatMul(packedKernel, packed, rows, cols, p, n, actual, rows);
+        for (int i = 0; i < expected.Length; i++)
+            Assert.True(Close(actual[i], expected[i]), $"{i}: {actual[i]} vs {expected[i]}");
+        // Single activation rows (decode) go through DotRows.
+        var one = new float[rows];
+        pool.MatMul(packedKernel, packed, rows, cols, p.AsSpan(0, pb), 1, one, rows);
+        for (int r = 0; r < rows; r++) Assert.True(Close(one[r], expected[r]));
+    }
+
+    [Theory]
+    [InlineData(GgmlType.Q4_0, 64)]
+    [InlineData(GgmlType.Q4_K, 256)]
+    public void RepackKeepsTheTailRowsPlain(GgmlType type, int cols)
+    {
+        var (plain, packed, _) = Case(type, 13, cols, 5);
+        long rb = GgmlTypeInfo.RowBytes(type, cols);
+        Assert.Equal(plain.AsSpan((int)(8 * rb)).ToArray(), packed.AsSpan((int)(8 * rb)).ToArray());
+        Assert.NotEqual(plain.AsSpan(0, (int)(8 * rb)).ToArray(), packed.AsSpan(0, (int)(8 * rb)).ToArray());
+    }
+}
