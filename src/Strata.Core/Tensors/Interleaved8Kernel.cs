@@ -1,5 +1,32 @@
 namespace Strata.Tensors;
 
+/// <summary>The repack loop shared by the interleaved layouts: groups of 8 rows, block by block; tail rows copied as they are.</summary>
+internal static class Interleave8
+{
+    /// <summary>Places one row's block (<paramref name="rowBlock"/>, row <paramref name="row"/> of its group) into the group's block.</summary>
+    public delegate void Place(ReadOnlySpan<byte> rowBlock, Span<byte> groupBlock, int row);
+
+    public static void Repack(ReadOnlySpan<byte> src, Span<byte> dst, int rows, int blocks, int blockBytes, Place place)
+    {
+        const int Rows = Interleaved8Kernel.Rows;
+        long rowBytes = (long)blocks * blockBytes;
+        if (src.Length < rows * rowBytes || dst.Length < rows * rowBytes) throw new ArgumentException("buffers shorter than the matrix");
+        int groups = rows / Rows;
+        for (int g = 0; g < groups; g++)
+        {
+            var gsrc = src.Slice((int)(g * Rows * rowBytes), (int)(Rows * rowBytes));
+            var gdst = dst.Slice((int)(g * Rows * rowBytes), (int)(Rows * rowBytes));
+            for (int b = 0; b < blocks; b++)
+            {
+                var groupBlock = gdst.Slice(b * Rows * blockBytes, Rows * blockBytes);
+                for (int r = 0; r < Rows; r++) place(gsrc.Slice((int)(r * rowBytes) + b * blockBytes, blockBytes), groupBlock, r);
+            }
+        }
+        int done = (int)(groups * Rows * rowBytes);
+        src[done..(int)(rows * rowBytes)].CopyTo(dst[done..]);
+    }
+}
+
 /// <summary>
 /// The row loops of a kernel over a layout that interleaves rows in groups of eight: each step produces eight rows'
 /// dots at once (one per vector lane); rows past the last whole group are plain and go to the plain kernel.

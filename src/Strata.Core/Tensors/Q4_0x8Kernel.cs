@@ -33,30 +33,12 @@ public static class Q4_0x8
     public static bool IsSupported => Avx2.IsSupported;
 
     /// <summary>Repacks a plain Q4_0 matrix into the interleaved layout; rows past the last whole group are copied as they are.</summary>
-    public static void Repack(ReadOnlySpan<byte> src, Span<byte> dst, int rows, int cols)
-    {
-        int blocks = cols / 32;
-        long rowBytes = (long)blocks * BlockBytes;
-        if (src.Length < rows * rowBytes || dst.Length < rows * rowBytes) throw new ArgumentException("buffers shorter than the matrix");
-        int groups = rows / Rows;
-        for (int g = 0; g < groups; g++)
+    public static void Repack(ReadOnlySpan<byte> src, Span<byte> dst, int rows, int cols) =>
+        Interleave8.Repack(src, dst, rows, cols / 32, BlockBytes, static (i, o, r) =>
         {
-            var gsrc = src.Slice((int)(g * Rows * rowBytes), (int)(Rows * rowBytes));
-            var gdst = dst.Slice((int)(g * Rows * rowBytes), (int)(Rows * rowBytes));
-            for (int b = 0; b < blocks; b++)
-            {
-                var outBlock = gdst.Slice(b * Rows * BlockBytes, Rows * BlockBytes);
-                for (int r = 0; r < Rows; r++)
-                {
-                    var inBlock = gsrc.Slice((int)(r * rowBytes) + b * BlockBytes, BlockBytes);
-                    inBlock[..2].CopyTo(outBlock.Slice(2 * r, 2));
-                    for (int c = 0; c < 4; c++) inBlock.Slice(2 + 4 * c, 4).CopyTo(outBlock.Slice(16 + 32 * c + 4 * r, 4));
-                }
-            }
-        }
-        int done = (int)(groups * Rows * rowBytes);
-        src[done..(int)(rows * rowBytes)].CopyTo(dst[done..]);
-    }
+            i[..2].CopyTo(o.Slice(2 * r, 2));
+            for (int c = 0; c < 4; c++) i.Slice(2 + 4 * c, 4).CopyTo(o.Slice(16 + 32 * c + 4 * r, 4));
+        });
 }
 
 /// <summary>

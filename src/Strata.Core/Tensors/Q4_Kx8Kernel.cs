@@ -20,40 +20,21 @@ public static class Q4_Kx8
 {
     public const int Rows = 8;
     private const int BlockBytes = 144;
-    private const int GroupBlockBytes = Rows * BlockBytes;
 
     /// <summary>Whether this machine has the kernel (AVX2).</summary>
     public static bool IsSupported => Avx2.IsSupported;
 
     /// <summary>Repacks a plain Q4_K matrix into the interleaved layout; rows past the last whole group are copied as they are.</summary>
-    public static void Repack(ReadOnlySpan<byte> src, Span<byte> dst, int rows, int cols)
-    {
-        int blocks = cols / 256;
-        long rowBytes = (long)blocks * BlockBytes;
-        if (src.Length < rows * rowBytes || dst.Length < rows * rowBytes) throw new ArgumentException("buffers shorter than the matrix");
-        int groups = rows / Rows;
-        for (int g = 0; g < groups; g++)
+    public static void Repack(ReadOnlySpan<byte> src, Span<byte> dst, int rows, int cols) =>
+        Interleave8.Repack(src, dst, rows, cols / 256, BlockBytes, static (i, o, r) =>
         {
-            var gsrc = src.Slice((int)(g * Rows * rowBytes), (int)(Rows * rowBytes));
-            var gdst = dst.Slice((int)(g * Rows * rowBytes), (int)(Rows * rowBytes));
-            for (int b = 0; b < blocks; b++)
-            {
-                var o = gdst.Slice(b * GroupBlockBytes, GroupBlockBytes);
-                for (int r = 0; r < Rows; r++)
-                {
-                    var i = gsrc.Slice((int)(r * rowBytes) + b * BlockBytes, BlockBytes);
-                    i[..2].CopyTo(o.Slice(2 * r, 2));
-                    i.Slice(BlockLayout.Q4_K_DMin, 2).CopyTo(o.Slice(16 + 2 * r, 2));
-                    for (int k = 0; k < 3; k++) i.Slice(BlockLayout.Q4_K_Scales + 4 * k, 4).CopyTo(o.Slice(32 + 32 * k + 4 * r, 4));
-                    for (int c = 0; c < 4; c++)
-                        for (int t = 0; t < 8; t++)
-                            i.Slice(BlockLayout.Q4_K_Qs + 32 * c + 4 * t, 4).CopyTo(o.Slice(128 + 256 * c + 32 * t + 4 * r, 4));
-                }
-            }
-        }
-        int done = (int)(groups * Rows * rowBytes);
-        src[done..(int)(rows * rowBytes)].CopyTo(dst[done..]);
-    }
+            i[..2].CopyTo(o.Slice(2 * r, 2));
+            i.Slice(BlockLayout.Q4_K_DMin, 2).CopyTo(o.Slice(16 + 2 * r, 2));
+            for (int k = 0; k < 3; k++) i.Slice(BlockLayout.Q4_K_Scales + 4 * k, 4).CopyTo(o.Slice(32 + 32 * k + 4 * r, 4));
+            for (int c = 0; c < 4; c++)
+                for (int t = 0; t < 8; t++)
+                    i.Slice(BlockLayout.Q4_K_Qs + 32 * c + 4 * t, 4).CopyTo(o.Slice(128 + 256 * c + 32 * t + 4 * r, 4));
+        });
 }
 
 /// <summary>

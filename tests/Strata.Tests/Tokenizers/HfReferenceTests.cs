@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Json;
 using Strata.Tests.Support;
 using Xunit.Abstractions;
@@ -154,27 +153,8 @@ public class HfReferenceTests(VocabFixture fx, ITestOutputHelper log)
     /// <summary>Runs tests/hf-reference.mjs (the Hugging Face tokenizers in Node) on <paramref name="texts"/>.</summary>
     private static Dictionary<string, Entry[]> RunHuggingFace(string[] texts, string? cacheDir = null, string? vocabs = null)
     {
-        string corpus = Path.Combine(Path.GetTempPath(), $"strata-hf-{Environment.ProcessId}-{Guid.NewGuid():N}.json");
-        File.WriteAllText(corpus, JsonSerializer.Serialize(texts));
-        try
-        {
-            var psi = new ProcessStartInfo("node", [Path.Combine(VocabFixture.RepoRoot, "tests", "hf-reference.mjs"), corpus])
-            {
-                RedirectStandardOutput = true,
-                RedirectStandardError = true,
-            };
-            psi.Environment["STRATA_TOKENIZER_CACHE"] = cacheDir ?? VocabFixture.CacheDir;
-            if (vocabs is not null) psi.Environment["STRATA_HF_VOCABS"] = vocabs;
-            using var p = Process.Start(psi)!;
-            var stderr = p.StandardError.ReadToEndAsync();
-            string stdout = p.StandardOutput.ReadToEnd();
-            if (!p.WaitForExit(120_000)) { p.Kill(entireProcessTree: true); throw new TimeoutException("hf-reference.mjs did not finish in 120 s"); }
-            if (p.ExitCode != 0) throw new InvalidOperationException($"hf-reference.mjs failed ({p.ExitCode}): {stderr.Result}");
-            return JsonSerializer.Deserialize<Dictionary<string, Entry[]>>(stdout)!;
-        }
-        finally
-        {
-            File.Delete(corpus);
-        }
+        var env = new Dictionary<string, string> { ["STRATA_TOKENIZER_CACHE"] = cacheDir ?? VocabFixture.CacheDir };
+        if (vocabs is not null) env["STRATA_HF_VOCABS"] = vocabs;
+        return NodeScript.Run<Dictionary<string, Entry[]>>("hf-reference.mjs", texts, env);
     }
 }

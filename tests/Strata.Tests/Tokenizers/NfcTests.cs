@@ -1,6 +1,6 @@
-using System.Diagnostics;
 using System.Text;
 using System.Text.Json;
+using Strata.Tests.Support;
 using Strata.Tokenizers;
 using Xunit.Abstractions;
 
@@ -70,27 +70,5 @@ public class NfcTests(ITestOutputHelper log)
 
     private static string Show(string s) => string.Join(" ", s.EnumerateRunes().Select(r => $"{r.Value:X4}"));
 
-    private static Reference RunNode(string[] texts)
-    {
-        string input = Path.Combine(Path.GetTempPath(), $"strata-nfc-{Environment.ProcessId}-{Guid.NewGuid():N}.json");
-        File.WriteAllText(input, JsonSerializer.Serialize(texts));
-        try
-        {
-            var psi = new ProcessStartInfo("node", [Path.Combine(VocabFixture.RepoRoot, "tests", "nfc-reference.mjs"), input])
-            {
-                RedirectStandardOutput = true,
-                RedirectStandardError = true,
-            };
-            using var p = Process.Start(psi)!;
-            var stderr = p.StandardError.ReadToEndAsync();
-            string stdout = p.StandardOutput.ReadToEnd();
-            if (!p.WaitForExit(120_000)) { p.Kill(entireProcessTree: true); throw new TimeoutException("nfc-reference.mjs did not finish in 120 s"); }
-            if (p.ExitCode != 0) throw new InvalidOperationException($"nfc-reference.mjs failed ({p.ExitCode}): {stderr.Result}");
-            return JsonSerializer.Deserialize<Reference>(stdout)!;
-        }
-        finally
-        {
-            File.Delete(input);
-        }
-    }
+    private static Reference RunNode(string[] texts) => NodeScript.Run<Reference>("nfc-reference.mjs", texts);
 }
