@@ -27,18 +27,18 @@ public sealed unsafe class WeightPacker : IDisposable
             GgmlType.Q4_K when Q4_Kx8.IsSupported => Q4_Kx8.Repack,
             _ => null,
         };
-        if (!_enabled || w.Layout != WeightLayout.Plain || repack is null || w.Rows < Interleaved8Rows)
+        if (!_enabled || w.Layout != WeightLayout.Plain || repack is null || w.Rows < Interleaved8Kernel.Rows)
             return w;
         var copy = (byte*)NativeMemory.AlignedAlloc((nuint)w.ByteSize, 64);
         _allocations.Add((nint)copy);
         PackedBytes += w.ByteSize;
         long rowBytes = w.RowBytes;
         // Whole groups at a time, so matrices over 2 GiB never need one span.
-        long groupBytes = rowBytes * Interleaved8Rows;
+        long groupBytes = rowBytes * Interleaved8Kernel.Rows;
         int groupsPerStep = (int)Math.Max(1, (1 << 30) / groupBytes);
-        for (int row = 0; row < w.Rows; row += groupsPerStep * Interleaved8Rows)
+        for (int row = 0; row < w.Rows; row += groupsPerStep * Interleaved8Kernel.Rows)
         {
-            int rows = Math.Min(groupsPerStep * Interleaved8Rows, w.Rows - row);
+            int rows = Math.Min(groupsPerStep * Interleaved8Kernel.Rows, w.Rows - row);
             var src = new ReadOnlySpan<byte>((byte*)w.Data + row * rowBytes, (int)(rows * rowBytes));
             var dst = new Span<byte>(copy + row * rowBytes, (int)(rows * rowBytes));
             repack(src, dst, rows, w.Cols);
@@ -47,8 +47,6 @@ public sealed unsafe class WeightPacker : IDisposable
     }
 
     private delegate void Repacker(ReadOnlySpan<byte> src, Span<byte> dst, int rows, int cols);
-
-    private const int Interleaved8Rows = 8;
 
     public void Dispose()
     {
