@@ -275,11 +275,16 @@ public sealed class HfTokenizer
             }
         }
 
-        bool lower = tj.TryGetProperty("normalizer", out var norm) && NormalizerLowercases(norm);
-        bool nfc = norm.ValueKind == JsonValueKind.Object && NormalizerIs(norm, "NFC");
-        foreach (var form in new[] { "NFD", "NFKC", "NFKD", "Precompiled" })
-            if (norm.ValueKind == JsonValueKind.Object && NormalizerIs(norm, form))
-                throw new TokenizerException($"tokenizer.json normalizer '{form}' is not supported (supported: NFC, lowercase, SentencePiece's prepend/replace)");
+        var normalizers = Steps(tj, "normalizer", "normalizers");
+        bool lower = normalizers.Any(n => TypeOf(n) switch
+        {
+            "Lowercase" => true,
+            "BertNormalizer" => !n.TryGetProperty("lowercase", out var l) || l.ValueKind != JsonValueKind.False,
+            _ => false,
+        });
+        bool nfc = normalizers.Any(n => TypeOf(n) == "NFC");
+        if (normalizers.Select(TypeOf).FirstOrDefault(t => t is "NFD" or "NFKC" or "NFKD" or "Precompiled") is string form)
+            throw new TokenizerException($"tokenizer.json normalizer '{form}' is not supported (supported: NFC, lowercase, SentencePiece's prepend/replace)");
 
         string? chat = null;
         var named = new Dictionary<string, string>();
@@ -325,7 +330,7 @@ public sealed class HfTokenizer
         // Face; say so explicitly, or llama.cpp would add one by its pre-tokenizer's default (llama-bpe: on).
         if (gguModel == "gpt2" && !add.ContainsKey("bos")) add["bos"] = false;
 
-        bool? spacePrefix = gguModel == "llama" ? SpmSpacePrefix(tj) : null;
+        bool? spacePrefix = gguModel == "llama" ? SpmSpacePrefix(normalizers, Steps(tj, "pre_tokenizer", "pretokenizers")) : null;
         return new HfTokenizer(gguModel, pre, tokens, scores, types, merges, ids, add, chat, named, lower, nfc, spacePrefix);
 
         static string? SpecialId(JsonElement e) =>
@@ -411,49 +416,33 @@ public sealed class HfTokenizer
     /// <c>Prepend("▁")</c> normalizer, newer ones with a <c>Metaspace</c> pre-tokenizer (unless its prepend_scheme is
     /// "never"), and tokenizers without either (Gemma's) never do.
     /// </summary>
-    private static bool SpmSpacePrefix(JsonElement tj)
+    private static bool SpmSpacePrefix(List<JsonElement> normalizers, List<JsonElement> preTokenizers) =>
+        normalizers.Any(n => TypeOf(n) == "Prepend" && n.TryGetProperty("prepend", out var p) && p.GetString() == "\u2581")
+        || preTokenizers.Any(p => TypeOf(p) == "Metaspace"
+            && !(p.TryGetProperty("prepend_scheme", out var scheme) && scheme.GetString() == "never")
+            && !(p.TryGetProperty("add_prefix_space", out var aps) && aps.ValueKind == JsonValueKind.False));
+
+    /// <summary>
+    /// The steps of a tokenizer.json normalizer or pre-tokenizer (<paramref name="key"/>), with <c>Sequence</c>s
+    /// (whose steps are under <paramref name="listKey"/>) flattened in order; none when the key is absent or null.
+    /// </summary>
+    private static List<JsonElement> Steps(JsonElement tj, string key, string listKey)
     {
-        bool prepend = tj.TryGetProperty("normalizer", out var n) && n.ValueKind == JsonValueKind.Object && Prepends(n);
-        bool metaspace = false;
-        if (tj.TryGetProperty("pre_tokenizer", out var pt) && pt.ValueKind == JsonValueKind.Object)
+        var steps = new List<JsonElement>();
+        if (tj.TryGetProperty(key, out var e)) Add(e);
+        return steps;
+
+        void Add(JsonElement x)
         {
-            var parts = pt.TryGetProperty("pretokenizers", out var ps) && ps.ValueKind == JsonValueKind.Array ? ps.EnumerateArray().ToList() : [pt];
-            foreach (var p in parts)
-                if (p.TryGetProperty("type", out var t) && t.GetString() == "Metaspace")
-                    metaspace = !(p.TryGetProperty("prepend_scheme", out var scheme) && scheme.GetString() == "never")
-                        && !(p.TryGetProperty("add_prefix_space", out var aps) && aps.ValueKind == JsonValueKind.False);
+            if (x.ValueKind != JsonValueKind.Object) return;
+            if (TypeOf(x) == "Sequence" && x.TryGetProperty(listKey, out var list) && list.ValueKind == JsonValueKind.Array)
+                foreach (var y in list.EnumerateArray()) Add(y);
+            else steps.Add(x);
         }
-        return prepend || metaspace;
-
-        static bool Prepends(JsonElement x) =>
-            x.TryGetProperty("type", out var t) && t.GetString() switch
-            {
-                "Prepend" => x.TryGetProperty("prepend", out var p) && p.GetString() == "\u2581",
-                "Sequence" => x.TryGetProperty("normalizers", out var ns) && ns.ValueKind == JsonValueKind.Array
-                    && ns.EnumerateArray().Any(e => e.ValueKind == JsonValueKind.Object && Prepends(e)),
-                _ => false,
-            };
     }
 
-    private static bool NormalizerIs(JsonElement n, string type)
-    {
-        string? t = n.TryGetProperty("type", out var tt) ? tt.GetString() : null;
-        return t == type || (t == "Sequence" && n.TryGetProperty("normalizers", out var ns) && ns.ValueKind == JsonValueKind.Array
-            && ns.EnumerateArray().Any(x => x.ValueKind == JsonValueKind.Object && NormalizerIs(x, type)));
-    }
-
-    private static bool NormalizerLowercases(JsonElement n)
-    {
-        if (n.ValueKind != JsonValueKind.Object) return false;
-        string? t = n.TryGetProperty("type", out var tt) ? tt.GetString() : null;
-        return t switch
-        {
-            "Lowercase" => true,
-            "BertNormalizer" => !n.TryGetProperty("lowercase", out var l) || l.ValueKind != JsonValueKind.False,
-            "Sequence" => n.TryGetProperty("normalizers", out var ns) && ns.ValueKind == JsonValueKind.Array && ns.EnumerateArray().Any(NormalizerLowercases),
-            _ => false,
-        };
-    }
+    private static string? TypeOf(JsonElement x) =>
+        x.TryGetProperty("type", out var t) && t.ValueKind == JsonValueKind.String ? t.GetString() : null;
 
     private const string Llama3Regex = @"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
     private const string Qwen2Regex = @"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
@@ -464,14 +453,13 @@ public sealed class HfTokenizer
     /// </summary>
     private static string DetectPre(JsonElement tj)
     {
-        if (!tj.TryGetProperty("pre_tokenizer", out var pt) || pt.ValueKind != JsonValueKind.Object)
-            throw new TokenizerException("cannot determine the pre-tokenizer (tokenizer.json has none); pass it explicitly");
-        var parts = pt.GetProperty("type").GetString() == "Sequence" ? pt.GetProperty("pretokenizers").EnumerateArray().ToList() : [pt];
+        var parts = Steps(tj, "pre_tokenizer", "pretokenizers");
+        if (parts.Count == 0) throw new TokenizerException("cannot determine the pre-tokenizer (tokenizer.json has none); pass it explicitly");
         var regexes = new List<string>();
         bool digitsIndividually = false, byteLevelRegex = false;
         foreach (var p in parts)
         {
-            switch (p.GetProperty("type").GetString())
+            switch (TypeOf(p))
             {
                 case "Split" when p.TryGetProperty("pattern", out var pat) && pat.TryGetProperty("Regex", out var r):
                     regexes.Add(r.GetString()!); break;

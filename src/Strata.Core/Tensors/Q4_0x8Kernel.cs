@@ -26,7 +26,7 @@ public enum WeightLayout
 /// </summary>
 public static class Q4_0x8
 {
-    public const int Rows = 8;
+    public const int Rows = Interleaved8Kernel.Rows;
     private const int BlockBytes = 18;
 
     /// <summary>Whether this machine has the kernel (AVX2).</summary>

@@ -18,7 +18,7 @@ namespace Strata.Tensors;
 /// </summary>
 public static class Q4_Kx8
 {
-    public const int Rows = 8;
+    public const int Rows = Interleaved8Kernel.Rows;
     private const int BlockBytes = 144;
 
     /// <summary>Whether this machine has the kernel (AVX2).</summary>

@@ -212,11 +212,10 @@ public sealed class Vocabulary
         ExactTokenTypes = md.TryGetBool("strata.tokenizer.exact_token_types") ?? false;
 
         // llama.cpp's detection of special tokens by their text; a matching token is forced to control type. With
-        // exact types, only tokens the file already types special take part.
+        // exact types, only tokens already typed special take part (the file may still name one by id, as a FIM key).
         bool exact = ExactTokenTypes;
-        var fileAttrs = exact ? (TokenAttributes[])_attrs.Clone() : _attrs;
         bool TypedSpecial(string text, out int id) =>
-            _ids.TryGetValue(text, out id) && (!exact || (fileAttrs[id] & (TokenAttributes.Control | TokenAttributes.UserDefined)) != 0);
+            _ids.TryGetValue(text, out id) && (!exact || (_attrs[id] & (TokenAttributes.Control | TokenAttributes.UserDefined)) != 0);
         void ForceControl(int id) => _attrs[id] |= TokenAttributes.Control;
         if (eot == None)
         {

@@ -42,7 +42,7 @@ public class HfReferenceTests(VocabFixture fx, ITestOutputHelper log)
     {
         var rng = new Random(1611 + variant.Length);
         var texts = Enumerable.Range(0, 300).Select(_ => AwkwardText.Random(rng, forNode: true)).ToArray();
-        var reference = RunHuggingFace(texts)[Source(variant)];
+        var reference = RunHuggingFace(texts, vocabs: Source(variant))[Source(variant)];
         var (strataDiffs, llamaDiffs) = Compare(variant, texts, reference);
         Assert.True(strataDiffs.Count == 0, $"{variant}: Strata differs from HF on {strataDiffs.Count} of {2 * texts.Length}:\n" + string.Join("\n", strataDiffs.Take(20)));
         if (variant != "qwen3") Assert.Empty(llamaDiffs);
