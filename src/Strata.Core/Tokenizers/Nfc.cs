@@ -98,8 +98,9 @@ internal static partial class Nfc
             else lastCc = cc;
             cps[write++] = cp;
         }
-        var sb = new StringBuilder(write);
-        for (int i = 0; i < write; i++) sb.Append(char.ConvertFromUtf32(cps[i]));
+        var sb = new StringBuilder(write + 8);
+        Span<char> utf16 = stackalloc char[2];
+        for (int i = 0; i < write; i++) sb.Append(utf16[..new Rune(cps[i]).EncodeToUtf16(utf16)]);
         return sb.ToString();
     }
 
