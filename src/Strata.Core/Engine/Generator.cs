@@ -22,19 +22,27 @@ public sealed record GenerationResult(
     string Text,
     StopReason StopReason,
     double PrefillMs,
-    double DecodeTokensPerSecond);
+    double DecodeTokensPerSecond)
+{
+    /// <summary>Prompt tokens whose KV was reused from the cache instead of computed.</summary>
+    public int CachedTokens { get; init; }
+    /// <summary>Blocks reused from each tier ("dram", "far", "ssd").</summary>
+    public IReadOnlyDictionary<string, int> CacheHitsByTier { get; init; } = new Dictionary<string, int>();
+    /// <summary>From the start of the request to the first generated token (model load excluded).</summary>
+    public double TimeToFirstTokenMs { get; init; }
+}
 
 /// <summary>
-/// Runs one sequence: prefill the prompt in batches, then decode token by token, sampling, streaming complete UTF-8
-/// text and stopping on end-of-generation tokens, stop strings, the token limit or a full context. The KV cache is kept
-/// between calls: a prompt that starts with the tokens of an earlier call (a chat's history) only prefills what is new.
+/// Runs one sequence at a time: reuse the longest cached prefix of the prompt (from any tier of the model's KV cache),
+/// prefill the rest in batches, then decode token by token, sampling, streaming complete UTF-8 text and stopping on
+/// end-of-generation tokens, stop strings, the token limit or a full context. Every full block computed is committed
+/// to the cache, so a later call — a chat's next turn, another request with the same system prompt, or a new process
+/// with the same KV directory — finds it.
 /// </summary>
 public sealed class Generator : IDisposable
 {
     private readonly Model _model;
     private readonly float[] _logits;        // [Vocab] logits of the last position
-    private readonly List<int> _cached = new(); // tokens whose KV is in _seq, in order
-    private KvSequence? _seq;
 
     public Generator(Model model)
     {
@@ -42,15 +50,13 @@ public sealed class Generator : IDisposable
         _logits = new float[model.Config.VocabSize];
     }
 
-    /// <summary>Tokens whose KV the last call left in the cache (prompt and output).</summary>
-    public IReadOnlyList<int> CachedTokens => _cached;
-
     public GenerationResult Generate(IReadOnlyList<int> prompt, GenerationOptions options, Action<string>? onText = null, CancellationToken cancel = default)
     {
         if (prompt.Count == 0) throw new StrataException("the prompt is empty: give text or at least one token");
-        var seq = _seq ??= _model.NewSequence();
-        if (prompt.Count >= seq.MaxPositions)
-            throw new StrataException($"the prompt has {prompt.Count} tokens; the context holds {seq.MaxPositions}");
+        if (prompt.Count >= _model.Context)
+            throw new StrataException($"the prompt has {prompt.Count} tokens; the context holds {_model.Context}");
+        var cache = _model.KvCache;
+        using var seq = _model.NewSequence();
 
         var sampler = new Sampler(options.Sampling, _model.Config.VocabSize);
         var history = new List<int>(prompt.Count + Math.Max(0, options.MaxTokens));
@@ -60,8 +66,11 @@ public sealed class Generator : IDisposable
         var decoder = new StreamingDecoder(_model.Tokenizer);
 
         var sw = Stopwatch.StartNew();
-        Prefill(prompt, seq);
+        var tokens = prompt as int[] ?? prompt.ToArray();
+        var reuse = cache.AttachPrefix(seq, tokens);
+        Prefill(tokens, seq);
         double prefillMs = sw.Elapsed.TotalMilliseconds;
+        double ttftMs = 0;
         sw.Restart();
 
         StopReason reason = StopReason.MaxTokens;
@@ -70,6 +79,7 @@ public sealed class Generator : IDisposable
         {
             if (cancel.IsCancellationRequested) { reason = StopReason.Cancelled; break; }
             int token = sampler.Sample(_logits, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(history));
+            if (output.Count == 0) ttftMs = prefillMs + sw.Elapsed.TotalMilliseconds;
             if (vocab.IsEndOfGeneration(token)) { reason = StopReason.EndOfGeneration; break; }
             output.Add(token);
             history.Add(token);
@@ -77,39 +87,30 @@ public sealed class Generator : IDisposable
             if (seq.Length >= seq.MaxPositions) { reason = StopReason.ContextFull; break; }
             if (options.MaxTokens >= 0 && output.Count >= options.MaxTokens) break;
             _model.Transformer.Forward([token], seq, _logits);
-            _cached.Add(token);
+            if (seq.Length % seq.Layout.BlockTokens == 0) cache.Commit(seq);
         }
         if (reason != StopReason.StopString) text.Finish(decoder.Flush());
         double decodeS = sw.Elapsed.TotalSeconds;
-        return new GenerationResult(prompt.ToArray(), output.ToArray(), text.Text, reason, prefillMs,
-            output.Count > 0 && decodeS > 0 ? output.Count / decodeS : 0);
+        return new GenerationResult(tokens.ToArray(), output.ToArray(), text.Text, reason, prefillMs,
+            output.Count > 0 && decodeS > 0 ? output.Count / decodeS : 0)
+        {
+            CachedTokens = reuse.Tokens,
+            CacheHitsByTier = reuse.BlocksByTier,
+            TimeToFirstTokenMs = ttftMs > 0 ? ttftMs : prefillMs + sw.Elapsed.TotalMilliseconds,
+        };
     }
 
-    /// <summary>
-    /// Brings the cache to hold exactly <paramref name="prompt"/>: keeps the longest common prefix with what is cached,
-    /// drops the rest, and runs the new tokens in batches (at least the last one, whose logits are needed).
-    /// </summary>
-    private void Prefill(IReadOnlyList<int> prompt, KvSequence seq)
+    /// <summary>Runs the prompt tokens after the reused prefix in batches, committing each block as it fills.</summary>
+    private void Prefill(int[] tokens, KvSequence seq)
     {
-        int keep = 0;
-        while (keep < _cached.Count && keep < prompt.Count - 1 && _cached[keep] == prompt[keep]) keep++;
-        seq.Truncate(Math.Min(keep, seq.Length));
-        _cached.RemoveRange(keep, _cached.Count - keep);
-
-        var tokens = prompt as int[] ?? prompt.ToArray();
         int batch = _model.Transformer.MaxBatch;
-        for (int i = keep; i < tokens.Length; i += batch)
+        for (int i = seq.Length; i < tokens.Length; i += batch)
         {
             var chunk = tokens.AsSpan(i, Math.Min(batch, tokens.Length - i));
             _model.Transformer.Forward(chunk, seq, _logits);
-            _cached.AddRange(chunk);
+            _model.KvCache.Commit(seq);
         }
     }
 
-    public void Dispose()
-    {
-        _seq?.Dispose();
-        _seq = null;
-        _cached.Clear();
-    }
+    public void Dispose() { }
 }

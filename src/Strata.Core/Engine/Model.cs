@@ -21,6 +21,8 @@ public sealed record ModelOptions
     public int BatchSize { get; init; } = 256;
     /// <summary>Copy matrices into the layouts the fastest kernels read (Q4_0 today); false computes straight from the file.</summary>
     public bool RepackWeights { get; init; } = true;
+    /// <summary>The tiered KV cache: DRAM size, far memory, the ssd directory, the eviction policy.</summary>
+    public KvCacheOptions Kv { get; init; } = new();
 
     public const int DefaultMaxContext = 4096;
 }
@@ -40,7 +42,9 @@ public sealed class Model : IDisposable
     public ModelConfig Config { get; }
     public Tokenizer Tokenizer { get; }
     public Transformer Transformer { get; }
-    public KvBlockPool KvPool { get; }
+    /// <summary>The tiered, content-addressed KV cache shared by every sequence of this model.</summary>
+    public KvCacheManager KvCache { get; }
+    public KvBlockPool KvPool => KvCache.Pool;
     public int Context { get; }
 
     private Model(string path, GgufFile file, ModelOptions o)
@@ -66,7 +70,7 @@ public sealed class Model : IDisposable
             var weights = ModelWeights.Load(_weights, Config, System.IO.Path.GetFileName(path), _packer);
             pool = new ComputePool(threads);
             Transformer = new Transformer(Config, weights, pool, Math.Clamp(o.BatchSize, 1, 4096), Context);
-            KvPool = new KvBlockPool(new DramKvBlockStore(layout, blocksPerSequence * Math.Max(1, o.MaxSequences)));
+            KvCache = KvCacheBuilder.Build(file, Config, layout, o.Kv, blocksPerSequence * Math.Max(1, o.MaxSequences), System.IO.Path.GetFileName(path));
         }
         catch
         {
@@ -93,7 +97,7 @@ public sealed class Model : IDisposable
     }
 
     /// <summary>A fresh, empty KV cache for one sequence of up to <see cref="Context"/> positions.</summary>
-    public KvSequence NewSequence() => new(KvPool, Context);
+    public KvSequence NewSequence() => KvCache.NewSequence(Context);
 
     /// <summary>Tokenizes a prompt as llama.cpp's tools do: BOS as the model asks, special tokens written in the text parsed.</summary>
     public int[] Tokenize(string text, bool addSpecial = true, bool parseSpecial = true) =>
@@ -102,7 +106,7 @@ public sealed class Model : IDisposable
     public void Dispose()
     {
         Transformer.Pool.Dispose();
-        KvPool.Store.Dispose();
+        KvCache.Dispose();
         _packer.Dispose();
         _weights.Dispose();
         _file.Dispose();

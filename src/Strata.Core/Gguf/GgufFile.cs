@@ -141,6 +141,13 @@ public sealed unsafe class GgufFile : IDisposable
     }
 
     /// <summary>The tensor's bytes as a span over the mapping (tensors over 2 GiB must use <see cref="TensorPointer"/>).</summary>
+    /// <summary><paramref name="count"/> bytes of a tensor from <paramref name="offset"/>, for tensors of any size.</summary>
+    public ReadOnlySpan<byte> TensorBytes(GgufTensorInfo t, long offset, int count)
+    {
+        if (offset < 0 || count < 0 || offset + count > t.ByteSize) throw new ArgumentOutOfRangeException(nameof(offset));
+        return new ReadOnlySpan<byte>((byte*)TensorPointer(t) + offset, count);
+    }
+
     public ReadOnlySpan<byte> TensorData(GgufTensorInfo t)
     {
         if (t.ByteSize > int.MaxValue) throw new StrataException($"tensor '{t.Name}' is {t.ByteSize} bytes: too large for one span");

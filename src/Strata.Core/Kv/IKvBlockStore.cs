@@ -1,8 +1,8 @@
 namespace Strata.Kv;
 
 /// <summary>
-/// Storage for KV blocks addressed by id: the one thing the forward pass needs from the cache. DRAM implements it
-/// today; far memory, SSD and remote tiers implement it (or sit behind one that does) without touching the model.
+/// Storage for the DRAM pool's blocks, addressed by id: the one thing the forward pass needs from the cache. The
+/// bytes of block <c>id</c> are laid out as <see cref="KvLayout"/> says.
 /// </summary>
 public interface IKvBlockStore : IDisposable
 {
@@ -11,6 +11,5 @@ public interface IKvBlockStore : IDisposable
     /// <summary>Number of blocks the store holds.</summary>
     int Capacity { get; }
 
-    /// <summary>The f16 elements of block <paramref name="id"/>, laid out as <see cref="KvLayout"/> says.</summary>
-    Span<Half> Block(int id);
+    Span<byte> Block(int id);
 }

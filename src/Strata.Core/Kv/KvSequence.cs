@@ -1,67 +1,126 @@
 namespace Strata.Kv;
 
 /// <summary>
-/// The KV cache of one sequence: a block table mapping positions to pool blocks (position p lives in block
-/// table[p / BlockTokens], slot p % BlockTokens). Blocks are taken from the pool as the sequence grows.
+/// The KV cache of one sequence: its tokens and a block table mapping positions to pool blocks (position p lives in
+/// block table[p / BlockTokens], slot p % BlockTokens). Blocks are taken from the pool as the sequence grows; full
+/// blocks that the cache has named (<see cref="CommittedBlocks"/>) may be shared with other sequences and are never
+/// written again.
 /// </summary>
 public sealed class KvSequence : IDisposable
 {
     private readonly KvBlockPool _pool;
-    private int[] _table;
+    private readonly int[] _table;
+    private readonly int[] _tokens;
+    private readonly BlockHash[] _hashes;
     private int _blocks;
 
     public KvSequence(KvBlockPool pool, int maxPositions)
     {
         _pool = pool;
         MaxPositions = maxPositions;
-        _table = new int[(maxPositions + pool.Layout.BlockTokens - 1) / pool.Layout.BlockTokens];
+        int blocks = pool.Layout.BlocksFor(maxPositions);
+        _table = new int[blocks];
+        _hashes = new BlockHash[blocks];
+        _tokens = new int[maxPositions];
     }
 
     public KvLayout Layout => _pool.Layout;
-    public IKvBlockStore Store => _pool.Store;
+    public KvBlockPool Pool => _pool;
+    public IKvBlockStore Store => _pool.Store ?? throw new InvalidOperationException("this pool holds metadata only");
     public int MaxPositions { get; }
 
     /// <summary>Positions whose K and V are stored.</summary>
     public int Length { get; private set; }
 
+    /// <summary>The token at each stored position.</summary>
+    public ReadOnlySpan<int> Tokens => _tokens.AsSpan(0, Length);
+
     public ReadOnlySpan<int> BlockTable => _table.AsSpan(0, _blocks);
+
+    /// <summary>Leading full blocks whose hashes are known (and that the pool may share).</summary>
+    public int CommittedBlocks { get; private set; }
+
+    public ReadOnlySpan<BlockHash> CommittedHashes => _hashes.AsSpan(0, CommittedBlocks);
 
     /// <summary>Makes room for positions [0, <paramref name="positions"/>); throws when the context or the pool is full.</summary>
     public void Reserve(int positions)
     {
         if (positions > MaxPositions)
             throw new StrataException($"context is full: {positions} positions requested, the context holds {MaxPositions}");
-        int needed = (positions + Layout.BlockTokens - 1) / Layout.BlockTokens;
+        int needed = Layout.BlocksFor(positions);
         while (_blocks < needed)
         {
             if (!_pool.TryAllocate(out int id))
-                throw new StrataException($"KV cache is out of blocks ({_pool.Capacity} blocks of {Layout.BlockTokens} positions)");
+                throw new StrataException($"KV cache is out of blocks ({_pool.Capacity} blocks of {Layout.BlockTokens} positions, all in use)");
             _table[_blocks++] = id;
         }
     }
 
-    /// <summary>Marks positions [0, <paramref name="length"/>) as filled (after a forward pass wrote them).</summary>
-    public void SetLength(int length)
+    /// <summary>Records that the forward pass stored the KV of <paramref name="tokens"/> at the next positions.</summary>
+    public void Append(ReadOnlySpan<int> tokens)
     {
-        if (length > _blocks * Layout.BlockTokens) throw new InvalidOperationException("length beyond reserved blocks");
-        Length = length;
+        if (Length + tokens.Length > _blocks * Layout.BlockTokens) throw new InvalidOperationException("length beyond reserved blocks");
+        tokens.CopyTo(_tokens.AsSpan(Length));
+        Length += tokens.Length;
     }
 
-    /// <summary>Forgets positions from <paramref name="length"/> on, returning whole blocks no longer needed.</summary>
+    /// <summary>Adds a full block found in the cache (already retained) after the committed ones.</summary>
+    internal void AppendCached(int id, BlockHash hash, ReadOnlySpan<int> tokens)
+    {
+        if (Length != CommittedBlocks * Layout.BlockTokens || _blocks != CommittedBlocks)
+            throw new InvalidOperationException("cached blocks can only extend a sequence made of cached blocks");
+        _table[_blocks++] = id;
+        _hashes[CommittedBlocks++] = hash;
+        tokens.CopyTo(_tokens.AsSpan(Length));
+        Length += tokens.Length;
+    }
+
+    /// <summary>Records the hash of the next full block (the cache decides whether the pool shares it).</summary>
+    internal void MarkCommitted(BlockHash hash) => _hashes[CommittedBlocks++] = hash;
+
+    /// <summary>
+    /// Forgets positions from <paramref name="length"/> on, returning whole blocks no longer needed. A shared block
+    /// that would be written again is first copied to a private one, so no other sequence sees the change.
+    /// </summary>
     public void Truncate(int length)
     {
         if (length < 0 || length > Length) throw new ArgumentOutOfRangeException(nameof(length));
-        int keep = (length + Layout.BlockTokens - 1) / Layout.BlockTokens;
+        int bt = Layout.BlockTokens;
+        int keep = Layout.BlocksFor(length);
         while (_blocks > keep) _pool.Release(_table[--_blocks]);
+        if (CommittedBlocks > length / bt)
+        {
+            CommittedBlocks = length / bt;
+            if (length % bt != 0) MakePrivate(keep - 1);
+        }
         Length = length;
+    }
+
+    private void MakePrivate(int index)
+    {
+        int old = _table[index];
+        if (_pool.RefCount(old) == 1 && !_pool.IsCached(old)) return; // nobody else can see it
+        if (!_pool.TryAllocate(out int copy))
+            throw new StrataException($"KV cache is out of blocks ({_pool.Capacity} blocks of {Layout.BlockTokens} positions, all in use)");
+        if (_pool.Store is { } store) store.Block(old).CopyTo(store.Block(copy));
+        _table[index] = copy;
+        _pool.Release(old);
     }
 
     /// <summary>The K (kind 0) or V (kind 1) row of one position in one layer: KvDim f16 values.</summary>
     public Span<Half> Row(int layer, int kind, int position)
     {
         int bt = Layout.BlockTokens;
-        return Store.Block(_table[position / bt]).Slice(Layout.RowOffset(layer, kind, position % bt), Layout.KvDim);
+        return System.Runtime.InteropServices.MemoryMarshal.Cast<byte, Half>(Store.Block(_table[position / bt]))
+            .Slice(Layout.RowOffset(layer, kind, position % bt), Layout.KvDim);
     }
 
-    public void Dispose() => Truncate(0);
+    /// <summary>Gives every block back; the pool keeps named ones cached. Deepest blocks go first, so that a policy
+    /// ordering by release sees the prefix's root as the most recent and evicts leaves before the blocks they extend.</summary>
+    public void Dispose()
+    {
+        while (_blocks > 0) _pool.Release(_table[--_blocks]);
+        Length = 0;
+        CommittedBlocks = 0;
+    }
 }

@@ -132,7 +132,7 @@ public sealed class Transformer : IDisposable
         int rows = n - first;
         RmsNormRows(x.Slice(first * c.Dim), Weights.OutputNorm, xn, rows);
         _matmul.Run(Weights.Output, _xn, rows, logits.Slice(0, rows * c.VocabSize));
-        seq.SetLength(start + n);
+        seq.Append(tokens);
     }
 
     private void RmsNormRows(ReadOnlySpan<float> input, float[] weight, Span<float> output, int rows)

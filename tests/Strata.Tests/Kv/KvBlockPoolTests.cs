@@ -33,10 +33,12 @@ public class KvBlockPoolTests
         seq.Reserve(5);                       // 5 positions of 4 per block: 2 blocks
         Assert.Equal(2, seq.BlockTable.Length);
         Assert.Equal(2, pool.FreeBlocks);
-        seq.SetLength(5);
+        seq.Append([1, 2, 3, 4, 5]);
+        seq.Row(1, 0, 4)[7] = (Half)0;
         seq.Row(1, 1, 4)[7] = (Half)3;        // last position, V row of layer 1
         Assert.Equal((Half)3, seq.Row(1, 1, 4)[7]);
         Assert.Equal((Half)0, seq.Row(1, 0, 4)[7]); // its K row is a different place
+        Assert.Equal([1, 2, 3, 4, 5], seq.Tokens.ToArray());
         seq.Truncate(4);                      // positions 0..3 fit one block
         Assert.Single(seq.BlockTable.ToArray());
         Assert.Equal(3, pool.FreeBlocks);

@@ -88,9 +88,11 @@ public class ForwardPassTests(ITestOutputHelper output)
         var turn1 = chat.Generate(first, greedy);
         // The second prompt extends the first turn (prompt + answer + more): only the new part is prefilled.
         var second = first.Concat(turn1.Tokens).Concat(Prompt(spec.Vocab, 9, 12).Skip(1)).ToArray();
-        int cachedBefore = chat.CachedTokens.Count;
         var turn2 = chat.Generate(second, greedy);
-        Assert.True(cachedBefore >= first.Length + turn1.Tokens.Length - 1);
+        // Every full block of turn 1's KV (its prompt and all but the last answer token) is found again.
+        int bt = model.KvCache.Layout.BlockTokens;
+        Assert.Equal((first.Length + turn1.Tokens.Length - 1) / bt * bt, turn2.CachedTokens);
+        Assert.Equal(turn2.CachedTokens / bt, turn2.CacheHitsByTier["dram"]);
 
         using var fresh = new Generator(model);
         Assert.Equal(fresh.Generate(second, greedy).Tokens, turn2.Tokens);

@@ -1,0 +1,199 @@
+using Strata.Kv.Tiers;
+
+namespace Strata.Kv;
+
+/// <summary>What a prefix lookup reused: tokens whose KV was found, and blocks per tier ("dram", "far", "ssd").</summary>
+public sealed record PrefixReuse(int Tokens, IReadOnlyDictionary<string, int> BlocksByTier)
+{
+    public static readonly PrefixReuse None = new(0, new Dictionary<string, int>());
+}
+
+/// <summary>
+/// The narrow facade between the engine and the tiered KV cache: new sequence, attach the cached prefix of a prompt,
+/// commit full blocks, free (dispose the sequence). The forward pass and the scheduler see only <see cref="KvSequence"/>
+/// and the DRAM pool; where a block came from or goes to is decided here. Not thread-safe: one engine thread calls
+/// it; lower tiers do their own locking and their device writes on background threads.
+/// </summary>
+public sealed class KvCacheManager : IDisposable
+{
+    private readonly KvLayout _layout;
+    private readonly KvTierLevel[] _levels;       // below DRAM, fastest first
+    private readonly KvTierLevel? _ssd;           // the level that write-through writes to
+    private readonly KvWriteMode _writeMode;
+    private readonly int[] _noTokens;
+    private long _queries, _queriedBlocks, _hitBlocks;
+
+    private readonly IDisposable? _ownedStore;
+
+    /// <param name="ownedStore">The DRAM store, when the manager should free it on dispose.</param>
+    public KvCacheManager(KvLayout layout, BlockHash fingerprint, KvBlockPool pool, IReadOnlyList<KvTierLevel> lowerTiers, KvWriteMode writeMode,
+        IDisposable? ownedStore = null)
+    {
+        _ownedStore = ownedStore;
+        _layout = layout;
+        Fingerprint = fingerprint;
+        Pool = pool;
+        _levels = lowerTiers.ToArray();
+        _writeMode = writeMode;
+        _ssd = _levels.FirstOrDefault(l => l.Tier.Persistent);
+        _noTokens = new int[layout.BlockTokens];
+        for (int i = 0; i + 1 < _levels.Length; i++)
+        {
+            _levels[i].Below = _levels[i + 1];
+            // Write-through already put every block on the device; write-back moves blocks down as they leave.
+            _levels[i].CascadeEvictions = writeMode == KvWriteMode.Back;
+        }
+        pool.Evicting = Demote;
+    }
+
+    public KvLayout Layout => _layout;
+    public BlockHash Fingerprint { get; }
+    public KvBlockPool Pool { get; }
+    public IReadOnlyList<KvTierLevel> LowerTiers => _levels;
+    public KvWriteMode WriteMode => _writeMode;
+
+    public long PrefixQueries => _queries;
+    public long PrefixQueriedBlocks => _queriedBlocks;
+    public long PrefixHitBlocks => _hitBlocks;
+
+    public KvSequence NewSequence(int maxPositions) => new(Pool, maxPositions);
+
+    /// <summary>
+    /// Gives an empty sequence the longest run of full blocks of <paramref name="prompt"/> found in any tier, leaving
+    /// at least the last token to compute (its logits are needed). DRAM blocks are shared; blocks of lower tiers are
+    /// read in parallel into fresh DRAM blocks and promoted there.
+    /// </summary>
+    public PrefixReuse AttachPrefix(KvSequence seq, ReadOnlySpan<int> prompt)
+    {
+        int bt = _layout.BlockTokens;
+        int candidates = Math.Max(0, prompt.Length - 1) / bt;
+        if (candidates == 0) { Count(0, 0); return PrefixReuse.None; }
+        var keys = new BlockHash[candidates];
+        var parent = Fingerprint;
+        for (int b = 0; b < candidates; b++) keys[b] = parent = BlockHash.Chain(parent, prompt.Slice(b * bt, bt));
+        return AttachKeys(seq, keys, prompt);
+    }
+
+    /// <summary>
+    /// The lookup behind <see cref="AttachPrefix"/> on block keys directly (trace replay has keys and no tokens;
+    /// <paramref name="tokens"/> may then be empty).
+    /// </summary>
+    public PrefixReuse AttachKeys(KvSequence seq, BlockHash[] allKeys, ReadOnlySpan<int> tokens)
+    {
+        if (seq.Length != 0) throw new InvalidOperationException("a prefix can only be attached to an empty sequence");
+        int bt = _layout.BlockTokens;
+        var keys = allKeys.Length * bt <= seq.MaxPositions ? allKeys : allKeys[..(seq.MaxPositions / bt)];
+
+        // Plan first, touching nothing: where each leading block is, up to the first block no tier has.
+        Span<int> source = keys.Length <= 1024 ? stackalloc int[keys.Length] : new int[keys.Length]; // -1 DRAM, else level
+        int found = 0;
+        for (; found < keys.Length; found++)
+        {
+            if (Pool.Contains(keys[found])) { source[found] = -1; continue; }
+            int level = Array.FindIndex(_levels, l => l.Contains(keys[found]));
+            if (level < 0) break;
+            source[found] = level;
+        }
+
+        // Pin the DRAM hits before allocating room for loads, so that no allocation can evict them.
+        var ids = new int[found];
+        Array.Fill(ids, -1);
+        for (int b = 0; b < found; b++)
+            if (source[b] == -1 && !Pool.TryAcquire(keys[b], out ids[b])) throw new InvalidOperationException("planned block vanished");
+        int usable = found;
+        for (int b = 0; b < found && usable == found; b++)
+            if (source[b] >= 0 && !Pool.TryAllocate(out ids[b])) { ids[b] = -1; usable = b; }
+        usable = Load(keys, source, ids, usable);
+        // A prefix is only as long as its first gap: what lies past it is given back.
+        for (int b = usable; b < found; b++)
+            if (ids[b] >= 0) Pool.Release(ids[b]);
+
+        var byTier = new Dictionary<string, int> { ["dram"] = 0 };
+        foreach (var l in _levels) byTier[l.Name] = 0;
+        for (int b = 0; b < usable; b++)
+        {
+            if (source[b] >= 0) Pool.Register(ids[b], keys[b]);
+            seq.AppendCached(ids[b], keys[b], tokens.Length >= (b + 1) * bt ? tokens.Slice(b * bt, bt) : _noTokens);
+            byTier[source[b] == -1 ? "dram" : _levels[source[b]].Name]++;
+        }
+        Count(keys.Length, usable);
+        return new PrefixReuse(usable * bt, byTier);
+    }
+
+    /// <summary>Reads the planned lower-tier blocks in parallel; returns how many leading blocks are usable.</summary>
+    private int Load(BlockHash[] keys, Span<int> source, int[] ids, int usable)
+    {
+        var loads = new List<int>();
+        for (int b = 0; b < usable; b++) if (source[b] >= 0) loads.Add(b);
+        if (loads.Count == 0) return usable;
+        var ok = new bool[usable];
+        var src = source[..usable].ToArray();
+        var store = Pool.Store;
+        Parallel.ForEach(loads, new ParallelOptions { MaxDegreeOfParallelism = 8 }, b =>
+        {
+            var level = _levels[src[b]];
+            ok[b] = store is null ? level.Contains(keys[b]) : level.TryRead(keys[b], store.Block(ids[b]));
+        });
+        foreach (int b in loads)
+            if (!ok[b]) return b;
+        return usable;
+    }
+
+    /// <summary>
+    /// Names the sequence's newly completed full blocks, so that other sequences (and later processes, through the
+    /// ssd tier) find them. Call after each forward pass; it costs one hash per completed block.
+    /// </summary>
+    public void Commit(KvSequence seq)
+    {
+        int bt = _layout.BlockTokens;
+        var tokens = seq.Tokens;
+        var parent = seq.CommittedBlocks > 0 ? seq.CommittedHashes[^1] : Fingerprint;
+        for (int b = seq.CommittedBlocks; b < seq.Length / bt; b++)
+        {
+            var key = BlockHash.Chain(parent, tokens.Slice(b * bt, bt));
+            CommitKey(seq, b, key);
+            parent = key;
+        }
+    }
+
+    /// <summary>Commits block <paramref name="index"/> of the sequence under a key given by the caller (replay).</summary>
+    public void CommitKey(KvSequence seq, int index, BlockHash key)
+    {
+        if (index != seq.CommittedBlocks) throw new InvalidOperationException("blocks are committed in order");
+        seq.MarkCommitted(key);
+        int id = seq.BlockTable[index];
+        bool named = Pool.Register(id, key);
+        if (named && _writeMode == KvWriteMode.Through && _ssd is not null)
+            _ssd.Put(key, Pool.Store is { } s ? s.Block(id) : default);
+    }
+
+    // A cached DRAM block is about to be reused: keep its content one tier down.
+    private void Demote(int id, BlockHash key)
+    {
+        if (_levels.Length == 0) return;
+        var first = _levels[0];
+        if (!first.Tier.Persistent || _writeMode == KvWriteMode.Back)
+            first.Put(key, Pool.Store is { } s ? s.Block(id) : default);
+    }
+
+    private void Count(int queried, int hits)
+    {
+        _queries++;
+        _queriedBlocks += queried;
+        _hitBlocks += hits;
+    }
+
+    /// <summary>Waits for background writes to reach their tiers.</summary>
+    public bool Flush(TimeSpan timeout)
+    {
+        bool all = true;
+        foreach (var l in _levels) all &= l.Flush(timeout);
+        return all;
+    }
+
+    public void Dispose()
+    {
+        foreach (var l in _levels) l.Dispose();
+        _ownedStore?.Dispose();
+    }
+}

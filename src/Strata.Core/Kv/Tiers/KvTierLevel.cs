@@ -1,0 +1,171 @@
+using System.Buffers;
+using System.Collections.Concurrent;
+using Strata.Kv.Policies;
+
+namespace Strata.Kv.Tiers;
+
+/// <summary>
+/// A tier in the cache's hierarchy: the tier's store, its capacity in blocks, its eviction policy and its counters.
+/// Writes to a slow tier are copied into a bounded queue and stored by a background thread, so the token loop never
+/// waits for a device; when the queue is full the write is dropped and counted (the block is recomputed if needed).
+/// </summary>
+public sealed class KvTierLevel : IDisposable
+{
+    private readonly object _lock = new();
+    private readonly IEvictionPolicy<BlockHash> _policy;
+    private readonly int _blockBytes;
+    private readonly BlockingCollection<(BlockHash Key, byte[] Bytes)>? _queue;
+    private readonly Thread? _writer;
+    private int _pending;
+    private long _hits, _misses, _writes, _writeFailures, _evictions, _dropped;
+
+    public KvTierLevel(IKvTier tier, long capacityBlocks, string policy, int blockBytes, int queueBlocks = 64)
+    {
+        Tier = tier;
+        Capacity = Math.Max(1, capacityBlocks);
+        _blockBytes = blockBytes;
+        _policy = EvictionPolicies.Create<BlockHash>(policy, (int)Math.Min(Capacity, 1 << 24));
+        // Blocks already on the device (an earlier run's) join the policy; beyond the capacity the oldest go.
+        foreach (var key in tier.Keys)
+        {
+            _policy.Admit(key);
+            if (_policy.Count > Capacity && _policy.TryEvict(out var victim)) tier.Remove(victim);
+        }
+        if (tier.IsSlow)
+        {
+            _queue = new BlockingCollection<(BlockHash, byte[])>(Math.Max(1, queueBlocks));
+            _writer = new Thread(WriteLoop) { IsBackground = true, Name = $"strata-kv-{tier.Name}-writer" };
+            _writer.Start();
+        }
+    }
+
+    public IKvTier Tier { get; }
+    public string Name => Tier.Name;
+    public long Capacity { get; }
+
+    /// <summary>Where this tier's evicted blocks go when <see cref="CascadeEvictions"/> (write-back); null at the bottom.</summary>
+    public KvTierLevel? Below { get; set; }
+    public bool CascadeEvictions { get; set; }
+
+    public int Count { get { lock (_lock) return _policy.Count; } }
+    public long Hits => Interlocked.Read(ref _hits);
+    public long Misses => Interlocked.Read(ref _misses);
+    public long Writes => Interlocked.Read(ref _writes);
+    public long WriteFailures => Interlocked.Read(ref _writeFailures);
+    public long Evictions => Interlocked.Read(ref _evictions);
+    public long DroppedWrites => Interlocked.Read(ref _dropped);
+
+    public bool Contains(BlockHash key) => Tier.Contains(key);
+
+    /// <summary>Reads a block (any thread); a failed read is a counted miss and forgets the key.</summary>
+    public bool TryRead(BlockHash key, Span<byte> destination)
+    {
+        if (Tier.TryRead(key, destination))
+        {
+            Interlocked.Increment(ref _hits);
+            lock (_lock) _policy.Hit(key);
+            return true;
+        }
+        Interlocked.Increment(ref _misses);
+        lock (_lock) _policy.Remove(key);
+        return false;
+    }
+
+    /// <summary>Stores a copy of a block: now for a memory tier, through the background queue for a slow one.</summary>
+    public void Put(BlockHash key, ReadOnlySpan<byte> bytes)
+    {
+        if (Tier.Contains(key)) return;
+        if (_queue is null)
+        {
+            Store(key, bytes);
+            return;
+        }
+        var copy = ArrayPool<byte>.Shared.Rent(Math.Max(bytes.Length, 1));
+        bytes.CopyTo(copy);
+        Interlocked.Increment(ref _pending);
+        if (!_queue.TryAdd((key, copy)))
+        {
+            Interlocked.Decrement(ref _pending);
+            ArrayPool<byte>.Shared.Return(copy);
+            Interlocked.Increment(ref _dropped);
+        }
+    }
+
+    private void Store(BlockHash key, ReadOnlySpan<byte> bytes)
+    {
+        lock (_lock)
+        {
+            if (Tier.Contains(key)) return;
+            while (_policy.Count >= Capacity && _policy.TryEvict(out var victim)) Evict(victim);
+            if (Tier.TryWrite(key, bytes.Length == 0 ? bytes : bytes[.._blockBytes]))
+            {
+                _policy.Admit(key);
+                Interlocked.Increment(ref _writes);
+            }
+            else Interlocked.Increment(ref _writeFailures);
+        }
+    }
+
+    private void Evict(BlockHash victim)
+    {
+        Interlocked.Increment(ref _evictions);
+        if (CascadeEvictions && Below is { } below && !below.Contains(victim))
+        {
+            var buffer = ArrayPool<byte>.Shared.Rent(Math.Max(_blockBytes, 1));
+            if (Tier.TryRead(victim, buffer.AsSpan(0, _blockBytes))) below.Put(victim, buffer.AsSpan(0, _blockBytes));
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+        Tier.Remove(victim);
+    }
+
+    /// <summary>Forgets every block of this tier (the store deletes them).</summary>
+    public void Clear()
+    {
+        Flush(TimeSpan.FromSeconds(30));
+        lock (_lock)
+            while (_policy.TryEvict(out var victim)) Tier.Remove(victim);
+    }
+
+    /// <summary>Waits until queued writes are stored (or the timeout passes); true when none are left.</summary>
+    public bool Flush(TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (Volatile.Read(ref _pending) > 0)
+        {
+            if (DateTime.UtcNow > deadline) return false;
+            Thread.Sleep(1);
+        }
+        return true;
+    }
+
+    private void WriteLoop()
+    {
+        foreach (var (key, bytes) in _queue!.GetConsumingEnumerable())
+        {
+            try
+            {
+                Store(key, bytes.AsSpan(0, Math.Min(bytes.Length, _blockBytes)));
+            }
+            catch (Exception)
+            {
+                // A tier reports its own failures; nothing a write does may take the process down.
+                Interlocked.Increment(ref _writeFailures);
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(bytes);
+                Interlocked.Decrement(ref _pending);
+            }
+        }
+    }
+
+    public void Dispose()
+    {
+        if (_queue is not null)
+        {
+            _queue.CompleteAdding();
+            _writer!.Join(TimeSpan.FromSeconds(30));
+        }
+        Tier.Dispose();
+    }
+}
