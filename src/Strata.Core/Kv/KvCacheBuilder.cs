@@ -31,7 +31,13 @@ public static class KvCacheBuilder
             {
                 long blocks = o.FarBytes / blockBytes;
                 if (blocks < 1) throw new StrataException($"--kv-tiers far={o.FarBytes} bytes is smaller than one block ({blockBytes} bytes)");
-                var far = new MemoryKvTier("far", blockBytes, (int)Math.Min(blocks, int.MaxValue / 2), "a separate DRAM pool (no CPU-less NUMA node)");
+                var topology = NumaTopology.Detect();
+                var node = topology.PickFarNode(o.FarNode);
+                string where = node is null
+                    ? "a separate DRAM pool (no CPU-less NUMA node on this machine)"
+                    : $"NUMA node {node.Id} ({(node.HasCpus ? "has CPUs" : "no CPUs: CXL-like far memory")}{(node.MemoryTier is int t ? $", memory tier {t}" : "")})";
+                var far = new MemoryKvTier("far", blockBytes, (int)Math.Min(blocks, int.MaxValue / 2), where,
+                    node is not null && NumaMemory.IsSupported ? node.Id : null);
                 levels.Add(new KvTierLevel(far, far.CapacityBlocks, o.Policy, blockBytes));
             }
             if (o.SsdDirectory is { } dir)

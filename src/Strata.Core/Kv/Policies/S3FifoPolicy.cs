@@ -61,8 +61,8 @@ public sealed class S3FifoPolicy<TKey> : IEvictionPolicy<TKey> where TKey : notn
 
     public bool TryEvict(out TKey key)
     {
-        // Each pass moves a key between queues or evicts one, so twice the resident count bounds the work.
-        for (int guard = 2 * _lists.Count + 2; guard > 0; guard--)
+        // Each pass evicts a key, moves one to main, or takes one from its frequency (at most 3): that bounds the work.
+        for (int guard = (MaxFrequency + 2) * _lists.Count + 2; guard > 0; guard--)
         {
             bool fromSmall = _lists.Length(Small) > 0 && (_lists.Length(Small) >= _smallTarget || _lists.Length(Main) == 0);
             int slot = _lists.Tail(fromSmall ? Small : Main);

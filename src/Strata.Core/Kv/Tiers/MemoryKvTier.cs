@@ -1,28 +1,28 @@
-using System.Runtime.InteropServices;
-
 namespace Strata.Kv.Tiers;
 
 /// <summary>
 /// The <c>far</c> tier: a pool of block slots in one native region — bound to a CPU-less NUMA node (CXL-attached
 /// memory) where the machine has one, else plain DRAM of its own capacity. Reads and writes are memory copies.
 /// </summary>
-public sealed unsafe class MemoryKvTier : IKvTier
+public sealed class MemoryKvTier : IKvTier
 {
     private readonly object _lock = new();
     private readonly int _blockBytes;
     private readonly Dictionary<BlockHash, int> _slots = new();
     private readonly Stack<int> _free = new();
     private readonly string _where;
-    private byte* _memory;
+    private NativeRegion? _region;
 
-    public MemoryKvTier(string name, int blockBytes, int capacityBlocks, string where)
+    /// <param name="numaNode">The node to bind the pool's pages to (far memory), or null for ordinary memory.</param>
+    public MemoryKvTier(string name, int blockBytes, int capacityBlocks, string where, int? numaNode = null)
     {
         if (capacityBlocks <= 0) throw new ArgumentOutOfRangeException(nameof(capacityBlocks));
         Name = name;
         _blockBytes = blockBytes;
         CapacityBlocks = capacityBlocks;
         _where = where;
-        _memory = (byte*)NativeMemory.AlignedAlloc((nuint)((long)blockBytes * capacityBlocks), 4096);
+        // Committed lazily by the OS: a large far pool costs only the blocks it holds.
+        _region = NativeRegion.Allocate((long)blockBytes * capacityBlocks, numaNode);
         for (int i = capacityBlocks - 1; i >= 0; i--) _free.Push(i);
     }
 
@@ -68,15 +68,17 @@ public sealed unsafe class MemoryKvTier : IKvTier
             if (_slots.Remove(key, out int slot)) _free.Push(slot);
     }
 
-    private Span<byte> Slot(int slot) => new(_memory + (long)slot * _blockBytes, _blockBytes);
+    public int? NumaNode => _region?.Node;
+
+    private Span<byte> Slot(int slot) =>
+        (_region ?? throw new ObjectDisposedException(Name)).Slice((long)slot * _blockBytes, _blockBytes);
 
     public void Dispose()
     {
         lock (_lock)
         {
-            if (_memory == null) return;
-            NativeMemory.AlignedFree(_memory);
-            _memory = null;
+            _region?.Dispose();
+            _region = null;
             _slots.Clear();
         }
     }
