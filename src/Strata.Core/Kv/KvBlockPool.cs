@@ -15,7 +15,7 @@ public sealed class KvBlockPool
     private readonly BlockHash[] _hashes;
     private readonly bool[] _cached;
     private readonly Dictionary<BlockHash, int> _index;
-    private readonly IEvictionPolicy<int> _policy;
+    private readonly IEvictionPolicy<BlockHash> _policy; // keyed by content, so its history (ghosts, counts) outlives the id
     private int _freeCount, _evictable;
 
     /// <param name="store">Where the blocks' bytes live; null for a pool of metadata only (trace replay).</param>
@@ -30,7 +30,7 @@ public sealed class KvBlockPool
         _hashes = new BlockHash[capacity];
         _cached = new bool[capacity];
         _index = new Dictionary<BlockHash, int>(capacity);
-        _policy = EvictionPolicies.Create<int>(policy, capacity);
+        _policy = EvictionPolicies.Create<BlockHash>(policy, capacity);
         // Lowest ids first, so a fresh pool fills memory front to back.
         for (int i = 0; i < capacity; i++) _free[i] = capacity - 1 - i;
         _freeCount = capacity;
@@ -60,8 +60,9 @@ public sealed class KvBlockPool
         {
             id = _free[--_freeCount];
         }
-        else if (_policy.TryEvict(out id))
+        else if (_policy.TryEvict(out var victim))
         {
+            id = _index[victim];
             _evictable--;
             Evictions++;
             Evicting?.Invoke(id, _hashes[id]);
@@ -82,7 +83,7 @@ public sealed class KvBlockPool
         if (_refCounts[id] <= 0 && !_cached[id]) throw new InvalidOperationException($"block {id} is not allocated");
         if (_refCounts[id]++ == 0)
         {
-            _policy.Pin(id);
+            _policy.Pin(_hashes[id]);
             _evictable--;
         }
     }
@@ -93,7 +94,7 @@ public sealed class KvBlockPool
         if (--_refCounts[id] > 0) return;
         if (_cached[id])
         {
-            _policy.Unpin(id);
+            _policy.Unpin(_hashes[id]);
             _evictable++;
         }
         else _free[_freeCount++] = id;
@@ -110,7 +111,7 @@ public sealed class KvBlockPool
     {
         if (!_index.TryGetValue(hash, out id)) return false;
         Retain(id);
-        _policy.Hit(id);
+        _policy.Hit(hash);
         return true;
     }
 
@@ -124,15 +125,16 @@ public sealed class KvBlockPool
         if (_cached[id] || !_index.TryAdd(hash, id)) return false;
         _hashes[id] = hash;
         _cached[id] = true;
-        _policy.Admit(id, pinned: true);
+        _policy.Admit(hash, pinned: true);
         return true;
     }
 
     /// <summary>Drops every unreferenced cached block (e.g. <c>kv clear</c>); referenced ones stay.</summary>
     public void DropUnreferenced()
     {
-        while (_policy.TryEvict(out int id))
+        while (_policy.TryEvict(out var victim))
         {
+            int id = _index[victim];
             _evictable--;
             _index.Remove(_hashes[id]);
             _cached[id] = false;

@@ -95,7 +95,9 @@ public sealed class KvCacheManager : IDisposable
             source[found] = level;
         }
 
-        // Pin the DRAM hits before allocating room for loads, so that no allocation can evict them.
+        // Pin every planned block — DRAM hits in the pool, the rest in their tiers — before allocating room for the
+        // loads: an allocation evicts DRAM blocks downward, which must not push out what is about to be read.
+        for (int b = 0; b < found; b++) if (source[b] >= 0) _levels[source[b]].Pin(keys[b]);
         var ids = new int[found];
         Array.Fill(ids, -1);
         for (int b = 0; b < found; b++)
@@ -104,6 +106,7 @@ public sealed class KvCacheManager : IDisposable
         for (int b = 0; b < found && usable == found; b++)
             if (source[b] >= 0 && !Pool.TryAllocate(out ids[b])) { ids[b] = -1; usable = b; }
         usable = Load(keys, source, ids, usable);
+        for (int b = 0; b < found; b++) if (source[b] >= 0) _levels[source[b]].Unpin(keys[b]);
         // A prefix is only as long as its first gap: what lies past it is given back.
         for (int b = usable; b < found; b++)
             if (ids[b] >= 0) Pool.Release(ids[b]);

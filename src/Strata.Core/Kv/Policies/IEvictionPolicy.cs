@@ -33,7 +33,7 @@ public interface IEvictionPolicy<TKey> where TKey : notnull, IEquatable<TKey>
 public static class EvictionPolicies
 {
     public const string Default = "s3fifo";
-    public static readonly string[] Names = ["lru", "s3fifo"];
+    public static readonly string[] Names = ["lru", "s3fifo", "arc"];
 
     /// <param name="capacity">Blocks the tier holds at most: sizes the policy's queues.</param>
     public static IEvictionPolicy<TKey> Create<TKey>(string name, int capacity) where TKey : notnull, IEquatable<TKey> =>
@@ -41,6 +41,7 @@ public static class EvictionPolicies
         {
             "lru" => new LruPolicy<TKey>(capacity),
             "s3fifo" or "s3-fifo" => new S3FifoPolicy<TKey>(capacity),
+            "arc" => new ArcPolicy<TKey>(capacity),
             _ => throw new StrataException($"unknown eviction policy '{name}': use one of {string.Join(", ", Names)}"),
         };
 }

@@ -18,12 +18,14 @@ public sealed class S3FifoPolicy<TKey> : IEvictionPolicy<TKey> where TKey : notn
     private readonly Dictionary<TKey, int> _ghost; // key → occurrences in the ring
     private int _ghostNext, _ghostFilled;
 
-    public S3FifoPolicy(int capacity)
+    /// <param name="smallFraction">The small queue's share of the capacity (the paper's 10 %).</param>
+    /// <param name="ghostFactor">Keys the ghost list remembers, as a multiple of the capacity (the paper's: main's size).</param>
+    public S3FifoPolicy(int capacity, double smallFraction = 0.1, double ghostFactor = 0.9)
     {
         capacity = Math.Max(1, capacity);
         _lists = new SlotLists<TKey>(2, capacity);
-        _smallTarget = Math.Max(1, capacity / 10);
-        _ghostRing = new TKey[Math.Max(1, capacity - _smallTarget)];
+        _smallTarget = Math.Max(1, (int)(capacity * smallFraction));
+        _ghostRing = new TKey[Math.Max(1, (int)(capacity * ghostFactor))];
         _ghost = new Dictionary<TKey, int>(_ghostRing.Length);
     }
 

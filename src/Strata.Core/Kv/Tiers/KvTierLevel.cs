@@ -71,6 +71,17 @@ public sealed class KvTierLevel : IDisposable
         return false;
     }
 
+    /// <summary>Keeps a key from eviction while it is being loaded (allocating room for it may push other blocks here).</summary>
+    public void Pin(BlockHash key)
+    {
+        lock (_lock) _policy.Pin(key);
+    }
+
+    public void Unpin(BlockHash key)
+    {
+        lock (_lock) _policy.Unpin(key);
+    }
+
     /// <summary>Stores a copy of a block: now for a memory tier, through the background queue for a slow one.</summary>
     public void Put(BlockHash key, ReadOnlySpan<byte> bytes)
     {
