@@ -33,8 +33,12 @@ internal static class Opt
                 valid, range, "a number"),
         };
 
-    /// <summary>An unsigned seed; a negative number (the usual -1) or leaving it out means a random one (null).</summary>
-    public static Option<ulong?> Seed(string name, string[] aliases, string description) =>
+    /// <summary>
+    /// An unsigned seed; a negative number (the usual -1) draws a random one, and so should the caller when the option
+    /// is left out (no default here: help would print a random number). Not <c>Option&lt;ulong?&gt;</c>:
+    /// System.CommandLine 3.0 fails to cast a custom parser's value to a nullable.
+    /// </summary>
+    public static Option<ulong> Seed(string name, string[] aliases, string description) =>
         new(name, aliases)
         {
             Description = description,
@@ -43,11 +47,13 @@ internal static class Opt
             {
                 string s = Last(r);
                 if (ulong.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out ulong v)) return v;
-                if (long.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out long neg) && neg < 0) return null;
+                if (long.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out long neg) && neg < 0) return RandomSeed();
                 r.AddError($"{name} expects an integer, got '{s}'");
-                return null;
+                return 0;
             },
         };
+
+    public static ulong RandomSeed() => (ulong)Random.Shared.NextInt64();
 
     /// <summary>Comma-separated token ids ("1,2,3", spaces allowed).</summary>
     public static Option<int[]?> TokenIds(string name, string description) =>

@@ -53,6 +53,6 @@ internal static class Terminal
     private sealed class RateColumn(string unit, double scale) : ProgressColumn
     {
         public override IRenderable Render(RenderOptions options, ProgressTask task, TimeSpan deltaTime) =>
-            new Text(task.Speed is double s ? $"{s / scale:F1}{(scale == 1e6 ? " M" : " ")}{unit}/s" : "", new Style(Color.Grey));
+            new Text(task.Speed is double s ? $"{s / scale:F1}{(scale == 1e6 ? " M " : " ")}{unit}/s" : "", new Style(Color.Grey));
     }
 }

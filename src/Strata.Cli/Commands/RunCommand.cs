@@ -21,7 +21,7 @@ internal sealed class RunCommand : Command
     private readonly Option<float> _presencePenalty = Opt.Float("--presence-penalty", [], "presence penalty (0: none)", 0f, _ => true, "a number", "P");
     private readonly Option<float> _frequencyPenalty = Opt.Float("--frequency-penalty", [], "frequency penalty (0: none)", 0f, _ => true, "a number", "F");
     private readonly Option<int> _repeatLastN = Opt.Int("--repeat-last-n", [], "tokens the penalties look back over (-1: the whole context)", 64, -1, int.MaxValue);
-    private readonly Option<ulong?> _seed = Opt.Seed("--seed", ["-s"], "sampling seed (-1 or none: random)");
+    private readonly Option<ulong> _seed = Opt.Seed("--seed", ["-s"], "sampling seed (-1 or none: random)");
     private readonly Option<string[]> _stop = new("--stop") { Description = "stop when the text contains TEXT (repeatable)", HelpName = "TEXT" };
     private readonly Option<int> _ctx = CommonOptions.CtxSize();
     private readonly Option<int> _threads = CommonOptions.Threads();
@@ -51,7 +51,7 @@ internal sealed class RunCommand : Command
             PresencePenalty = p.GetValue(_presencePenalty),
             FrequencyPenalty = p.GetValue(_frequencyPenalty),
             PenaltyLastN = p.GetValue(_repeatLastN),
-            Seed = p.GetValue(_seed) ?? (ulong)Random.Shared.NextInt64(),
+            Seed = p.GetResult(_seed) is null ? Opt.RandomSeed() : p.GetValue(_seed),
         };
         try { sampling.Validate(); }
         catch (StrataException e) { throw new UsageException(e.Message); }
