@@ -43,7 +43,8 @@ internal static class CliApp
     public static int Run(string[] args)
     {
         var root = Build();
-        var parsed = root.Parse(args);
+        // No response files: a prompt such as "@alice hi" is text, not a file to read arguments from.
+        var parsed = root.Parse(args, new ParserConfiguration { ResponseFileTokenReplacer = null });
         try
         {
             if (parsed.Action is ParseErrorAction)

@@ -9,6 +9,7 @@ internal sealed class LogitsCommand : Command
 {
     private readonly Option<string?> _model = CommonOptions.Model();
     private readonly Option<int[]?> _tokens = Opt.TokenIds("--tokens", "the token ids to evaluate (required)");
+    private readonly Option<int> _ctx = CommonOptions.CtxSize();
     private readonly Option<int> _threads = CommonOptions.Threads();
     private readonly Option<bool> _json = CommonOptions.Json("accepted for symmetry: JSON is the only output");
 
@@ -16,6 +17,7 @@ internal sealed class LogitsCommand : Command
     {
         Add(_model);
         Add(_tokens);
+        Add(_ctx);
         Add(_threads);
         Add(_json);
         Validators.Add(r =>
@@ -28,7 +30,7 @@ internal sealed class LogitsCommand : Command
     private int Execute(ParseResult p)
     {
         int[] tokens = p.GetValue(_tokens)!;
-        using var model = Model.Load(CommonOptions.ModelPath(p.GetValue(_model)), new ModelOptions { Threads = p.GetValue(_threads) });
+        using var model = Model.Load(CommonOptions.ModelPath(p.GetValue(_model)), new ModelOptions { Threads = p.GetValue(_threads), Context = p.GetValue(_ctx) });
         if (tokens.Length > model.Context) throw new UsageException($"{tokens.Length} tokens do not fit the context of {model.Context}");
         foreach (int t in tokens)
             if ((uint)t >= (uint)model.Config.VocabSize)

@@ -27,7 +27,7 @@ internal sealed class RunCommand : Command
     private readonly Option<int> _threads = CommonOptions.Threads();
     private readonly Option<bool> _json = CommonOptions.Json("print one JSON object (prompt_tokens, tokens, text, prefill_ms, decode_tok_s, stop_reason) instead of streaming");
 
-    public RunCommand() : base("run", "generate text, streaming it to stdout; without -p or --tokens, an interactive chat")
+    public RunCommand() : base("run", "generate text, streaming it to stdout; without -p or --tokens, an interactive chat (Ctrl-C stops an answer, Ctrl-D exits)")
     {
         foreach (var o in new Option[] { _model, _prompt, _tokens, _system, _nPredict, _temp, _topK, _topP, _minP, _repeatPenalty, _presencePenalty,
                      _frequencyPenalty, _repeatLastN, _seed, _stop, _ctx, _threads, _json })

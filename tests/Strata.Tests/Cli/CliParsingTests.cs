@@ -107,6 +107,14 @@ public class CliParsingTests(CliTests.ModelFile model) : IClassFixture<CliTests.
     }
 
     [Fact]
+    public void TextStartingWithAtIsNotAResponseFile()
+    {
+        var r = StrataCli.Run("tokenize", "-m", model.Path, "--json", "-p", "@alice hi");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        Assert.True(JsonSerializer.Deserialize<int[]>(r.Stdout)!.Length > 1);
+    }
+
+    [Fact]
     public void RedirectedOutputIsPlainUtf8()
     {
         var inspect = StrataCli.Run("inspect", model.Path);
