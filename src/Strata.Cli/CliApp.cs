@@ -13,7 +13,12 @@ internal static class CliApp
 {
     public const string Name = "strata";
 
-    /// <summary>Every command; a new one is one more line here and one XCommand.cs beside the others.</summary>
+    /// <summary>
+    /// Every command. To add one: write Commands/XCommand.cs as a <c>Command</c> subclass (its options as fields,
+    /// shared ones from <see cref="CommonOptions"/>, checked values from <see cref="Opt"/>, cross-option rules in
+    /// <c>Validators</c>, the work in <c>SetAction</c>), list it here, and add its row to README's command table.
+    /// A group such as <c>kv stats|clear|replay</c> is a <c>Command</c> whose subcommands are such classes.
+    /// </summary>
     public static RootCommand Build()
     {
         var root = new RootCommand("strata — run GGUF language models on the CPU")

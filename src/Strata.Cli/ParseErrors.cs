@@ -16,8 +16,9 @@ internal static class ParseErrors
         if (parsed.UnmatchedTokens.Count > 0)
         {
             string token = parsed.UnmatchedTokens[0];
-            string what = token.StartsWith('-') ? $"unknown option '{token}'" : command is RootCommand ? $"unknown command '{token}'" : $"unexpected argument '{token}'";
-            string where = command is RootCommand ? "" : $" for '{command.Name}'";
+            string what = token.StartsWith('-') ? $"unknown option '{token}'"
+                : command.Subcommands.Any(c => !c.Hidden) ? $"unknown command '{token}'" : $"unexpected argument '{token}'";
+            string where = command is RootCommand ? "" : $" for '{CommandPath(command)[(CliApp.Name.Length + 1)..]}'";
             var suggestions = TypoCorrections(parsed, token);
             return suggestions.Count > 0 ? $"{what}{where}: did you mean {string.Join(" or ", suggestions)}? {see}" : $"{what}{where} {see}";
         }
