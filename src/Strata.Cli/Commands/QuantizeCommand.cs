@@ -1,26 +1,41 @@
+using System.CommandLine;
 using Strata.Quantization;
 using Strata.Tensors;
 
 namespace Strata.Cli.Commands;
 
 /// <summary><c>strata quantize IN.gguf OUT.gguf TYPE [--threads N]</c>.</summary>
-internal static class QuantizeCommand
+internal sealed class QuantizeCommand : Command
 {
-    public static int Execute(string[] argv)
+    private readonly Argument<string> _input = new Argument<string>("IN.gguf") { Description = "the model to quantize" }.ExistingFile();
+    private readonly Argument<string> _output = new("OUT.gguf") { Description = "the quantized model to write" };
+    private readonly Argument<string> _type = new("TYPE") { HelpName = "TYPE", Description = $"one of {string.Join(" ", QuantMix.All.Select(m => m.Name))} (the K mixes as llama.cpp's llama-quantize builds them)" };
+    private readonly Option<int> _threads = CommonOptions.Threads();
+
+    public QuantizeCommand() : base("quantize", "quantize a GGUF model")
     {
-        var a = new Args(argv, new HashSet<string>(), new Dictionary<string, string> { ["-t"] = "--threads" });
-        int threads = a.Int("--threads", 0);
-        a.RejectUnknown("quantize");
-        if (a.Positional.Count != 3) throw new UsageException("usage: strata quantize IN.gguf OUT.gguf TYPE");
-        var mix = QuantMix.Find(a.Positional[2])
-            ?? throw new UsageException($"unknown type '{a.Positional[2]}' (supported: {string.Join(", ", QuantMix.All.Select(m => m.Name))})");
-        if (threads < 0) throw new UsageException($"--threads must be positive, got {threads}");
-        IReadOnlyList<QuantizedTensor> report;
-        using (var bar = new ProgressBar($"quantizing to {mix.Name}"))
-            report = ModelQuantizer.Quantize(a.Positional[0], a.Positional[1], mix, threads, bar.Report);
+        _type.Validators.Add(r =>
+        {
+            string name = r.GetValueOrDefault<string>();
+            if (QuantMix.Find(name) is null) r.AddError($"unknown type '{name}' (supported: {string.Join(", ", QuantMix.All.Select(m => m.Name))})");
+        });
+        _type.CompletionSources.Add([.. QuantMix.All.Select(m => m.Name)]);
+        Add(_input);
+        Add(_output);
+        Add(_type);
+        Add(_threads);
+        SetAction(Execute);
+    }
+
+    private int Execute(ParseResult p)
+    {
+        var mix = QuantMix.Find(p.GetValue(_type)!)!;
+        string output = p.GetValue(_output)!;
+        var report = Terminal.WithProgress($"quantizing to {mix.Name}", "weights",
+            progress => ModelQuantizer.Quantize(p.GetValue(_input)!, output, mix, p.GetValue(_threads), progress));
         long before = report.Sum(t => t.BytesBefore), after = report.Sum(t => t.BytesAfter);
         var counts = report.GroupBy(t => t.To).OrderBy(g => g.Key).Select(g => $"{g.Count()} {GgmlTypeInfo.Name(g.Key)}");
-        Console.Out.WriteLine($"{a.Positional[1]}: {mix.Name}, {before / 1048576.0:F2} MiB -> {after / 1048576.0:F2} MiB of tensors ({string.Join(", ", counts)})");
+        Console.Out.WriteLine($"{output}: {mix.Name}, {before / 1048576.0:F2} MiB -> {after / 1048576.0:F2} MiB of tensors ({string.Join(", ", counts)})");
         return 0;
     }
 }

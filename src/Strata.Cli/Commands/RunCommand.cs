@@ -1,45 +1,67 @@
+using System.CommandLine;
 using System.Text.Json;
 using Strata.Engine;
 using Strata.Sampling;
 
 namespace Strata.Cli.Commands;
 
-/// <summary><c>strata run</c>: generate from a prompt, streaming text or printing one JSON object.</summary>
-internal static class RunCommand
+/// <summary><c>strata run</c>: generate from a prompt, streaming text or printing one JSON object; no prompt is a chat.</summary>
+internal sealed class RunCommand : Command
 {
-    private static readonly HashSet<string> Flags = new() { "--json" };
+    private readonly Option<string?> _model = CommonOptions.Model();
+    private readonly Option<string?> _prompt = new("--prompt", "-p") { Description = "the prompt (leave out -p and --tokens for an interactive chat)", HelpName = "TEXT" };
+    private readonly Option<int[]?> _tokens = Opt.TokenIds("--tokens", "the prompt as token ids instead of text");
+    private readonly Option<string?> _system = new("--system") { Description = "system message of the chat", HelpName = "TEXT" };
+    private readonly Option<int> _nPredict = Opt.Int("--n-predict", ["-n"], "tokens to generate (-1: until end of generation or a full context)", 256, -1, int.MaxValue);
+    private readonly Option<float> _temp = Opt.Float("--temp", [], "temperature (0: greedy)", 0.8f, _ => true, "a number", "T");
+    private readonly Option<int> _topK = Opt.Int("--top-k", [], "keep the K most likely tokens (0: all)", 40, 0, int.MaxValue, "K");
+    private readonly Option<float> _topP = Opt.Float("--top-p", [], "nucleus sampling: keep tokens up to this probability mass", 0.95f, p => p > 0 && p <= 1, "in (0, 1]", "P");
+    private readonly Option<float> _minP = Opt.Float("--min-p", [], "drop tokens less likely than P times the most likely", 0.05f, p => p >= 0 && p <= 1, "in [0, 1]", "P");
+    private readonly Option<float> _repeatPenalty = Opt.Float("--repeat-penalty", [], "penalty for repeated tokens (1: none)", 1.0f, r => r > 0, "positive", "R");
+    private readonly Option<float> _presencePenalty = Opt.Float("--presence-penalty", [], "presence penalty (0: none)", 0f, _ => true, "a number", "P");
+    private readonly Option<float> _frequencyPenalty = Opt.Float("--frequency-penalty", [], "frequency penalty (0: none)", 0f, _ => true, "a number", "F");
+    private readonly Option<int> _repeatLastN = Opt.Int("--repeat-last-n", [], "tokens the penalties look back over (-1: the whole context)", 64, -1, int.MaxValue);
+    private readonly Option<ulong> _seed = Opt.Seed("--seed", ["-s"], "sampling seed (-1 or none: random)");
+    private readonly Option<string[]> _stop = new("--stop") { Description = "stop when the text contains TEXT (repeatable)", HelpName = "TEXT" };
+    private readonly Option<int> _ctx = CommonOptions.CtxSize();
+    private readonly Option<int> _threads = CommonOptions.Threads();
+    private readonly Option<bool> _json = CommonOptions.Json("print one JSON object (prompt_tokens, tokens, text, prefill_ms, decode_tok_s, stop_reason) instead of streaming");
 
-    public static int Execute(string[] argv)
+    public RunCommand() : base("run", "generate text, streaming it to stdout; without -p or --tokens, an interactive chat (Ctrl-C stops an answer, Ctrl-D exits)")
     {
-        var a = new Args(argv, Flags, CommandSupport.Aliases);
-        var stops = a.All("--stop");
-        string? prompt = a.String("--prompt");
-        int[]? tokens = a.Tokens("--tokens");
-        bool json = a.Flag("--json");
-        int n = a.Int("--n-predict", 256);
-        if (n < -1) throw new UsageException($"-n must be -1 (until the end) or more, got {n}");
+        foreach (var o in new Option[] { _model, _prompt, _tokens, _system, _nPredict, _temp, _topK, _topP, _minP, _repeatPenalty, _presencePenalty,
+                     _frequencyPenalty, _repeatLastN, _seed, _stop, _ctx, _threads, _json })
+            Add(o);
+        Validators.Add(r =>
+        {
+            if (r.GetResult(_prompt) is not null && r.GetResult(_tokens) is not null) r.AddError("give either -p TEXT or --tokens, not both");
+        });
+        SetAction(Execute);
+    }
+
+    private int Execute(ParseResult p)
+    {
         var sampling = new SamplerOptions
         {
-            Temperature = a.Float("--temp", 0.8f),
-            TopK = a.Int("--top-k", 40),
-            TopP = a.Float("--top-p", 0.95f),
-            MinP = a.Float("--min-p", 0.05f),
-            RepeatPenalty = a.Float("--repeat-penalty", 1.0f),
-            PresencePenalty = a.Float("--presence-penalty", 0f),
-            FrequencyPenalty = a.Float("--frequency-penalty", 0f),
-            PenaltyLastN = a.Int("--repeat-last-n", 64),
-            Seed = a.ULong("--seed") ?? (ulong)Random.Shared.NextInt64(),
+            Temperature = p.GetValue(_temp),
+            TopK = p.GetValue(_topK),
+            TopP = p.GetValue(_topP),
+            MinP = p.GetValue(_minP),
+            RepeatPenalty = p.GetValue(_repeatPenalty),
+            PresencePenalty = p.GetValue(_presencePenalty),
+            FrequencyPenalty = p.GetValue(_frequencyPenalty),
+            PenaltyLastN = p.GetValue(_repeatLastN),
+            Seed = p.GetResult(_seed) is null ? Opt.RandomSeed() : p.GetValue(_seed),
         };
-        if (prompt is not null && tokens is not null) throw new UsageException("give either -p TEXT or --tokens, not both");
-        string? system = a.String("--system");
-        if (a.Positional.Count > 0) throw new UsageException($"unexpected argument '{a.Positional[0]}'");
         try { sampling.Validate(); }
         catch (StrataException e) { throw new UsageException(e.Message); }
+        var options = new GenerationOptions { MaxTokens = p.GetValue(_nPredict), Sampling = sampling, StopStrings = p.GetValue(_stop) ?? [] };
+        string? prompt = p.GetValue(_prompt);
+        int[]? tokens = p.GetResult(_tokens) is null ? null : p.GetValue(_tokens); // left out: null, not an empty array
+        bool json = p.GetValue(_json);
 
-        using var model = CommandSupport.LoadModel(a);
-        a.RejectUnknown("run");
-        if (prompt is null && tokens is null)
-            return ChatLoop.Run(model, new GenerationOptions { MaxTokens = n, Sampling = sampling, StopStrings = stops }, system);
+        using var model = Model.Load(CommonOptions.ModelPath(p.GetValue(_model)), new ModelOptions { Threads = p.GetValue(_threads), Context = p.GetValue(_ctx) });
+        if (prompt is null && tokens is null) return ChatLoop.Run(model, options, p.GetValue(_system));
         int[] promptTokens = tokens ?? model.Tokenize(prompt!);
         foreach (int t in promptTokens)
             if ((uint)t >= (uint)model.Config.VocabSize)
@@ -52,22 +74,8 @@ internal static class RunCommand
         {
             var stdout = Console.Out;
             using var generator = new Generator(model);
-            var options = new GenerationOptions { MaxTokens = n, Sampling = sampling, StopStrings = stops };
             var result = generator.Generate(promptTokens, options, json ? null : text => { stdout.Write(text); stdout.Flush(); }, cts.Token);
-            if (json)
-            {
-                using var w = new Utf8JsonWriter(Console.OpenStandardOutput());
-                w.WriteStartObject();
-                WriteArray(w, "prompt_tokens", result.PromptTokens);
-                WriteArray(w, "tokens", result.Tokens);
-                w.WriteString("text", result.Text);
-                w.WriteNumber("prefill_ms", Math.Round(result.PrefillMs, 3));
-                w.WriteNumber("decode_tok_s", Math.Round(result.DecodeTokensPerSecond, 3));
-                w.WriteString("stop_reason", result.StopReason.ToString());
-                w.WriteEndObject();
-                w.Flush();
-                Console.Out.WriteLine();
-            }
+            if (json) WriteJson(result);
             else
             {
                 stdout.WriteLine();
@@ -79,6 +87,22 @@ internal static class RunCommand
             Console.CancelKeyPress -= onCancel;
         }
         return 0;
+    }
+
+    private static void WriteJson(GenerationResult result)
+    {
+        using (var w = new Utf8JsonWriter(Console.OpenStandardOutput()))
+        {
+            w.WriteStartObject();
+            WriteArray(w, "prompt_tokens", result.PromptTokens);
+            WriteArray(w, "tokens", result.Tokens);
+            w.WriteString("text", result.Text);
+            w.WriteNumber("prefill_ms", Math.Round(result.PrefillMs, 3));
+            w.WriteNumber("decode_tok_s", Math.Round(result.DecodeTokensPerSecond, 3));
+            w.WriteString("stop_reason", result.StopReason.ToString());
+            w.WriteEndObject();
+        }
+        Console.Out.WriteLine();
     }
 
     private static void WriteArray(Utf8JsonWriter w, string name, int[] values)
