@@ -30,6 +30,7 @@ internal static class CliApp
             new ConvertCommand(),
             new QuantizeCommand(),
             new PerplexityCommand(),
+            new KvCommand(),
         };
         root.HelpName = Name;
         foreach (var version in root.Options.OfType<VersionOption>()) version.Action = new PrintVersion();

@@ -25,13 +25,15 @@ internal sealed class RunCommand : Command
     private readonly Option<string[]> _stop = new("--stop") { Description = "stop when the text contains TEXT (repeatable)", HelpName = "TEXT" };
     private readonly Option<int> _ctx = CommonOptions.CtxSize();
     private readonly Option<int> _threads = CommonOptions.Threads();
-    private readonly Option<bool> _json = CommonOptions.Json("print one JSON object (prompt_tokens, tokens, text, prefill_ms, decode_tok_s, stop_reason) instead of streaming");
+    private readonly Option<bool> _json = CommonOptions.Json("print one JSON object (prompt_tokens, tokens, text, prefill_ms, decode_tok_s, stop_reason, cached_tokens, ttft_ms, cache_hits_by_tier) instead of streaming");
+    private readonly KvOptions _kv = new();
 
     public RunCommand() : base("run", "generate text, streaming it to stdout; without -p or --tokens, an interactive chat (Ctrl-C stops an answer, Ctrl-D exits)")
     {
         foreach (var o in new Option[] { _model, _prompt, _tokens, _system, _nPredict, _temp, _topK, _topP, _minP, _repeatPenalty, _presencePenalty,
                      _frequencyPenalty, _repeatLastN, _seed, _stop, _ctx, _threads, _json })
             Add(o);
+        foreach (var o in _kv.All) Add(o);
         Validators.Add(r =>
         {
             if (r.GetResult(_prompt) is not null && r.GetResult(_tokens) is not null) r.AddError("give either -p TEXT or --tokens, not both");
@@ -60,7 +62,8 @@ internal sealed class RunCommand : Command
         int[]? tokens = p.GetResult(_tokens) is null ? null : p.GetValue(_tokens); // left out: null, not an empty array
         bool json = p.GetValue(_json);
 
-        using var model = Model.Load(CommonOptions.ModelPath(p.GetValue(_model)), new ModelOptions { Threads = p.GetValue(_threads), Context = p.GetValue(_ctx) });
+        var kv = _kv.Read(p, KvOptions.Warn);
+        using var model = Model.Load(CommonOptions.ModelPath(p.GetValue(_model)), new ModelOptions { Threads = p.GetValue(_threads), Context = p.GetValue(_ctx), Kv = kv });
         if (prompt is null && tokens is null) return ChatLoop.Run(model, options, p.GetValue(_system));
         int[] promptTokens = tokens ?? model.Tokenize(prompt!);
         foreach (int t in promptTokens)
@@ -79,7 +82,8 @@ internal sealed class RunCommand : Command
             else
             {
                 stdout.WriteLine();
-                Console.Error.WriteLine($"[{result.PromptTokens.Length} prompt tokens in {result.PrefillMs:F1} ms, {result.Tokens.Length} tokens at {result.DecodeTokensPerSecond:F2} tok/s, stop: {result.StopReason}]");
+                string cached = result.CachedTokens > 0 ? $" ({result.CachedTokens} from the KV cache)" : "";
+                Console.Error.WriteLine($"[{result.PromptTokens.Length} prompt tokens{cached} in {result.PrefillMs:F1} ms, {result.Tokens.Length} tokens at {result.DecodeTokensPerSecond:F2} tok/s, stop: {result.StopReason}]");
             }
         }
         finally
@@ -100,6 +104,11 @@ internal sealed class RunCommand : Command
             w.WriteNumber("prefill_ms", Math.Round(result.PrefillMs, 3));
             w.WriteNumber("decode_tok_s", Math.Round(result.DecodeTokensPerSecond, 3));
             w.WriteString("stop_reason", result.StopReason.ToString());
+            w.WriteNumber("cached_tokens", result.CachedTokens);
+            w.WriteNumber("ttft_ms", Math.Round(result.TimeToFirstTokenMs, 3));
+            w.WriteStartObject("cache_hits_by_tier");
+            foreach (var (tier, blocks) in result.CacheHitsByTier) w.WriteNumber(tier, blocks);
+            w.WriteEndObject();
             w.WriteEndObject();
         }
         Console.Out.WriteLine();

@@ -1,0 +1,49 @@
+using System.CommandLine;
+using Strata.Kv;
+using Strata.Kv.Policies;
+
+namespace Strata.Cli;
+
+/// <summary>
+/// The tiered KV cache's options, shared by every command that loads a model for generation (<c>run</c>, and
+/// <c>serve</c> when it lands): <c>--kv-tiers dram=2GiB,far=8GiB,ssd=64GiB</c>, <c>--kv-dir DIR</c> and the rest.
+/// </summary>
+internal sealed class KvOptions
+{
+    private readonly Option<string?> _tiers = new("--kv-tiers")
+    {
+        Description = "KV cache tiers and sizes, e.g. dram=2GiB,far=8GiB,ssd=64GiB (ssd needs --kv-dir)",
+        HelpName = "SPEC",
+    };
+    private readonly Option<string?> _dir = new Option<string?>("--kv-dir")
+    {
+        Description = "directory of the ssd tier: KV blocks kept across requests and restarts",
+        HelpName = "DIR",
+    };
+    private readonly Option<string> _policy = Opt.OneOf("--kv-policy", [], "eviction policy of every tier", EvictionPolicies.Default, EvictionPolicies.Names);
+    private readonly Option<string> _write = Opt.OneOf("--kv-write", [], "when blocks reach the ssd tier: through (as they complete) or back (on eviction)", "through", ["through", "back"]);
+    private readonly Option<int> _farNode = Opt.Int("--kv-far-node", [], "NUMA node of the far tier (-1: the CPU-less node found, if any)", -1, -1, 1023);
+
+    public IEnumerable<Option> All => [_tiers, _dir, _policy, _write, _farNode];
+
+    public KvCacheOptions Read(ParseResult p, Action<string> warn)
+    {
+        try
+        {
+            return new KvCacheOptions
+            {
+                Policy = p.GetValue(_policy)!,
+                WriteMode = p.GetValue(_write) == "back" ? KvWriteMode.Back : KvWriteMode.Through,
+                FarNode = p.GetValue(_farNode) is int n and >= 0 ? n : null,
+                Warn = warn,
+            }.WithTiers(p.GetValue(_tiers), p.GetValue(_dir));
+        }
+        catch (StrataException e)
+        {
+            throw new UsageException(e.Message);
+        }
+    }
+
+    /// <summary>Cache warnings (a full disk, a corrupt block): one line on stderr each, generation goes on.</summary>
+    public static void Warn(string message) => Console.Error.WriteLine($"strata: warning: {message}");
+}
