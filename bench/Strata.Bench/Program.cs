@@ -4,10 +4,16 @@ using Strata.Bench;
 using Strata.Tensors;
 
 // "decode ...": decode speed side by side with llama.cpp (see SideBySide/DecodeVsLlamaCpp.cs).
+// "kv-restart ...": time to first token of a conversation continued from the ssd tier by a new process (KvRestartBench.cs).
 // Default: a quick Stopwatch sweep of matvec kernels printing GB/s of weights read. "--bdn" runs the BenchmarkDotNet suite instead.
 if (args.Length > 0 && args[0] == "decode")
 {
     Environment.ExitCode = Strata.Bench.SideBySide.DecodeVsLlamaCpp.Run(args[1..]);
+    return;
+}
+if (args.Length > 0 && args[0] == "kv-restart")
+{
+    Environment.ExitCode = Strata.Bench.SideBySide.KvRestartBench.Run(args[1..]);
     return;
 }
 if (args.Contains("--bdn"))

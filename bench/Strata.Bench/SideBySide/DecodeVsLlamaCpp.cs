@@ -25,19 +25,7 @@ public static class DecodeVsLlamaCpp
         string shape = Option(args, "--shape", "tinyllama");
         var type = Enum.Parse<GgmlType>(typeName, ignoreCase: true);
 
-        // TinyLlama 1.1B's shape: dim 2048, 22 layers in the real model; the benchmark uses 16.
-        var spec = shape == "tinyllama"
-            ? new ModelSpec("llama", Dim: 2048, Layers: 16, Heads: 32, KvHeads: 8, FeedForward: 8192, Vocab: 32000, Type: type, Context: 2048)
-            : new ModelSpec("llama", Dim: 512, Layers: 4, Heads: 8, KvHeads: 2, FeedForward: 1536, Vocab: 8000, Type: type);
-        string cache = Path.Combine(Path.GetTempPath(), "strata-bench");
-        Directory.CreateDirectory(cache);
-        string path = Path.Combine(cache, $"{shape}-{type}.gguf".ToLowerInvariant());
-        if (!File.Exists(path))
-        {
-            Console.Error.WriteLine($"writing {spec} to {path} ...");
-            string written = TestModels.Write(spec, cache);
-            File.Move(written, path, overwrite: true);
-        }
+        string path = BenchModels.Get(shape, type);
 
         var prompt = Enumerable.Range(0, 8).Select(i => i == 0 ? 1 : 300 + i * 7).ToArray();
         LlamaCpp.QuietNativeLog();
@@ -100,9 +88,5 @@ public static class DecodeVsLlamaCpp
         return s.Length % 2 == 1 ? s[s.Length / 2] : (s[s.Length / 2 - 1] + s[s.Length / 2]) / 2;
     }
 
-    private static string Option(string[] args, string name, string fallback)
-    {
-        int i = Array.IndexOf(args, name);
-        return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback;
-    }
+    private static string Option(string[] args, string name, string fallback) => BenchModels.Option(args, name, fallback);
 }

@@ -36,4 +36,18 @@ public static class StrataCli
     }
 
     public static Result Run(params string[] args) => Run((IEnumerable<string>)args);
+
+    /// <summary>Starts strata without waiting (its output discarded), for tests that kill it.</summary>
+    public static Process Start(IEnumerable<string> args)
+    {
+        var psi = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        psi.ArgumentList.Add(DllPath);
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        var p = Process.Start(psi)!;
+        p.OutputDataReceived += (_, _) => { };
+        p.ErrorDataReceived += (_, _) => { };
+        p.BeginOutputReadLine();
+        p.BeginErrorReadLine();
+        return p;
+    }
 }

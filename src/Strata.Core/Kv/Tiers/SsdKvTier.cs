@@ -192,7 +192,9 @@ public sealed unsafe class SsdKvTier : IKvTier
     }
 
     private static bool IsDiskFull(Exception e) =>
-        e.HResult is 28 or 112 or unchecked((int)0x80070070) || e.Message.Contains("No space left", StringComparison.OrdinalIgnoreCase);
+        e.HResult is 28 or 112 or unchecked((int)0x80070070)
+        || e.Message.Contains("No space left", StringComparison.OrdinalIgnoreCase)   // ENOSPC from write
+        || e.Message.Contains("disk was full", StringComparison.OrdinalIgnoreCase);  // .NET's preallocation failure
 
     public bool WritesDisabled => Volatile.Read(ref _writesDisabled) != 0;
 
