@@ -1,0 +1,280 @@
+using System.Runtime.CompilerServices;
+using System.Threading.Channels;
+
+namespace Strata.Engine.Serving;
+
+/// <summary>
+/// Continuous batching on one engine thread. Each step: drop what was cancelled, admit waiting requests while there
+/// are sequence slots and free KV blocks (<see cref="Admission"/>), plan the step's work under a token budget —
+/// every decoding sequence's next token, then prefill chunks (<see cref="StepPlan"/>) — run it, sample, and stream
+/// the events. When KV blocks run out, the newest sequence is preempted: its full blocks stay in the cache (and go
+/// down the tiers as they are evicted), and it resumes from its longest cached prefix.
+/// </summary>
+public sealed class InferenceEngine : IInferenceEngine
+{
+    private readonly EngineOptions _o;
+    private readonly object _lock = new();
+    private readonly FairQueue _waiting = new();
+    private readonly List<SequenceState> _running = new();
+    private readonly Dictionary<SequenceState, float[]> _logits = new();
+    private readonly Thread _thread;
+    private readonly SemaphoreSlim _wake = new(0);
+    private long _arrivals, _admissions;
+    private volatile bool _stopping;
+
+    public InferenceEngine(Model model, EngineOptions? options = null)
+    {
+        Model = model;
+        _o = options ?? new EngineOptions();
+        if (_o.MaxRunning < 1) throw new StrataException("the engine needs at least one running sequence");
+        _thread = new Thread(Loop) { IsBackground = true, Name = "strata-engine" };
+        _thread.Start();
+    }
+
+    public Model Model { get; }
+    public EngineOptions Options => _o;
+
+    public EngineLoad Load
+    {
+        get { lock (_lock) return new EngineLoad(_runningCount, _waiting.Count); }
+    }
+
+    private int _runningCount;
+
+    public IAsyncEnumerable<InferenceEvent> RunAsync(InferenceRequest request, CancellationToken cancel = default)
+    {
+        Validate(request);
+        RequestState state;
+        lock (_lock)
+        {
+            ObjectDisposedException.ThrowIf(_stopping, this);
+            if (_waiting.Count >= _o.MaxWaiting)
+                throw new EngineBusyException($"the server is busy: {_waiting.Count} requests are waiting (the limit is {_o.MaxWaiting})", TimeSpan.FromSeconds(1));
+            state = new RequestState(request, _arrivals++, cancel, Model);
+            _waiting.Enqueue(state);
+        }
+        _wake.Release();
+        return Read(state, cancel);
+    }
+
+    private void Validate(InferenceRequest r)
+    {
+        if (r.Prompt.Length == 0) throw new StrataException("the prompt is empty");
+        if (r.Prompt.Length >= Model.Context)
+            throw new StrataException($"the prompt has {r.Prompt.Length} tokens; the context holds {Model.Context}");
+        if (r.Choices < 1 || r.Choices > _o.MaxRunning)
+            throw new StrataException($"n = {r.Choices}: between 1 and {_o.MaxRunning} choices can run at once");
+        foreach (int t in r.Prompt)
+            if ((uint)t >= (uint)Model.Config.VocabSize) throw new StrataException($"token id {t} is outside the vocabulary (0 to {Model.Config.VocabSize - 1})");
+        r.Generation.Sampling.Validate();
+    }
+
+    private static async IAsyncEnumerable<InferenceEvent> Read(RequestState state, [EnumeratorCancellation] CancellationToken cancel)
+    {
+        // The engine sees the cancellation at its next step and completes the channel after freeing the sequence.
+        await foreach (var e in state.Events.Reader.ReadAllAsync(CancellationToken.None))
+            yield return e;
+    }
+
+    private void Loop()
+    {
+        while (!_stopping)
+        {
+            bool idle;
+            lock (_lock) idle = _running.Count == 0 && _waiting.Count == 0;
+            if (idle)
+            {
+                _wake.Wait(100);
+                continue;
+            }
+            try
+            {
+                Step();
+            }
+            catch (Exception e)
+            {
+                // A bug must not leave callers waiting forever: fail what is running, keep serving.
+                FailAll(e);
+            }
+        }
+        FailAll(new StrataException("the engine stopped"));
+    }
+
+    private void Step()
+    {
+        DropCancelled();
+        Admit();
+        var plan = StepPlan.Make(_running, _o.StepTokenBudget);
+        foreach (var s in plan)
+        {
+            if (!_running.Contains(s.Sequence)) continue; // preempted earlier in this step
+            Run(s.Sequence, s.Tokens);
+        }
+    }
+
+    private void DropCancelled()
+    {
+        List<RequestState> gone;
+        lock (_lock) gone = _waiting.RemoveCancelled();
+        foreach (var r in gone)
+        {
+            r.Queued = false;
+            while (r.ToAdmit.Count > 0)
+            {
+                var s = r.ToAdmit.Dequeue();
+                r.Events.Writer.TryWrite(new FinishEvent(s.Choice, StopReason.Cancelled, ""));
+                if (r.CloseChoice()) r.Complete();
+            }
+        }
+        foreach (var s in _running.ToArray())
+        {
+            var r = s.Request;
+            bool timedOut = _o.RequestTimeout > TimeSpan.Zero && r.Clock.Elapsed > _o.RequestTimeout;
+            if (r.Cancel.IsCancellationRequested || timedOut) Finish(s, StopReason.Cancelled);
+        }
+    }
+
+    /// <summary>Takes waiting requests while every choice gets a slot and the prompt's blocks fit in the free pool.</summary>
+    private void Admit()
+    {
+        while (true)
+        {
+            RequestState? next;
+            lock (_lock) next = _waiting.Peek();
+            if (next is null) return;
+            if (_running.Count + next.ToAdmit.Count > _o.MaxRunning) return;
+            if (_running.Count > 0 && !Admission.HasRoom(Model.KvCache, next.ToAdmit.Peek().History.Count, next.ToAdmit.Count)) return;
+            lock (_lock)
+            {
+                _waiting.Dequeue();
+                next.Queued = false;
+            }
+            if (next.QueueMs < 0) next.QueueMs = next.Clock.Elapsed.TotalMilliseconds;
+            while (next.ToAdmit.Count > 0)
+            {
+                var s = next.ToAdmit.Dequeue();
+                s.Admitted = _admissions++;
+                _running.Add(s);
+                _logits[s] = new float[Model.Config.VocabSize];
+            }
+            lock (_lock) _runningCount = _running.Count;
+        }
+    }
+
+    /// <summary>Runs <paramref name="count"/> of the sequence's pending tokens; samples when its logits are current.</summary>
+    private void Run(SequenceState s, int count)
+    {
+        var cache = Model.KvCache;
+        if (s.Kv is null)
+        {
+            // Later choices wait for the first to compute the prompt, then share its blocks.
+            if (s.Choice > 0 && !s.Request.PromptReady) return;
+            s.Kv = Model.NewSequence();
+            var reuse = cache.AttachPrefix(s.Kv, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(s.History));
+            if (s.Choice == 0 && s.Generated == 0)
+            {
+                s.Request.CachedTokens = reuse.Tokens;
+                foreach (var (tier, n) in reuse.BlocksByTier) s.Request.CacheHits[tier] = n;
+            }
+            count = Math.Min(count, s.Pending);
+        }
+        if (!EnsureBlocks(s, s.Kv.Length + count)) return;
+        var tokens = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(s.History).Slice(s.Kv.Length, count);
+        var logits = _logits[s];
+        Model.Transformer.Forward(tokens, s.Kv, logits);
+        cache.Commit(s.Kv);
+        if (s.Pending == 0) Sample(s, logits);
+    }
+
+    /// <summary>Makes room in the pool for the sequence to reach <paramref name="positions"/>, preempting the newest
+    /// other sequences when blocks run out; false when the sequence itself had to give way.</summary>
+    private bool EnsureBlocks(SequenceState s, int positions)
+    {
+        int needed = Model.KvCache.Layout.BlocksFor(positions) - s.Kv!.BlockTable.Length;
+        while (needed > Model.KvPool.FreeBlocks)
+        {
+            var victim = _running.Where(r => r != s && r.Kv is not null).MaxBy(r => r.Admitted);
+            if (victim is null || victim.Admitted < s.Admitted) victim = s;
+            Preempt(victim);
+            if (victim == s) return false;
+        }
+        return true;
+    }
+
+    /// <summary>
+    /// Gives a sequence's blocks back (its full blocks stay named in the cache, moving down the tiers as they are
+    /// evicted) and queues it to resume first: it will find its prefix again instead of recomputing it.
+    /// </summary>
+    private void Preempt(SequenceState s)
+    {
+        s.Dispose();
+        _running.Remove(s);
+        _logits.Remove(s);
+        var r = s.Request;
+        r.ToAdmit.Enqueue(s);
+        lock (_lock)
+        {
+            _runningCount = _running.Count;
+            if (!r.Queued)
+            {
+                r.Queued = true;
+                _waiting.Enqueue(r, front: true);
+            }
+        }
+    }
+
+    private void Sample(SequenceState s, float[] logits)
+    {
+        var r = s.Request;
+        var g = r.Request.Generation;
+        int token = s.Sampler.Sample(logits, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(s.History));
+        if (r.FirstTokenMs < 0) r.FirstTokenMs = r.Clock.Elapsed.TotalMilliseconds;
+        if (s.Choice == 0) r.PromptReady = true;
+        if (Model.Tokenizer.Vocabulary.IsEndOfGeneration(token))
+        {
+            Finish(s, StopReason.EndOfGeneration);
+            return;
+        }
+        var lp = r.Request.TopLogprobs >= 0 ? Logprobs.Of(logits, token, r.Request.TopLogprobs) : null;
+        s.History.Add(token);
+        s.Generated++;
+        r.CompletionTokens++;
+        var (text, stopped) = s.Push(token);
+        r.Events.Writer.TryWrite(new TokenEvent(s.Choice, token, text, lp));
+        if (stopped) Finish(s, StopReason.StopString, stopped: true);
+        else if (g.MaxTokens >= 0 && s.Generated >= g.MaxTokens) Finish(s, StopReason.MaxTokens);
+        else if (s.History.Count >= Model.Context) Finish(s, StopReason.ContextFull);
+    }
+
+    private void Finish(SequenceState s, StopReason reason, bool stopped = false)
+    {
+        var r = s.Request;
+        r.Events.Writer.TryWrite(new FinishEvent(s.Choice, reason, s.Flush(stopped)));
+        s.Dispose();
+        _running.Remove(s);
+        _logits.Remove(s);
+        lock (_lock) _runningCount = _running.Count;
+        if (r.CloseChoice()) r.Complete();
+    }
+
+    private void FailAll(Exception e)
+    {
+        foreach (var s in _running.ToArray()) Finish(s, StopReason.Cancelled);
+        List<RequestState> waiting = new();
+        lock (_lock)
+            while (_waiting.Count > 0) waiting.Add(_waiting.Dequeue());
+        foreach (var r in waiting)
+        {
+            r.Events.Writer.TryWrite(new ErrorEvent(e.Message));
+            r.Events.Writer.TryComplete();
+        }
+        if (e is not StrataException) Console.Error.WriteLine($"strata: engine error: {e.GetType().Name}: {e.Message}");
+    }
+
+    public void Dispose()
+    {
+        _stopping = true;
+        _wake.Release();
+        _thread.Join(TimeSpan.FromSeconds(30));
+    }
+}

@@ -1,0 +1,118 @@
+using System.Diagnostics;
+using System.Threading.Channels;
+using Strata.Kv;
+using Strata.Sampling;
+using Strata.Tokenizers;
+
+namespace Strata.Engine.Serving;
+
+/// <summary>A request inside the engine: its choices, its event channel, its clock.</summary>
+internal sealed class RequestState
+{
+    private int _openChoices;
+
+    public RequestState(InferenceRequest request, long order, CancellationToken cancel, Model model)
+    {
+        Request = request;
+        Order = order;
+        Cancel = cancel;
+        Events = Channel.CreateUnbounded<InferenceEvent>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+        Clock = Stopwatch.StartNew();
+        _openChoices = request.Choices;
+        for (int c = 0; c < request.Choices; c++) ToAdmit.Enqueue(new SequenceState(this, c, model));
+    }
+
+    /// <summary>Choices waiting for a slot: all of them at first, a preempted one later.</summary>
+    public Queue<SequenceState> ToAdmit { get; } = new();
+    /// <summary>Whether the request is in the waiting queue now.</summary>
+    public bool Queued { get; set; } = true;
+    /// <summary>Set when the first choice has computed the prompt: the other choices then share its blocks.</summary>
+    public bool PromptReady { get; set; }
+
+    public InferenceRequest Request { get; }
+    /// <summary>Arrival order: ties in the queue go to the earlier request; preemption takes the latest.</summary>
+    public long Order { get; }
+    public CancellationToken Cancel { get; }
+    public Channel<InferenceEvent> Events { get; }
+    public Stopwatch Clock { get; }
+    public double QueueMs { get; set; } = -1;
+    public double FirstTokenMs { get; set; } = -1;
+    public int CachedTokens { get; set; }
+    public Dictionary<string, int> CacheHits { get; } = new();
+    public int CompletionTokens { get; set; }
+    public bool Started { get; set; }
+
+    /// <summary>True when this was the last open choice: the request is complete.</summary>
+    public bool CloseChoice() => --_openChoices == 0;
+
+    public void Complete()
+    {
+        Events.Writer.TryWrite(new UsageEvent(Request.Prompt.Length, CachedTokens, CompletionTokens, Math.Max(0, QueueMs),
+            Math.Max(0, FirstTokenMs), CacheHits));
+        Events.Writer.TryComplete();
+    }
+}
+
+/// <summary>
+/// One choice of a request being computed: its KV sequence, the tokens it still has to prefill, its sampler and the
+/// text pipeline (UTF-8 assembly, stop strings).
+/// </summary>
+internal sealed class SequenceState : IDisposable
+{
+    private readonly StopStringFilter _stops;
+    private readonly StreamingDecoder _decoder;
+    private string _released = "";
+
+    public SequenceState(RequestState request, int choice, Model model)
+    {
+        Request = request;
+        Choice = choice;
+        var g = request.Request.Generation;
+        // Choices differ by seed, so n > 1 gives n continuations, reproducibly for a given seed.
+        Sampler = new Sampler(g.Sampling with { Seed = g.Sampling.Seed + (ulong)choice }, model.Config.VocabSize);
+        History = new List<int>(request.Request.Prompt.Length + Math.Max(0, g.MaxTokens));
+        History.AddRange(request.Request.Prompt);
+        _stops = new StopStringFilter(g.StopStrings, text => _released += text);
+        _decoder = new StreamingDecoder(model.Tokenizer);
+    }
+
+    public RequestState Request { get; }
+    public int Choice { get; }
+    public Sampler Sampler { get; }
+    /// <summary>Prompt and generated tokens: what the sequence's KV must end up holding, and the penalties' window.</summary>
+    public List<int> History { get; }
+    public KvSequence? Kv { get; set; }
+    public int Generated { get; set; }
+    /// <summary>Admission order of this sequence (preemption takes the latest).</summary>
+    public long Admitted { get; set; }
+
+    /// <summary>History tokens whose KV is not computed yet (the whole prompt at first; after a preemption, more).</summary>
+    public int Pending => History.Count - (Kv?.Length ?? 0);
+
+    /// <summary>True while logits for the next token are not yet known.</summary>
+    public bool Prefilling => Pending > 1 || (Kv?.Length ?? 0) == 0;
+
+    /// <summary>Adds a sampled token's text; returns what is released now and whether a stop string ended it.</summary>
+    public (string Text, bool Stopped) Push(int token)
+    {
+        bool stopped = _stops.Push(_decoder.Push(token));
+        string text = _released;
+        _released = "";
+        return (text, stopped);
+    }
+
+    /// <summary>Text still held back, released at the end (none after a stop string).</summary>
+    public string Flush(bool stopped)
+    {
+        if (!stopped) _stops.Finish(_decoder.Flush());
+        string text = _released;
+        _released = "";
+        return text;
+    }
+
+    public void Dispose()
+    {
+        Kv?.Dispose();
+        Kv = null;
+    }
+}
