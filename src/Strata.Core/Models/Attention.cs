@@ -4,9 +4,10 @@ using Strata.Tensors;
 namespace Strata.Models;
 
 /// <summary>
-/// Causal grouped-query attention over a sequence's paged KV cache: token i of the batch (position start+i) attends to
-/// positions [0, start+i]; query head h reads KV head h / GroupSize. Work items are (token, head) pairs spread over
-/// the pool; each worker has its own score buffer.
+/// Causal grouped-query attention over paged KV caches: token i of the batch, at position p of its own sequence,
+/// attends to positions [0, p] of that sequence; query head h reads KV head h / GroupSize. Tokens of different
+/// sequences share one batch. Work items are (token, head) pairs spread over the pool; each worker has its own score
+/// buffer.
 /// </summary>
 internal sealed class Attention
 {
@@ -18,8 +19,9 @@ internal sealed class Attention
     private readonly Action<int, int, int> _body;
 
     // Arguments of the current call, read by the workers (set before, cleared after each Run).
-    private KvSequence? _seq;
-    private int _layer, _start, _n;
+    private KvSequence?[] _seqs = [];
+    private int[] _positions = [];
+    private int _layer, _n;
     private float[] _qBuf = [], _outBuf = [];
 
     public Attention(ModelConfig c, ComputePool pool, int context)
@@ -37,19 +39,20 @@ internal sealed class Attention
         _body = RunItems;
     }
 
-    /// <summary>q: [n × QDim] (rope applied); output: [n × QDim].</summary>
-    public void Run(KvSequence seq, int layer, int start, int n, float[] q, float[] output)
+    /// <summary>q: [n × QDim] (rope applied); output: [n × QDim]; token i continues seqs[i] at positions[i].</summary>
+    public void Run(KvSequence?[] seqs, int[] positions, int layer, int n, float[] q, float[] output)
     {
-        if (start + n > _scores[0].Length)
-            throw new StrataException($"context is full: position {start + n} exceeds the context of {_scores[0].Length}");
-        _seq = seq;
+        for (int i = 0; i < n; i++)
+            if (positions[i] >= _scores[0].Length)
+                throw new StrataException($"context is full: position {positions[i] + 1} exceeds the context of {_scores[0].Length}");
+        _seqs = seqs;
+        _positions = positions;
         _layer = layer;
-        _start = start;
         _n = n;
         _qBuf = q;
         _outBuf = output;
         _pool.ParallelFor(n * _c.Heads, _body);
-        _seq = null;
+        _seqs = [];
     }
 
     private void RunItems(int begin, int end, int thread)
@@ -59,10 +62,10 @@ internal sealed class Attention
 
     private void RunOne(int i, int h, int thread)
     {
-        var seq = _seq!;
+        var seq = _seqs[i]!;
         int hd = _c.HeadDim;
         int kvOffset = h / _c.GroupSize * hd;
-        int last = _start + i; // causal: attends to positions 0..last
+        int last = _positions[i]; // causal: attends to positions 0..last
         var q = _qBuf.AsSpan(i * _c.QDim + h * hd, hd);
         var scores = _scores[thread].AsSpan(0, last + 1);
 

@@ -8,6 +8,12 @@ namespace Strata.Models;
 /// single token (decode) goes in, the KV rows of those positions are written into the sequence's blocks, and logits
 /// come out. Every buffer is allocated in the constructor; <see cref="Forward"/> allocates nothing.
 /// </summary>
+/// <summary>Which logits a batch entry wants back.</summary>
+public enum LogitRows { None, Last, All }
+
+/// <summary>One sequence's share of a batched forward pass: its next <see cref="Count"/> tokens.</summary>
+public readonly record struct BatchEntry(KvSequence Sequence, int Count, LogitRows Logits = LogitRows.Last);
+
 public sealed class Transformer : IDisposable
 {
     public ModelConfig Config { get; }
@@ -32,6 +38,9 @@ public sealed class Transformer : IDisposable
     private readonly float[] _up;     // [MaxBatch × FeedForward] up projection
     private readonly float[] _cos;    // [MaxBatch × RopePairs] rope cosines per token
     private readonly float[] _sin;    // [MaxBatch × RopePairs] rope sines per token
+    private readonly KvSequence?[] _tokenSeq; // [MaxBatch] the sequence each token of the batch continues
+    private readonly int[] _tokenPos;         // [MaxBatch] the position of each token in its sequence
+    private readonly BatchEntry[] _single = new BatchEntry[1];
 
     public Transformer(ModelConfig config, ModelWeights weights, ComputePool? pool = null, int maxBatch = 256, int maxContext = 0)
     {
@@ -56,6 +65,8 @@ public sealed class Transformer : IDisposable
         _up = new float[maxBatch * c.FeedForward];
         _cos = new float[maxBatch * _rope.Pairs];
         _sin = new float[maxBatch * _rope.Pairs];
+        _tokenSeq = new KvSequence?[maxBatch];
+        _tokenPos = new int[maxBatch];
     }
 
     public ComputePool Pool => _pool;
@@ -67,21 +78,54 @@ public sealed class Transformer : IDisposable
     /// </summary>
     public void Forward(ReadOnlySpan<int> tokens, KvSequence seq, Span<float> logits, bool allLogits = false)
     {
+        _single[0] = new BatchEntry(seq, tokens.Length, allLogits ? LogitRows.All : LogitRows.Last);
+        Forward(tokens, _single, logits);
+        _single[0] = default;
+    }
+
+    /// <summary>
+    /// One forward pass over several sequences at once: <paramref name="tokens"/> holds each entry's new tokens in
+    /// entry order, each entry continues its own sequence at its own positions. Every matrix is read once for the
+    /// whole batch; attention runs per token against that token's sequence. Logits go to <paramref name="logits"/>,
+    /// entry after entry: [Count × Vocab] for <see cref="LogitRows.All"/>, [Vocab] for <see cref="LogitRows.Last"/>,
+    /// nothing for <see cref="LogitRows.None"/>.
+    /// </summary>
+    public void Forward(ReadOnlySpan<int> tokens, ReadOnlySpan<BatchEntry> entries, Span<float> logits)
+    {
         var c = Config;
         int n = tokens.Length;
         if (n == 0 || n > MaxBatch) throw new ArgumentOutOfRangeException(nameof(tokens), $"batch of {n} tokens; 1 to {MaxBatch} allowed");
-        int start = seq.Length;
-        if (logits.Length < (allLogits ? n : 1) * c.VocabSize) throw new ArgumentException("logits buffer too small");
+        int total = 0, logitRows = 0;
+        foreach (var e in entries)
+        {
+            if (e.Count <= 0) throw new ArgumentException("every batch entry needs at least one token");
+            total += e.Count;
+            logitRows += e.Logits switch { LogitRows.All => e.Count, LogitRows.Last => 1, _ => 0 };
+        }
+        if (total != n) throw new ArgumentException($"entries cover {total} tokens, {n} given");
+        if (logits.Length < logitRows * c.VocabSize) throw new ArgumentException("logits buffer too small");
         foreach (int t in tokens)
             if ((uint)t >= (uint)c.VocabSize) throw new StrataException($"token id {t} is outside the vocabulary (0 to {c.VocabSize - 1})");
-        seq.Reserve(start + n);
+
+        // Who each token belongs to and where it goes; blocks are reserved before anything is computed.
+        for (int e = 0, i = 0; e < entries.Length; e++)
+        {
+            var seq = entries[e].Sequence;
+            for (int p = e + 1; p < entries.Length; p++)
+                if (ReferenceEquals(entries[p].Sequence, seq)) throw new ArgumentException("a sequence appears twice in one batch");
+            seq.Reserve(seq.Length + entries[e].Count);
+            for (int j = 0; j < entries[e].Count; j++, i++)
+            {
+                _tokenSeq[i] = seq;
+                _tokenPos[i] = seq.Length + j;
+            }
+        }
 
         var x = _x.AsSpan(0, n * c.Dim);
         var xn = _xn.AsSpan(0, n * c.Dim);
         var q = _q.AsSpan(0, n * c.QDim);
         var k = _k.AsSpan(0, n * c.KvDim);
         var v = _v.AsSpan(0, n * c.KvDim);
-        var att = _att.AsSpan(0, n * c.QDim);
         var gate = _gate.AsSpan(0, n * c.FeedForward);
         var up = _up.AsSpan(0, n * c.FeedForward);
         var cos = _cos.AsSpan(0, n * _rope.Pairs);
@@ -91,7 +135,7 @@ public sealed class Transformer : IDisposable
         for (int i = 0; i < n; i++)
         {
             Dequantize.Row(embd.Type, embd.Row(tokens[i]), x.Slice(i * c.Dim, c.Dim));
-            _rope.Angles(start + i, cos.Slice(i * _rope.Pairs, _rope.Pairs), sin.Slice(i * _rope.Pairs, _rope.Pairs));
+            _rope.Angles(_tokenPos[i], cos.Slice(i * _rope.Pairs, _rope.Pairs), sin.Slice(i * _rope.Pairs, _rope.Pairs));
         }
 
         for (int l = 0; l < c.Layers; l++)
@@ -112,9 +156,9 @@ public sealed class Transformer : IDisposable
                 var si = sin.Slice(i * _rope.Pairs, _rope.Pairs);
                 PrepareHeads(q.Slice(i * c.QDim, c.QDim), c.Heads, w.QNorm, ci, si);
                 PrepareHeads(k.Slice(i * c.KvDim, c.KvDim), c.KvHeads, w.KNorm, ci, si);
-                StoreKv(seq, l, start + i, k.Slice(i * c.KvDim, c.KvDim), v.Slice(i * c.KvDim, c.KvDim));
+                StoreKv(_tokenSeq[i]!, l, _tokenPos[i], k.Slice(i * c.KvDim, c.KvDim), v.Slice(i * c.KvDim, c.KvDim));
             }
-            _attention.Run(seq, l, start, n, _q, _att);
+            _attention.Run(_tokenSeq, _tokenPos, l, n, _q, _att);
             _matmul.Run(w.Output, _att, n, xn);
             Ops.Add(x, xn, x);
 
@@ -127,12 +171,20 @@ public sealed class Transformer : IDisposable
             Ops.Add(x, xn, x);
         }
 
-        // Logits for every position, or only the last one (decode and the end of prefill need just that).
-        int first = allLogits ? 0 : n - 1;
-        int rows = n - first;
-        RmsNormRows(x.Slice(first * c.Dim), Weights.OutputNorm, xn, rows);
-        _matmul.Run(Weights.Output, _xn, rows, logits.Slice(0, rows * c.VocabSize));
-        seq.Append(tokens);
+        // Logits only for the rows asked for (decode and the end of a prefill chunk need just the last one).
+        int rows = 0;
+        for (int e = 0, i = 0; e < entries.Length; i += entries[e].Count, e++)
+        {
+            int first = entries[e].Logits switch { LogitRows.All => i, LogitRows.Last => i + entries[e].Count - 1, _ => -1 };
+            if (first < 0) continue;
+            for (int r = first; r < i + entries[e].Count; r++, rows++)
+                Ops.RmsNorm(x.Slice(r * c.Dim, c.Dim), Weights.OutputNorm, c.RmsEpsilon, xn.Slice(rows * c.Dim, c.Dim));
+        }
+        if (rows > 0) _matmul.Run(Weights.Output, _xn, rows, logits.Slice(0, rows * c.VocabSize));
+
+        for (int e = 0, i = 0; e < entries.Length; i += entries[e].Count, e++)
+            entries[e].Sequence.Append(tokens.Slice(i, entries[e].Count));
+        Array.Clear(_tokenSeq, 0, n); // no sequence is kept alive by the buffers
     }
 
     private void RmsNormRows(ReadOnlySpan<float> input, float[] weight, Span<float> output, int rows)

@@ -16,7 +16,10 @@ public sealed class InferenceEngine : IInferenceEngine
     private readonly object _lock = new();
     private readonly FairQueue _waiting = new();
     private readonly List<SequenceState> _running = new();
-    private readonly Dictionary<SequenceState, float[]> _logits = new();
+    private readonly List<(SequenceState Sequence, int Count)> _batch = new();
+    private readonly int[] _tokens;                 // [MaxBatch] the step's tokens, entry after entry
+    private readonly Models.BatchEntry[] _entries;  // [MaxRunning] the step's sequences
+    private readonly float[] _logits;               // [MaxRunning × Vocab] the step's logits, one row per sampled sequence
     private readonly Thread _thread;
     private readonly SemaphoreSlim _wake = new(0);
     private long _arrivals, _admissions;
@@ -27,6 +30,9 @@ public sealed class InferenceEngine : IInferenceEngine
         Model = model;
         _o = options ?? new EngineOptions();
         if (_o.MaxRunning < 1) throw new StrataException("the engine needs at least one running sequence");
+        _tokens = new int[model.Transformer.MaxBatch];
+        _entries = new Models.BatchEntry[_o.MaxRunning];
+        _logits = new float[_o.MaxRunning * model.Config.VocabSize];
         _thread = new Thread(Loop) { IsBackground = true, Name = "strata-engine" };
         _thread.Start();
     }
@@ -104,12 +110,56 @@ public sealed class InferenceEngine : IInferenceEngine
     {
         DropCancelled();
         Admit();
-        var plan = StepPlan.Make(_running, _o.StepTokenBudget);
-        foreach (var s in plan)
+        var plan = StepPlan.Make(_running, Math.Min(_o.StepTokenBudget, Model.Transformer.MaxBatch));
+
+        // Attach new sequences to their cached prefix and reserve blocks; either may take a sequence out of this step.
+        _batch.Clear();
+        foreach (var (s, planned) in plan)
         {
-            if (!_running.Contains(s.Sequence)) continue; // preempted earlier in this step
-            Run(s.Sequence, s.Tokens);
+            if (!_running.Contains(s) || !Attach(s)) continue;
+            int count = Math.Min(planned, s.Pending);
+            if (count > 0 && EnsureBlocks(s, s.Kv!.Length + count)) _batch.Add((s, count));
         }
+        _batch.RemoveAll(b => !_running.Contains(b.Sequence)); // preempted by a later reservation
+        if (_batch.Count == 0) return;
+
+        // One forward pass for everything: every matrix is read once for all sequences of the step.
+        int n = 0;
+        for (int e = 0; e < _batch.Count; e++)
+        {
+            var (s, count) = _batch[e];
+            System.Runtime.InteropServices.CollectionsMarshal.AsSpan(s.History).Slice(s.Kv!.Length, count).CopyTo(_tokens.AsSpan(n));
+            n += count;
+            _entries[e] = new Models.BatchEntry(s.Kv, count, count == s.Pending ? Models.LogitRows.Last : Models.LogitRows.None);
+        }
+        Model.Transformer.Forward(_tokens.AsSpan(0, n), _entries.AsSpan(0, _batch.Count), _logits);
+
+        int row = 0;
+        for (int e = 0; e < _batch.Count; e++)
+        {
+            var s = _batch[e].Sequence;
+            bool sample = _entries[e].Logits == Models.LogitRows.Last;
+            _entries[e] = default;
+            Model.KvCache.Commit(s.Kv!);
+            if (!sample) continue;
+            Sample(s, _logits.AsSpan(row++ * Model.Config.VocabSize, Model.Config.VocabSize));
+        }
+    }
+
+    /// <summary>Gives a sequence its KV cache the first time it runs; false while it must wait (a later choice
+    /// waits for the first to compute the prompt, then shares its blocks).</summary>
+    private bool Attach(SequenceState s)
+    {
+        if (s.Kv is not null) return true;
+        if (s.Choice > 0 && !s.Request.PromptReady) return false;
+        s.Kv = Model.NewSequence();
+        var reuse = Model.KvCache.AttachPrefix(s.Kv, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(s.History));
+        if (s.Choice == 0 && s.Generated == 0)
+        {
+            s.Request.CachedTokens = reuse.Tokens;
+            foreach (var (tier, count) in reuse.BlocksByTier) s.Request.CacheHits[tier] = count;
+        }
+        return true;
     }
 
     private void DropCancelled()
@@ -155,35 +205,9 @@ public sealed class InferenceEngine : IInferenceEngine
                 var s = next.ToAdmit.Dequeue();
                 s.Admitted = _admissions++;
                 _running.Add(s);
-                _logits[s] = new float[Model.Config.VocabSize];
             }
             lock (_lock) _runningCount = _running.Count;
         }
-    }
-
-    /// <summary>Runs <paramref name="count"/> of the sequence's pending tokens; samples when its logits are current.</summary>
-    private void Run(SequenceState s, int count)
-    {
-        var cache = Model.KvCache;
-        if (s.Kv is null)
-        {
-            // Later choices wait for the first to compute the prompt, then share its blocks.
-            if (s.Choice > 0 && !s.Request.PromptReady) return;
-            s.Kv = Model.NewSequence();
-            var reuse = cache.AttachPrefix(s.Kv, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(s.History));
-            if (s.Choice == 0 && s.Generated == 0)
-            {
-                s.Request.CachedTokens = reuse.Tokens;
-                foreach (var (tier, n) in reuse.BlocksByTier) s.Request.CacheHits[tier] = n;
-            }
-            count = Math.Min(count, s.Pending);
-        }
-        if (!EnsureBlocks(s, s.Kv.Length + count)) return;
-        var tokens = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(s.History).Slice(s.Kv.Length, count);
-        var logits = _logits[s];
-        Model.Transformer.Forward(tokens, s.Kv, logits);
-        cache.Commit(s.Kv);
-        if (s.Pending == 0) Sample(s, logits);
     }
 
     /// <summary>Makes room in the pool for the sequence to reach <paramref name="positions"/>, preempting the newest
@@ -209,7 +233,6 @@ public sealed class InferenceEngine : IInferenceEngine
     {
         s.Dispose();
         _running.Remove(s);
-        _logits.Remove(s);
         var r = s.Request;
         r.ToAdmit.Enqueue(s);
         lock (_lock)
@@ -223,7 +246,7 @@ public sealed class InferenceEngine : IInferenceEngine
         }
     }
 
-    private void Sample(SequenceState s, float[] logits)
+    private void Sample(SequenceState s, ReadOnlySpan<float> logits)
     {
         var r = s.Request;
         var g = r.Request.Generation;
@@ -252,7 +275,6 @@ public sealed class InferenceEngine : IInferenceEngine
         r.Events.Writer.TryWrite(new FinishEvent(s.Choice, reason, s.Flush(stopped)));
         s.Dispose();
         _running.Remove(s);
-        _logits.Remove(s);
         lock (_lock) _runningCount = _running.Count;
         if (r.CloseChoice()) r.Complete();
     }
