@@ -19,6 +19,8 @@ internal static class ConvertCommand
         ConversionResult r;
         using (var bar = new ProgressBar("converting"))
             r = HfModelConverter.Convert(a.Positional[0], output, type, bar.Report, threads);
+        if (r.DroppedTokens.Count > 0)
+            Console.Error.WriteLine($"strata: warning: {r.DroppedTokens.Count} added token(s) left out, their ids past the embedding's rows: {string.Join(", ", r.DroppedTokens)}");
         Console.Out.WriteLine($"{output}: {r.Architecture}, {r.Tensors} tensors, {r.Bytes / 1048576.0:F1} MiB, {type}, tokenizer {r.TokenizerModel}/{r.TokenizerPre}");
         return 0;
     }
