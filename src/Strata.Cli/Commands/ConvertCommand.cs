@@ -29,6 +29,8 @@ internal sealed class ConvertCommand : Command
     {
         string output = p.GetValue(_output)!, type = p.GetValue(_type)!;
         var r = Terminal.WithProgress("converting", "weights", progress => HfModelConverter.Convert(p.GetValue(_dir)!, output, type, progress, p.GetValue(_threads)));
+        if (r.DroppedTokens.Count > 0)
+            Console.Error.WriteLine($"strata: warning: {r.DroppedTokens.Count} added token(s) left out, their ids past the embedding's rows: {string.Join(", ", r.DroppedTokens)}");
         Console.Out.WriteLine($"{output}: {r.Architecture}, {r.Tensors} tensors, {r.Bytes / 1048576.0:F1} MiB, {type}, tokenizer {r.TokenizerModel}/{r.TokenizerPre}");
         return 0;
     }

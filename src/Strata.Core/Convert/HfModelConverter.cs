@@ -8,8 +8,9 @@ using Strata.Tensors;
 
 namespace Strata.Conversion;
 
-/// <summary>What <see cref="HfModelConverter.Convert"/> wrote.</summary>
-public sealed record ConversionResult(string Architecture, int Tensors, long Bytes, string TokenizerModel, string TokenizerPre);
+/// <summary>What <see cref="HfModelConverter.Convert"/> wrote. <paramref name="DroppedTokens"/>: added tokens left out
+/// because the embedding has no rows for them (<see cref="HfTokenizer.DroppedTokens"/>).</summary>
+public sealed record ConversionResult(string Architecture, int Tensors, long Bytes, string TokenizerModel, string TokenizerPre, IReadOnlyList<string> DroppedTokens);
 
 /// <summary>
 /// Converts a Hugging Face checkpoint (LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM) to
@@ -68,10 +69,20 @@ public static partial class HfModelConverter
         int? vocabSize = cfg.OptInt("vocab_size");
         bool tieConfig = cfg.OptBool("tie_word_embeddings") ?? false;
 
+        // The embedding's rows are the vocabulary: the tokenizer is padded to them as the convert script pads it to
+        // vocab_size, which must agree (transformers refuses a checkpoint whose tensors do not match its config).
+        var (embedFile, embed) = cp.Find("model.embed_tokens.weight") ?? throw new StrataException($"{modelDir}: required tensor 'model.embed_tokens.weight' is missing");
+        if (embed.Shape.Length != 2 || embed.Shape[1] != dim)
+            throw new StrataException($"tensor 'model.embed_tokens.weight' has shape {embed.ShapeText}, expected [vocab, {dim}]");
+        int vocab = checked((int)embed.Shape[0]);
+        string embedWhere = $"model.embed_tokens.weight in {Path.GetFileName(embedFile.Path)}";
+        if (vocabSize is int vs && vs != vocab)
+            throw cfg.Bad($"vocab_size is {vs} but {embedWhere} has {vocab} rows");
+
         // The tokenizer.
         string tokJson = Path.Combine(modelDir, "tokenizer.json");
         if (!File.Exists(tokJson)) throw new StrataException($"{modelDir}: no tokenizer.json (only Hugging Face fast tokenizers can be converted)");
-        var tok = HfTokenizer.Load(tokJson, Path.Combine(modelDir, "tokenizer_config.json"), vocabSize);
+        var tok = HfTokenizer.Load(tokJson, Path.Combine(modelDir, "tokenizer_config.json"), vocab, vocabSizeSource: embedWhere);
 
         // The tensors, checked against the hyper-parameters, in output order.
         int qDim = heads * headDim, kvDim = kvHeads * headDim;
@@ -97,13 +108,6 @@ public static partial class HfModelConverter
             var shape = hfShape.Reverse().ToArray();
             plan.Add(new Planned(gguf, hf, matrix ? MatrixType(shape[0]) : GgmlType.F32, shape, order, null));
         }
-
-        var embed = cp.Find("model.embed_tokens.weight")?.Tensor ?? throw new StrataException($"{modelDir}: required tensor 'model.embed_tokens.weight' is missing");
-        if (embed.Shape.Length != 2 || embed.Shape[1] != dim)
-            throw new StrataException($"tensor 'model.embed_tokens.weight' has shape {embed.ShapeText}, expected [vocab, {dim}]");
-        int vocab = checked((int)embed.Shape[0]);
-        if (tok.Tokens.Length != vocab)
-            throw new StrataException($"the tokenizer has {tok.Tokens.Length} tokens but model.embed_tokens.weight has {vocab} rows");
 
         Add(TensorNames.TokenEmbedding, "model.embed_tokens.weight", true, [vocab, dim]);
         var ropeFactors = Llama3RopeFactors(cfg, ropeTheta ?? 10000f, headDim, out var linearFactor);
@@ -200,7 +204,7 @@ public static partial class HfModelConverter
         }
         w.Write(outputPath);
         progress?.Invoke(total, total);
-        return new ConversionResult(arch, plan.Count, new FileInfo(outputPath).Length, tok.Model, tok.Pre);
+        return new ConversionResult(arch, plan.Count, new FileInfo(outputPath).Length, tok.Model, tok.Pre, tok.DroppedTokens);
     }
 
     /// <summary>Converts the rows of one tensor (in <paramref name="order"/>, when given) in parallel chunks and writes them.</summary>

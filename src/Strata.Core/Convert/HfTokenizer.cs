@@ -37,6 +37,11 @@ public sealed class HfTokenizer
     public bool? AddSpacePrefix { get; }
     /// <summary>The tokenizer.json normalizer includes NFC (Qwen): written as <c>tokenizer.ggml.normalizer.nfc</c>.</summary>
     public bool NormalizerNfc { get; }
+    /// <summary>Added tokens left out because their ids lie past the model's vocabulary, as "'text' (id)".</summary>
+    public IReadOnlyList<string> DroppedTokens { get; private init; } = [];
+
+    /// <summary>The score convert_hf_to_gguf.py gives the [PAD&lt;id&gt;] placeholders of a SentencePiece vocabulary.</summary>
+    public const float PadScore = -10000f;
 
     private HfTokenizer(string model, string pre, string[] tokens, float[]? scores, int[] types, string[]? merges,
         Dictionary<string, int> ids, Dictionary<string, bool> add, string? chat, Dictionary<string, string> named, bool lower, bool nfc, bool? spacePrefix)
@@ -48,11 +53,12 @@ public sealed class HfTokenizer
     }
 
     /// <summary>
-    /// Reads the tokenizer. <paramref name="vocabSize"/> is the model's <c>vocab_size</c> (config.json) when known:
-    /// byte-level vocabularies are padded to it with unused <c>[PADn]</c> tokens, as the convert script does.
-    /// <paramref name="pre"/> overrides the pre-tokenizer name that is otherwise derived from the split regex.
+    /// Reads the tokenizer. <paramref name="vocabSize"/> is the model's vocabulary size (its embedding rows) when known:
+    /// the ids the tokenizer leaves free below it become unused <c>[PAD&lt;id&gt;]</c> tokens, as the convert script
+    /// pads; a tokenizer with more tokens than that is an error naming <paramref name="vocabSizeSource"/>, where the size
+    /// comes from. <paramref name="pre"/> overrides the pre-tokenizer name that is otherwise derived from the split regex.
     /// </summary>
-    public static HfTokenizer Load(string tokenizerJsonPath, string? tokenizerConfigPath, int? vocabSize = null, string? pre = null)
+    public static HfTokenizer Load(string tokenizerJsonPath, string? tokenizerConfigPath, int? vocabSize = null, string? pre = null, string? vocabSizeSource = null)
     {
         try
         {
@@ -62,7 +68,7 @@ public sealed class HfTokenizer
             using (tc)
             {
                 string? dir = tokenizerConfigPath is null ? null : Path.GetDirectoryName(Path.GetFullPath(tokenizerConfigPath));
-                return Build(tj.RootElement, tc?.RootElement, dir, vocabSize, pre);
+                return Build(tj.RootElement, tc?.RootElement, dir, vocabSize, pre, tokenizerJsonPath, vocabSizeSource);
             }
         }
         catch (JsonException e)
@@ -75,7 +81,7 @@ public sealed class HfTokenizer
         }
     }
 
-    private static HfTokenizer Build(JsonElement tj, JsonElement? tc, string? configDir, int? vocabSize, string? preOverride)
+    private static HfTokenizer Build(JsonElement tj, JsonElement? tc, string? configDir, int? vocabSize, string? preOverride, string path, string? sizeSource)
     {
         var model = tj.GetProperty("model");
         string type = model.GetProperty("type").GetString() ?? "";
@@ -86,13 +92,20 @@ public sealed class HfTokenizer
             ? dec.GetProperty("type").GetString() ?? "" : "";
 
         var vocab = new Dictionary<string, int>(StringComparer.Ordinal);
-        foreach (var p in model.GetProperty("vocab").EnumerateObject()) vocab[p.Name] = p.Value.GetInt32();
+        foreach (var p in model.GetProperty("vocab").EnumerateObject())
+            vocab[p.Name] = p.Value.GetInt32() is int v and >= 0 ? v : throw new TokenizerException($"token '{p.Name}' has a negative id");
         var added = new List<(int Id, string Content, bool Special, bool Normalized)>();
         if (tj.TryGetProperty("added_tokens", out var at) && at.ValueKind == JsonValueKind.Array)
             foreach (var a in at.EnumerateArray())
-                added.Add((a.GetProperty("id").GetInt32(), a.GetProperty("content").GetString()!,
+                added.Add((a.GetProperty("id").GetInt32() is int v and >= 0 ? v : throw new TokenizerException("an added token has a negative id"),
+                    a.GetProperty("content").GetString()!,
                     a.TryGetProperty("special", out var sp) && sp.ValueKind == JsonValueKind.True,
                     a.TryGetProperty("normalized", out var nz) && nz.ValueKind == JsonValueKind.True));
+
+        var dropped = new List<string>();
+        TokenizerException TooMany(int count, int size) => new(sizeSource is null
+            ? $"{path} has {count} tokens, more than the vocabulary size {size}"
+            : $"{path} has {count} tokens but {sizeSource} has {size} rows");
 
         bool isLlama3 = ignoreMerges && !byteFallback;
         string gguModel, pre;
@@ -104,33 +117,36 @@ public sealed class HfTokenizer
 
         if (!isLlama3 && byteFallback && decoderType == "Sequence")
         {
-            // LlamaHfVocab: base vocabulary + added tokens beyond it; specials are control, <0xXX> are bytes.
+            // The layout of the script's _create_vocab_sentencepiece, tokenizer.json standing in for tokenizer.model:
+            // the base pieces, added tokens at their ids (those past the model's vocabulary dropped, as the script does),
+            // and [PAD<id>] placeholders for the ids left up to the vocabulary size. Types as its LlamaHfVocab gives them:
+            // specials control, <0xXX> bytes, other added tokens beyond the base user-defined.
             var specials = SpecialTokenTexts(tc);
-            var reverse = new Dictionary<int, string>();
-            foreach (var (k, v) in vocab) reverse[v] = k;
-            foreach (var a in added) reverse[a.Id] = a.Content;
-            int baseSize = vocab.Count;
-            var list = new List<string>();
-            var typeList = new List<int>();
+            int baseSize = Math.Max(vocab.Count, vocab.Count == 0 ? 0 : vocab.Values.Max() + 1);
+            int size = vocabSize ?? Math.Max(baseSize, added.Count == 0 ? 0 : added.Max(a => a.Id) + 1);
+            if (baseSize > size) throw TooMany(baseSize, size);
+            var text = new string?[size];
+            foreach (var (k, v) in vocab) text[v] = k;
+            foreach (var a in added)
+            {
+                if (a.Id < size) text[a.Id] = a.Content;
+                else dropped.Add($"'{a.Content}' ({a.Id})");
+            }
             var specialIds = new HashSet<int>();
-            foreach (var s in specials) if (reverse.FirstOrDefault(kv => kv.Value == s) is { Value: not null } kv2) specialIds.Add(kv2.Key);
-            var addedBeyond = added.Where(a => a.Id >= baseSize).OrderBy(a => a.Id).ToList();
-            var addedBeyondIds = addedBeyond.Select(a => a.Id).ToHashSet();
-            for (int id = 0; id < baseSize; id++)
+            foreach (var s in specials) if (Array.IndexOf(text, s) is int sid and >= 0) specialIds.Add(sid);
+            tokens = new string[size];
+            types = new int[size];
+            for (int id = 0; id < size; id++)
             {
-                if (addedBeyondIds.Contains(id)) continue;
-                string text = reverse.TryGetValue(id, out var t) ? t : throw new TokenizerException($"tokenizer.json has no token with id {id}");
-                list.Add(text);
-                typeList.Add((int)(ByteToken.IsMatch(text) ? TokenType.Byte : specialIds.Contains(id) ? TokenType.Control : TokenType.Normal));
+                string? t = text[id];
+                if (t is null && id < baseSize) throw new TokenizerException($"tokenizer.json has no token with id {id}");
+                tokens[id] = t ?? $"[PAD{id}]";
+                types[id] = (int)(t is null ? TokenType.Unused
+                    : id >= baseSize ? (specials.Contains(t) ? (specialIds.Contains(id) ? TokenType.Control : TokenType.Normal) : TokenType.UserDefined)
+                    : ByteToken.IsMatch(t) ? TokenType.Byte : specialIds.Contains(id) ? TokenType.Control : TokenType.Normal);
             }
-            foreach (var a in addedBeyond)
-            {
-                list.Add(a.Content);
-                typeList.Add((int)(specials.Contains(a.Content) ? (specialIds.Contains(a.Id) ? TokenType.Control : TokenType.Normal) : TokenType.UserDefined));
-            }
-            tokens = list.ToArray();
-            types = typeList.ToArray();
             scores = SpmScores(tokens, model);
+            for (int id = 0; id < size; id++) if (text[id] is null) scores[id] = PadScore;
             gguModel = "llama";
             pre = "default";
             loadMerges = false;
@@ -145,7 +161,8 @@ public sealed class HfTokenizer
             foreach (var a in added) { reverse[a.Id] = a.Content; addedById[a.Id] = (a.Content, a.Special, a.Normalized); }
             int maxId = reverse.Count == 0 ? -1 : reverse.Keys.Max();
             int size = vocabSize ?? maxId + 1;
-            if (maxId >= size) throw new TokenizerException($"token id {maxId} does not fit vocab_size {size}");
+            // The script asserts every id fits; added tokens past the vocabulary are not dropped here as for SentencePiece.
+            if (maxId >= size) throw TooMany(maxId + 1, size);
             tokens = new string[size];
             types = new int[size];
             for (int i = 0; i < size; i++)
@@ -331,7 +348,7 @@ public sealed class HfTokenizer
         if (gguModel == "gpt2" && !add.ContainsKey("bos")) add["bos"] = false;
 
         bool? spacePrefix = gguModel == "llama" ? SpmSpacePrefix(normalizers, Steps(tj, "pre_tokenizer", "pretokenizers")) : null;
-        return new HfTokenizer(gguModel, pre, tokens, scores, types, merges, ids, add, chat, named, lower, nfc, spacePrefix);
+        return new HfTokenizer(gguModel, pre, tokens, scores, types, merges, ids, add, chat, named, lower, nfc, spacePrefix) { DroppedTokens = dropped };
 
         static string? SpecialId(JsonElement e) =>
             e.TryGetProperty("SpecialToken", out var s) && s.TryGetProperty("id", out var id) ? id.GetString() : null;

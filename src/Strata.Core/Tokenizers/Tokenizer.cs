@@ -207,6 +207,9 @@ public sealed class Tokenizer : ITokenizer
             int size = arr[left].Length + arr[right].Length;
             int id = _v.Find(text.AsSpan(arr[left].Start, size));
             if (id == Vocabulary.None) return;
+            // An unused placeholder (the converter's [PAD<id>]) is not a piece Hugging Face or SentencePiece would
+            // produce; llama.cpp merges into one should a merge reach it, so files without exact types keep that.
+            if (_v.ExactTokenTypes && _v.Attributes(id) == TokenAttributes.Unused) return;
             queue.Enqueue((left, right, size), (-_v.Score(id), left));
         }
         for (int i = 1; i < arr.Length; i++) TryAdd(i - 1, i);

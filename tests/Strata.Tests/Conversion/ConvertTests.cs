@@ -19,6 +19,8 @@ public class ConvertTests(VocabFixture fx, ITestOutputHelper log)
     public static TheoryData<HfSpec> Specs => new()
     {
         new HfSpec("llama-llama2", "LlamaForCausalLM", "llama2", KvHeads: 2, DType: "F32", OutType: "f32"),
+        // Embedding and lm_head padded past the tokenizer's 32000 tokens, as many fine-tunes have them.
+        new HfSpec("llama-llama2-padded-sharded", "LlamaForCausalLM", "llama2", VocabSize: 32003, DType: "F16", Shards: 2, OutType: "f16"),
         new HfSpec("mistral-llama2-bf16-sharded", "MistralForCausalLM", "llama2", KvHeads: 1, DType: "BF16", Shards: 3, OutType: "f16", RopeScaling: "linear"),
         new HfSpec("llama3-ropescaled-tied", "LlamaForCausalLM", "llama3", Heads: 4, KvHeads: 4, Tied: true, DType: "F16", RopeTheta: 500000f, RopeScaling: "llama3", OutType: "f16"),
         new HfSpec("qwen2-padded-tied", "Qwen2ForCausalLM", "qwen3", Dim: 80, Heads: 5, KvHeads: 1, VocabSize: 151936, Tied: true, DType: "BF16", RopeTheta: 1000000f, OutType: "f32"),
@@ -69,10 +71,12 @@ public class ConvertTests(VocabFixture fx, ITestOutputHelper log)
             Assert.Equal(HfModelConverter.OutTypes[spec.OutType].FileType, f.Metadata.GetUInt32("general.file_type"));
         }
 
-        // Logits: llama.cpp and Strata against the float64 HF-layout forward pass.
+        // Logits: llama.cpp and Strata against the float64 HF-layout forward pass; the last input is the embedding's
+        // last row (a padding row where the vocabulary is padded), and every row of the output is compared.
         var rng = new Random(11);
-        int realTokens = Math.Min(built.Weights["model.embed_tokens.weight"].Shape[0] is var v ? (int)v : 0, 32000);
-        var tokens = Enumerable.Range(0, 20).Select(_ => rng.Next(300, realTokens)).ToArray();
+        int rows = (int)built.Weights["model.embed_tokens.weight"].Shape[0];
+        int realTokens = Math.Min(rows, 32000);
+        var tokens = Enumerable.Range(0, 20).Select(_ => rng.Next(300, realTokens)).Append(rows - 1).ToArray();
         var expected = new HfReferenceModel(built).Logits(tokens);
         float[][] llamaLogits;
         using var llama = new LlamaCpp(gguf, context: 64);
@@ -109,6 +113,27 @@ public class ConvertTests(VocabFixture fx, ITestOutputHelper log)
         log.WriteLine($"{spec}: tokenization differs from HF on {strataDiffs} (Strata) and {llamaDiffs} (llama.cpp, pinned {pinned}) of {2 * corpus.Length}");
         Assert.Equal(0, strataDiffs);
         Assert.Equal(pinned, llamaDiffs);
+
+        // The rows past the tokenizer's ids are unused [PAD<id>] tokens: none comes out of tokenizing its own text, and
+        // each decodes to nothing, in Strata and in llama.cpp.
+        var vocabulary = strataTok.Vocabulary;
+        Assert.Equal(rows, vocabulary.Count);
+        var pads = Enumerable.Range(0, rows).Where(i => vocabulary.Attributes(i) == Strata.Tokenizers.TokenAttributes.Unused).ToArray();
+        var isPad = pads.ToHashSet();
+        int tokenizerIds = HfCheckpoints.CountTokens(Path.Combine(built.Dir, "tokenizer.json"));
+        Assert.Equal(Enumerable.Range(tokenizerIds, rows - tokenizerIds), pads);
+        foreach (int id in pads)
+        {
+            Assert.Equal($"[PAD{id}]", vocabulary.TokenText(id));
+            foreach (bool special in new[] { false, true })
+            {
+                Assert.Equal("", strataTok.Decode([id], special));
+                Assert.Empty(VocabFixture.LlamaPiece(llama.Weights, id, special));
+            }
+            string text = vocabulary.TokenText(id);
+            Assert.DoesNotContain(strataTok.Encode(text, addSpecial: false, parseSpecial: true), isPad.Contains);
+            Assert.DoesNotContain(VocabFixture.LlamaTokenize(llama.Weights, text, addSpecial: false, parseSpecial: true), isPad.Contains);
+        }
 
         // The chat template reaches llama.cpp.
         if (file.Metadata.TryGetString("tokenizer.chat_template") is string template)

@@ -131,7 +131,8 @@ public static class HfCheckpoints
         return new Built(dir, s, weights, config);
     }
 
-    private static int CountTokens(string tokenizerJson)
+    /// <summary>The ids a tokenizer.json defines: one past its highest base or added token id.</summary>
+    public static int CountTokens(string tokenizerJson)
     {
         using var doc = JsonDocument.Parse(File.ReadAllBytes(tokenizerJson));
         int max = -1;
