@@ -61,17 +61,22 @@ public sealed class KvCacheManager : IDisposable
     /// <summary>
     /// Gives an empty sequence the longest run of full blocks of <paramref name="prompt"/> found in any tier, leaving
     /// at least the last token to compute (its logits are needed). DRAM blocks are shared; blocks of lower tiers are
-    /// read in parallel into fresh DRAM blocks and promoted there.
+    /// read in parallel (on dedicated reader threads) into fresh DRAM blocks and promoted there.
     /// </summary>
     public PrefixReuse AttachPrefix(KvSequence seq, ReadOnlySpan<int> prompt)
     {
         int bt = _layout.BlockTokens;
-        int candidates = Math.Max(0, prompt.Length - 1) / bt;
+        int candidates = prompt.Length / bt;
         if (candidates == 0) { Count(0, 0); return PrefixReuse.None; }
         var keys = new BlockHash[candidates];
         var parent = Fingerprint;
         for (int b = 0; b < candidates; b++) keys[b] = parent = BlockHash.Chain(parent, prompt.Slice(b * bt, bt));
-        return AttachKeys(seq, keys, prompt);
+        var reuse = AttachKeys(seq, keys, prompt);
+        if (seq.Length < prompt.Length) return reuse;
+        // Every token was cached: the last one is computed again for its logits, in a private copy of its block
+        // (the sequence's copy-on-write), so the shared block is never written.
+        seq.Truncate(prompt.Length - 1);
+        return reuse with { Tokens = prompt.Length - 1 };
     }
 
     /// <summary>
@@ -132,11 +137,17 @@ public sealed class KvCacheManager : IDisposable
         var ok = new bool[usable];
         var src = source[..usable].ToArray();
         var store = Pool.Store;
-        Parallel.ForEach(loads, new ParallelOptions { MaxDegreeOfParallelism = 8 }, b =>
+        if (store is null)
         {
-            var level = _levels[src[b]];
-            ok[b] = store is null ? level.Contains(keys[b]) : level.TryRead(keys[b], store.Block(ids[b]));
-        });
+            // Metadata only (replay): nothing to read.
+            foreach (int b in loads) ok[b] = _levels[src[b]].Contains(keys[b]);
+        }
+        else
+            TierReaders.ForEach(loads.Count, i =>
+            {
+                int b = loads[i];
+                ok[b] = _levels[src[b]].TryRead(keys[b], store.Block(ids[b]));
+            });
         foreach (int b in loads)
             if (!ok[b]) return b;
         return usable;
