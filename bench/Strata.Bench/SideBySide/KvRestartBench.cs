@@ -15,7 +15,8 @@ namespace Strata.Bench.SideBySide;
 /// Time to first token of a long conversation continued by a new process with the same --kv-dir, against computing
 /// it from scratch (Strata and llama.cpp), on the same synthetic model and thread count; plus the ssd tier's read
 /// throughput during the prefix load next to fio's on the same directory with the same transfer size.
-/// Usage: kv-restart [--type q4_0] [--tokens 2000] [--threads 2] [--shape tinyllama|small]
+/// Usage: kv-restart [--type q4_0] [--tokens 2000] [--threads 2] [--shape tinyllama|small] [--rounds 3]
+/// Rounds alternate a new process loading the conversation and fio on the same directory; medians are printed.
 /// </summary>
 public static class KvRestartBench
 {
@@ -50,28 +51,48 @@ public static class KvRestartBench
         double llama = LlamaTtft(path, prompt, threads);
         Console.WriteLine($"llama.cpp from scratch: ttft {llama:F0} ms");
 
-        // 3. A new process continues the conversation from the KV directory.
+        // 3. New processes continue the conversation from the KV directory, alternating with fio on the same directory.
+        int rounds = int.Parse(BenchModels.Option(args, "--rounds", "3"));
+        var ttfts = new List<double>();
+        var ours = new List<double>();
+        var fios = new List<double>();
+        JsonElement c = default;
+        for (int round = 0; round < rounds; round++)
+        {
+            c = Continue(path, kvDir, promptFile, threads);
+            ttfts.Add(c.GetProperty("ttft_ms").GetDouble());
+            ours.Add(c.GetProperty("ssd_bytes").GetInt64() / (c.GetProperty("load_ms").GetDouble() / 1000) / 1e6);
+            double fio = Fio(kvDir, c.GetProperty("file_bytes").GetInt32(), c.GetProperty("ssd_bytes").GetInt64());
+            if (fio > 0) fios.Add(fio);
+            Console.WriteLine($"round {round + 1}: ttft {ttfts[^1]:F1} ms, prefix load {c.GetProperty("load_ms").GetDouble():F1} ms, ssd {ours[^1]:F0} MB/s, fio {fio:F0} MB/s");
+        }
+        double ttft = Median(ttfts);
+        Console.WriteLine($"new process, same --kv-dir: ttft {ttft:F1} ms (median of {rounds}), {c.GetProperty("cached_tokens").GetInt32()} tokens from the cache " +
+                          $"(dram {c.GetProperty("dram").GetInt32()}, ssd {c.GetProperty("ssd").GetInt32()} blocks), " +
+                          $"{c.GetProperty("ssd_bytes").GetInt64() / 1e6:F1} MB read from ssd ({(c.GetProperty("direct").GetBoolean() ? "direct I/O" : "buffered")})");
+        Console.WriteLine($"speed-up: {strataScratch / ttft:F0}x vs Strata recomputing, {llama / ttft:F0}x vs llama.cpp recomputing");
+        int fileBytes = c.GetProperty("file_bytes").GetInt32();
+        Console.WriteLine(fios.Count > 0
+            ? $"ssd read throughput: strata {Median(ours):F0} MB/s, fio {Median(fios):F0} MB/s (same directory, {fileBytes >> 10} KiB transfers, 8 in flight): {Median(ours) / Median(fios):P0}"
+            : $"ssd read throughput: strata {Median(ours):F0} MB/s (fio not found: apt-get install fio)");
+        return 0;
+    }
+
+    private static JsonElement Continue(string path, string kvDir, string promptFile, int threads)
+    {
         var psi = new ProcessStartInfo(Environment.ProcessPath!) { RedirectStandardOutput = true, UseShellExecute = false };
         if (Path.GetFileNameWithoutExtension(Environment.ProcessPath!) == "dotnet") psi.ArgumentList.Add(typeof(KvRestartBench).Assembly.Location);
         foreach (var a in new[] { "kv-restart", "--child", path, kvDir, promptFile, threads.ToString() }) psi.ArgumentList.Add(a);
         using var child = Process.Start(psi)!;
         string output = child.StandardOutput.ReadToEnd();
         child.WaitForExit();
-        var c = JsonDocument.Parse(output.Trim().Split('\n')[^1]).RootElement;
-        double ttft = c.GetProperty("ttft_ms").GetDouble();
-        double loadMs = c.GetProperty("load_ms").GetDouble();
-        long bytes = c.GetProperty("ssd_bytes").GetInt64();
-        int fileBytes = c.GetProperty("file_bytes").GetInt32();
-        Console.WriteLine($"new process, same --kv-dir: ttft {ttft:F1} ms, {c.GetProperty("cached_tokens").GetInt32()} tokens from the cache " +
-                          $"(dram {c.GetProperty("dram").GetInt32()}, ssd {c.GetProperty("ssd").GetInt32()} blocks), prefix load {loadMs:F1} ms, " +
-                          $"{bytes / 1e6:F1} MB read from ssd ({c.GetProperty("direct").GetBoolean() switch { true => "direct I/O", false => "buffered" }})");
-        double ours = bytes / (loadMs / 1000) / 1e6;
-        Console.WriteLine($"speed-up: {strataScratch / ttft:F0}x vs Strata recomputing, {llama / ttft:F0}x vs llama.cpp recomputing");
-        double fio = Fio(kvDir, fileBytes, bytes);
-        Console.WriteLine(fio > 0
-            ? $"ssd read throughput: strata {ours:F0} MB/s, fio {fio:F0} MB/s (same directory, {fileBytes >> 10} KiB transfers, 8 in flight): {ours / fio:P0}"
-            : $"ssd read throughput: strata {ours:F0} MB/s (fio not found: apt-get install fio)");
-        return 0;
+        return JsonDocument.Parse(output.Trim().Split('\n')[^1]).RootElement.Clone();
+    }
+
+    private static double Median(List<double> xs)
+    {
+        var s = xs.Order().ToArray();
+        return s.Length % 2 == 1 ? s[s.Length / 2] : (s[s.Length / 2 - 1] + s[s.Length / 2]) / 2;
     }
 
     private static void Warm(Model model) =>

@@ -43,10 +43,14 @@ internal static class KvBlockFile
     }
 
     /// <summary>Null when the record is a valid block of this model and key; otherwise what is wrong with it.</summary>
-    public static string? Check(ReadOnlySpan<byte> record, BlockHash fingerprint, BlockHash key, KvLayout layout)
+    public static string? Check(ReadOnlySpan<byte> record, BlockHash fingerprint, BlockHash key, KvLayout layout) =>
+        record.Length < HeaderBytes ? "truncated header" : Check(record[..HeaderBytes], record[HeaderBytes..], fingerprint, key, layout);
+
+    /// <summary>The same check on a header and a payload read into separate buffers.</summary>
+    public static string? Check(ReadOnlySpan<byte> h, ReadOnlySpan<byte> payload, BlockHash fingerprint, BlockHash key, KvLayout layout)
     {
-        if (record.Length < HeaderBytes) return "truncated header";
-        var h = record[..HeaderBytes];
+        if (h.Length < HeaderBytes) return "truncated header";
+        h = h[..HeaderBytes];
         if (!h[..8].SequenceEqual(Magic)) return "not a Strata KV block";
         if (BinaryPrimitives.ReadUInt32LittleEndian(h[(HeaderBytes - 4)..]) != Crc32C.Compute(h[..(HeaderBytes - 4)])) return "header checksum mismatch";
         uint version = BinaryPrimitives.ReadUInt32LittleEndian(h[8..]);
@@ -59,8 +63,8 @@ internal static class KvBlockFile
             || BinaryPrimitives.ReadUInt32LittleEndian(h[60..]) != (uint)layout.KvDim) return "another KV layout";
         ulong length = BinaryPrimitives.ReadUInt64LittleEndian(h[64..]);
         if (length != (ulong)layout.BlockBytes) return $"payload of {length} bytes, {layout.BlockBytes} expected";
-        if (record.Length < HeaderBytes + layout.BlockBytes) return "truncated payload";
-        if (BinaryPrimitives.ReadUInt32LittleEndian(h[72..]) != Crc32C.Compute(record.Slice(HeaderBytes, layout.BlockBytes))) return "payload checksum mismatch";
+        if (payload.Length < layout.BlockBytes) return "truncated payload";
+        if (BinaryPrimitives.ReadUInt32LittleEndian(h[72..]) != Crc32C.Compute(payload[..layout.BlockBytes])) return "payload checksum mismatch";
         return null;
     }
 

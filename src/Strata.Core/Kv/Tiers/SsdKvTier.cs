@@ -24,7 +24,8 @@ public sealed unsafe class SsdKvTier : IKvTier
     private readonly KvLayout _layout;
     private readonly BlockHash _fingerprint;
     private readonly ConcurrentDictionary<BlockHash, byte> _index = new();
-    private readonly ConcurrentBag<nint> _buffers = new();
+    private readonly ConcurrentBag<nint> _buffers = new();   // aligned whole-record buffers
+    private readonly ConcurrentBag<nint> _headers = new();   // aligned header pages
     private readonly Action<string> _warn;
     private readonly int _fileBytes;
     private readonly HashSet<BlockHash> _initial;
@@ -79,13 +80,28 @@ public sealed unsafe class SsdKvTier : IKvTier
     public bool TryRead(BlockHash key, Span<byte> destination)
     {
         string path = PathOf(key);
-        byte* buffer = RentBuffer();
+        // A page-aligned destination of whole pages (the DRAM pool's blocks, usually) takes the payload straight from
+        // the device: no bounce buffer, no copy.
+        bool straight = destination.Length == _layout.BlockBytes && _layout.BlockBytes % IO.DirectIo.Alignment == 0 && IsPageAligned(destination);
+        byte* buffer = straight ? RentHeader() : RentBuffer();
         try
         {
-            int got = ReadFile(path, new Span<byte>(buffer, _fileBytes));
+            string? problem;
+            int got;
+            if (straight)
+            {
+                var header = new Span<byte>(buffer, KvBlockFile.HeaderBytes);
+                (int h, int p) = ReadFile(path, header, destination);
+                got = h < 0 ? -1 : h + p;
+                problem = got < 0 ? null : KvBlockFile.Check(header[..h], destination[..p], _fingerprint, key, _layout);
+            }
+            else
+            {
+                (got, _) = ReadFile(path, new Span<byte>(buffer, _fileBytes), default);
+                problem = got < 0 ? null : KvBlockFile.Check(new ReadOnlySpan<byte>(buffer, got), _fingerprint, key, _layout);
+            }
             if (got < 0) { _index.TryRemove(key, out _); return false; }
-            var record = new ReadOnlySpan<byte>(buffer, got);
-            if (KvBlockFile.Check(record, _fingerprint, key, _layout) is { } problem)
+            if (problem is not null)
             {
                 Interlocked.Increment(ref _corrupt);
                 if (Interlocked.Exchange(ref _corruptWarned, 1) == 0)
@@ -94,18 +110,26 @@ public sealed unsafe class SsdKvTier : IKvTier
                 TryDelete(path);
                 return false;
             }
-            record.Slice(KvBlockFile.HeaderBytes, _layout.BlockBytes).CopyTo(destination);
+            if (!straight) new ReadOnlySpan<byte>(buffer + KvBlockFile.HeaderBytes, _layout.BlockBytes).CopyTo(destination);
             Interlocked.Add(ref _readBytes, got);
             return true;
         }
         finally
         {
-            _buffers.Add((nint)buffer);
+            (straight ? _headers : _buffers).Add((nint)buffer);
         }
     }
 
-    /// <summary>Reads the whole file into the aligned buffer; −1 when it does not exist.</summary>
-    private int ReadFile(string path, Span<byte> buffer)
+    private static bool IsPageAligned(Span<byte> s)
+    {
+        fixed (byte* p = s) return (nint)p % IO.DirectIo.Alignment == 0;
+    }
+
+    /// <summary>
+    /// Reads the file into <paramref name="first"/> and then <paramref name="second"/> (which may be empty); returns
+    /// the bytes that landed in each, −1 when the file does not exist.
+    /// </summary>
+    private (int First, int Second) ReadFile(string path, Span<byte> first, Span<byte> second)
     {
         try
         {
@@ -120,33 +144,32 @@ public sealed unsafe class SsdKvTier : IKvTier
             handle ??= File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
             using (handle)
             {
-                int total = 0;
-                while (total < buffer.Length)
-                {
-                    int n = RandomAccess.Read(handle, buffer[total..], total);
-                    if (n == 0) break;
-                    total += n;
-                }
-                return total;
+                int a = Fill(handle, first, 0);
+                int b = a == first.Length && second.Length > 0 ? Fill(handle, second, a) : 0;
+                return (a, b);
             }
         }
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
         {
-            return -1;
+            return (-1, 0);
         }
         catch (IOException)
         {
             // A short file under direct I/O can fail the aligned read: read it again through the page cache.
-            try { return (int)Math.Min(buffer.Length, ReadBuffered(path, buffer)); }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return 0; }
+            try
+            {
+                using var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+                int a = Fill(handle, first, 0);
+                return (a, a == first.Length && second.Length > 0 ? Fill(handle, second, a) : 0);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return (0, 0); }
         }
     }
 
-    private static int ReadBuffered(string path, Span<byte> buffer)
+    private static int Fill(SafeFileHandle handle, Span<byte> buffer, long offset)
     {
-        using var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
         int total = 0, n;
-        while (total < buffer.Length && (n = RandomAccess.Read(handle, buffer[total..], total)) > 0) total += n;
+        while (total < buffer.Length && (n = RandomAccess.Read(handle, buffer[total..], offset + total)) > 0) total += n;
         return total;
     }
 
@@ -249,6 +272,9 @@ public sealed unsafe class SsdKvTier : IKvTier
         File.Move(temp, path, overwrite: true);
     }
 
+    private byte* RentHeader() =>
+        _headers.TryTake(out nint b) ? (byte*)b : (byte*)NativeMemory.AlignedAlloc(KvBlockFile.HeaderBytes, IO.DirectIo.Alignment);
+
     private byte* RentBuffer() =>
         _buffers.TryTake(out nint b) ? (byte*)b : (byte*)NativeMemory.AlignedAlloc((nuint)_fileBytes, IO.DirectIo.Alignment);
 
@@ -261,6 +287,7 @@ public sealed unsafe class SsdKvTier : IKvTier
     public void Dispose()
     {
         while (_buffers.TryTake(out nint b)) NativeMemory.AlignedFree((void*)b);
+        while (_headers.TryTake(out nint h)) NativeMemory.AlignedFree((void*)h);
     }
 }
 

@@ -1,0 +1,73 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using Strata.Engine;
+
+namespace Strata.Cli.Commands;
+
+/// <summary><c>strata bench</c>: prefill and decode speed of a model on this machine, against its read bandwidth.</summary>
+internal sealed class BenchCommand : Command
+{
+    private readonly Option<string?> _model = CommonOptions.Model();
+    private readonly Option<int> _prompt = Opt.Int("--prompt-tokens", [], "prompt length for the prefill figure", 512, 1, 1 << 20);
+    private readonly Option<int> _gen = Opt.Int("--gen-tokens", [], "tokens decoded for the decode figure", 128, 1, 1 << 20);
+    private readonly Option<int> _repeat = Opt.Int("--repeat", [], "repetitions (the median is printed)", 3, 1, 1000, "R");
+    private readonly Option<int> _batch = Opt.Int("--batch", [], "also decode B sequences together and print their aggregate rate", 1, 1, 256, "B");
+    private readonly Option<int> _ctx = CommonOptions.CtxSize(description: "context size (0: prompt + generated tokens)");
+    private readonly Option<int> _threads = CommonOptions.Threads();
+    private readonly Option<bool> _json = CommonOptions.Json("print one JSON object: prefill_tok_s, decode_tok_s, bytes_per_token, mem_bw_gbs, bw_fraction (batch_decode_tok_s with --batch)");
+
+    public BenchCommand() : base("bench", "measure prefill and decode tokens/s, weight bytes per token and the share of the memory bandwidth decode reaches")
+    {
+        foreach (var o in new Option[] { _model, _prompt, _gen, _repeat, _batch, _ctx, _threads, _json }) Add(o);
+        SetAction(Execute);
+    }
+
+    private int Execute(ParseResult p)
+    {
+        var o = new SpeedBenchmarkOptions
+        {
+            PromptTokens = p.GetValue(_prompt),
+            GenTokens = p.GetValue(_gen),
+            Repeat = p.GetValue(_repeat),
+            Batch = p.GetValue(_batch),
+        };
+        int ctx = p.GetValue(_ctx) > 0 ? p.GetValue(_ctx) : o.PromptTokens + o.GenTokens + 8;
+        using var model = Model.Load(CommonOptions.ModelPath(p.GetValue(_model)),
+            new ModelOptions { Threads = p.GetValue(_threads), Context = ctx, MaxSequences = o.Batch });
+        var r = Terminal.WithProgress("bench", "runs", progress => SpeedBenchmark.Run(model, o, progress), scale: 1);
+        var inv = CultureInfo.InvariantCulture;
+        if (p.GetValue(_json))
+        {
+            using (var w = new Utf8JsonWriter(Console.OpenStandardOutput()))
+            {
+                w.WriteStartObject();
+                w.WriteString("model", Path.GetFileName(model.Path));
+                w.WriteNumber("threads", model.Transformer.Pool.Threads);
+                w.WriteNumber("prompt_tokens", o.PromptTokens);
+                w.WriteNumber("gen_tokens", o.GenTokens);
+                w.WriteNumber("prefill_tok_s", Math.Round(r.PrefillTokensPerSecond, 3));
+                w.WriteNumber("decode_tok_s", Math.Round(r.DecodeTokensPerSecond, 3));
+                w.WriteNumber("bytes_per_token", r.BytesPerToken);
+                w.WriteNumber("mem_bw_gbs", Math.Round(r.MemoryBandwidthGBs, 3));
+                w.WriteNumber("bw_fraction", Math.Round(r.BandwidthFraction, 4));
+                if (r.BatchDecodeTokensPerSecond is double b)
+                {
+                    w.WriteNumber("batch", o.Batch);
+                    w.WriteNumber("batch_decode_tok_s", Math.Round(b, 3));
+                }
+                w.WriteEndObject();
+            }
+            Console.Out.WriteLine();
+            return 0;
+        }
+        Console.Out.WriteLine(string.Format(inv, "{0}, {1} threads", Path.GetFileName(model.Path), model.Transformer.Pool.Threads));
+        Console.Out.WriteLine(string.Format(inv, "prefill  {0,9:F1} tok/s  ({1} tokens)", r.PrefillTokensPerSecond, o.PromptTokens));
+        Console.Out.WriteLine(string.Format(inv, "decode   {0,9:F1} tok/s  ({1} tokens)", r.DecodeTokensPerSecond, o.GenTokens));
+        if (r.BatchDecodeTokensPerSecond is double bt)
+            Console.Out.WriteLine(string.Format(inv, "batch    {0,9:F1} tok/s  ({1} sequences together, {2:F2}x one)", bt, o.Batch, bt / r.DecodeTokensPerSecond));
+        Console.Out.WriteLine(string.Format(inv, "weights read per token {0:F1} MB; memory read bandwidth {1:F1} GB/s; decode reaches {2:P0} of it",
+            r.BytesPerToken / 1e6, r.MemoryBandwidthGBs, r.BandwidthFraction));
+        return 0;
+    }
+}

@@ -1,0 +1,171 @@
+using System.Diagnostics;
+using System.Runtime.Intrinsics;
+using Strata.Kv;
+using Strata.Models;
+using Strata.Tensors;
+
+namespace Strata.Engine;
+
+/// <summary>What <c>strata bench</c> measures.</summary>
+public sealed record SpeedBenchmarkOptions
+{
+    public int PromptTokens { get; init; } = 512;
+    public int GenTokens { get; init; } = 128;
+    public int Repeat { get; init; } = 3;
+    /// <summary>Sequences decoded together for the batched figure; 1 skips it.</summary>
+    public int Batch { get; init; } = 1;
+}
+
+public sealed record SpeedBenchmarkResult(
+    double PrefillTokensPerSecond,
+    double DecodeTokensPerSecond,
+    long BytesPerToken,
+    double MemoryBandwidthGBs,
+    double? BatchDecodeTokensPerSecond)
+{
+    /// <summary>The share of the measured read bandwidth that decode reaches (bytes read per token × tokens/s).</summary>
+    public double BandwidthFraction => MemoryBandwidthGBs > 0 ? DecodeTokensPerSecond * BytesPerToken / (MemoryBandwidthGBs * 1e9) : 0;
+}
+
+/// <summary>
+/// Prefill and decode speed of a loaded model on random tokens, from an empty cache (no prefix reuse), median of the
+/// repeats; the weight bytes one decoded token reads; the machine's read bandwidth measured in the same run on the
+/// model's own threads; and, with a batch, the aggregate decode rate of several sequences in one forward pass.
+/// </summary>
+public static class SpeedBenchmark
+{
+    public static SpeedBenchmarkResult Run(Model model, SpeedBenchmarkOptions o, Action<long, long>? progress = null)
+    {
+        if (o.PromptTokens + o.GenTokens >= model.Context)
+            throw new StrataException($"--prompt-tokens {o.PromptTokens} plus --gen-tokens {o.GenTokens} exceed the context of {model.Context}: raise -c");
+        var rng = new Random(1234);
+        var vocab = model.Config.VocabSize;
+        int Token() => rng.Next(Math.Min(3, vocab - 1), vocab);
+        var logits = new float[Math.Max(1, o.Batch) * vocab];
+        long steps = (long)o.Repeat * (2 + (o.Batch > 1 ? 1 : 0)), done = 0;
+
+        // Warm-up: JIT, page-in of the weights.
+        using (var warm = model.NewSequence())
+        {
+            model.Transformer.Forward([Token(), Token()], warm, logits);
+            model.Transformer.Forward([Token()], warm, logits);
+        }
+        var prefill = new List<double>();
+        var decode = new List<double>();
+        var batch = new List<double>();
+        for (int r = 0; r < o.Repeat; r++)
+        {
+            var prompt = Enumerable.Range(0, o.PromptTokens).Select(_ => Token()).ToArray();
+            using var seq = model.NewSequence();
+            var sw = Stopwatch.StartNew();
+            for (int i = 0; i < prompt.Length; i += model.Transformer.MaxBatch)
+                model.Transformer.Forward(prompt.AsSpan(i, Math.Min(model.Transformer.MaxBatch, prompt.Length - i)), seq, logits);
+            prefill.Add(prompt.Length / sw.Elapsed.TotalSeconds);
+            progress?.Invoke(++done, steps);
+
+            sw.Restart();
+            for (int g = 0; g < o.GenTokens; g++) model.Transformer.Forward([ArgMax(logits.AsSpan(0, vocab))], seq, logits);
+            decode.Add(o.GenTokens / sw.Elapsed.TotalSeconds);
+            progress?.Invoke(++done, steps);
+
+            if (o.Batch > 1)
+            {
+                batch.Add(BatchDecode(model, o, Token, logits));
+                progress?.Invoke(++done, steps);
+            }
+        }
+        double bandwidth = MemoryBandwidth(model.Transformer.Pool);
+        return new SpeedBenchmarkResult(Median(prefill), Median(decode), WeightBytesPerToken(model.Transformer.Weights), bandwidth,
+            o.Batch > 1 ? Median(batch) : null);
+    }
+
+    /// <summary>B sequences with short prompts, then GenTokens steps of one token each, all in one batch per step.</summary>
+    private static double BatchDecode(Model model, SpeedBenchmarkOptions o, Func<int> token, float[] logits)
+    {
+        int b = o.Batch, vocab = model.Config.VocabSize;
+        var seqs = new KvSequence[b];
+        var entries = new BatchEntry[b];
+        var tokens = new int[b];
+        try
+        {
+            for (int s = 0; s < b; s++)
+            {
+                seqs[s] = model.NewSequence();
+                model.Transformer.Forward([token(), token(), token(), token()], seqs[s], logits);
+                tokens[s] = ArgMax(logits.AsSpan(0, vocab));
+                entries[s] = new BatchEntry(seqs[s], 1);
+            }
+            var sw = Stopwatch.StartNew();
+            for (int g = 0; g < o.GenTokens; g++)
+            {
+                model.Transformer.Forward(tokens, entries, logits);
+                for (int s = 0; s < b; s++) tokens[s] = ArgMax(logits.AsSpan(s * vocab, vocab));
+            }
+            return (double)b * o.GenTokens / sw.Elapsed.TotalSeconds;
+        }
+        finally
+        {
+            foreach (var s in seqs) s?.Dispose();
+        }
+    }
+
+    /// <summary>Bytes of weights one decoded token reads: every matrix, plus one embedding row.</summary>
+    public static long WeightBytesPerToken(ModelWeights w)
+    {
+        long bytes = 0;
+        foreach (var l in w.Layers) bytes += l.Q.ByteSize + l.K.ByteSize + l.V.ByteSize + l.Output.ByteSize + l.Gate.ByteSize + l.Up.ByteSize + l.Down.ByteSize;
+        bytes += w.Output.ByteSize + w.TokenEmbedding.ByteSize / Math.Max(1, w.TokenEmbedding.Shape[^1]);
+        return bytes;
+    }
+
+    /// <summary>Read bandwidth in GB/s: the pool's threads summing a buffer far larger than the caches, best of 5.</summary>
+    public static unsafe double MemoryBandwidth(ComputePool pool, long bytes = 512L << 20)
+    {
+        int chunks = pool.Threads * 16;
+        long perChunk = bytes / chunks / 64 * 64;
+        var buffer = (byte*)System.Runtime.InteropServices.NativeMemory.AlignedAlloc((nuint)(perChunk * chunks), 64);
+        try
+        {
+            new Span<byte>(buffer, (int)Math.Min(int.MaxValue, perChunk * chunks)).Fill(1);
+            for (long off = int.MaxValue; off < perChunk * chunks; off += int.MaxValue)
+                new Span<byte>(buffer + off, (int)Math.Min(int.MaxValue, perChunk * chunks - off)).Fill(1);
+            var sums = new float[chunks];
+            Action<int, int, int> body = (begin, end, _) =>
+            {
+                for (int c = begin; c < end; c++)
+                {
+                    var p = (float*)(buffer + c * perChunk);
+                    long n = perChunk / sizeof(float);
+                    var acc = Vector256<float>.Zero;
+                    for (long i = 0; i + 8 <= n; i += 8) acc += Vector256.Load(p + i);
+                    sums[c] = Vector256.Sum(acc);
+                }
+            };
+            double best = 0;
+            for (int rep = 0; rep < 5; rep++)
+            {
+                var sw = Stopwatch.StartNew();
+                pool.ParallelFor(chunks, body);
+                best = Math.Max(best, perChunk * chunks / sw.Elapsed.TotalSeconds / 1e9);
+            }
+            return best;
+        }
+        finally
+        {
+            System.Runtime.InteropServices.NativeMemory.AlignedFree(buffer);
+        }
+    }
+
+    private static int ArgMax(ReadOnlySpan<float> v)
+    {
+        int best = 0;
+        for (int i = 1; i < v.Length; i++) if (v[i] > v[best]) best = i;
+        return best;
+    }
+
+    private static double Median(List<double> xs)
+    {
+        var s = xs.Order().ToArray();
+        return s.Length % 2 == 1 ? s[s.Length / 2] : (s[s.Length / 2 - 1] + s[s.Length / 2]) / 2;
+    }
+}
