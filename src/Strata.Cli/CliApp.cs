@@ -31,6 +31,7 @@ internal static class CliApp
             new QuantizeCommand(),
             new PerplexityCommand(),
             new KvCommand(),
+            new ServeCommand(),
         };
         root.HelpName = Name;
         foreach (var version in root.Options.OfType<VersionOption>()) version.Action = new PrintVersion();
