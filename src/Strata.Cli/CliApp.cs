@@ -32,6 +32,7 @@ internal static class CliApp
             new PerplexityCommand(),
             new KvCommand(),
             new BenchCommand(),
+            new ServeCommand(),
         };
         root.HelpName = Name;
         foreach (var version in root.Options.OfType<VersionOption>()) version.Action = new PrintVersion();

@@ -10,17 +10,9 @@ namespace Strata.Cli.Commands;
 /// </summary>
 internal static class ChatLoop
 {
-    // Used when a model carries no template of its own (llama.cpp falls back to ChatML as well).
-    private const string ChatMl =
-        "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}{% endfor %}" +
-        "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}";
-
     public static int Run(Model model, GenerationOptions options, string? system)
     {
-        var template = ChatTemplate.FromGguf(model.File.Metadata) ?? ChatTemplate.Parse(ChatMl);
-        var vocab = model.Tokenizer.Vocabulary;
-        string? bos = vocab.Bos >= 0 ? vocab.TokenText(vocab.Bos) : null;
-        string? eos = vocab.Eos >= 0 ? vocab.TokenText(vocab.Eos) : null;
+        var template = ChatPrompt.TemplateFor(model);
         var messages = new List<ChatMessage>();
         if (!string.IsNullOrEmpty(system)) messages.Add(new ChatMessage("system", system));
 
@@ -44,7 +36,7 @@ internal static class ChatLoop
                 if (line is null) break;
                 if (line.Trim().Length == 0) continue;
                 messages.Add(new ChatMessage("user", line));
-                int[] prompt = PromptTokens(model, template, messages, bos, eos, options);
+                int[] prompt = PromptTokens(model, template, messages, options);
 
                 using (turn = new CancellationTokenSource())
                 {
@@ -66,15 +58,12 @@ internal static class ChatLoop
     /// The rendered conversation as tokens. Oldest turns (after a system message) are dropped while it does not leave
     /// room for an answer in the context.
     /// </summary>
-    private static int[] PromptTokens(Model model, ChatTemplate template, List<ChatMessage> messages, string? bos, string? eos, GenerationOptions options)
+    private static int[] PromptTokens(Model model, ChatTemplate template, List<ChatMessage> messages, GenerationOptions options)
     {
         int room = options.MaxTokens > 0 ? Math.Min(options.MaxTokens, model.Context / 2) : model.Context / 4;
         while (true)
         {
-            string text = template.Render(messages, addGenerationPrompt: true, bos, eos);
-            // Templates that write the BOS text themselves must not get a second BOS from the tokenizer.
-            bool addSpecial = bos is null || !text.StartsWith(bos, StringComparison.Ordinal);
-            var tokens = model.Tokenizer.Encode(text, addSpecial, parseSpecial: true);
+            var tokens = ChatPrompt.Tokens(model, template, messages);
             int first = messages.Count > 0 && messages[0].Role == "system" ? 1 : 0;
             if (tokens.Length + room <= model.Context || messages.Count - first <= 1)
             {

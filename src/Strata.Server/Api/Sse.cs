@@ -1,0 +1,48 @@
+using System.Buffers;
+using System.Text.Json;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+
+namespace Strata.Server.Api;
+
+/// <summary>Server-sent events as OpenAI sends them: "data: {json}\n\n" per chunk, flushed at once, "data: [DONE]" last.</summary>
+public sealed class Sse(HttpContext ctx)
+{
+    private static readonly byte[] Prefix = "data: "u8.ToArray();
+    private static readonly byte[] End = "\n\n"u8.ToArray();
+    private readonly ArrayBufferWriter<byte> _buffer = new(4096);
+
+    public void Begin()
+    {
+        var r = ctx.Response;
+        r.StatusCode = 200;
+        r.ContentType = "text/event-stream; charset=utf-8";
+        r.Headers.CacheControl = "no-cache";
+        r.Headers["X-Accel-Buffering"] = "no";
+        ctx.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
+    }
+
+    public async Task WriteAsync(Action<Utf8JsonWriter> chunk)
+    {
+        _buffer.ResetWrittenCount();
+        _buffer.Write(Prefix);
+        using (var w = new Utf8JsonWriter(_buffer, ResponseJson.Writer)) chunk(w);
+        _buffer.Write(End);
+        await ctx.Response.Body.WriteAsync(_buffer.WrittenMemory, ctx.RequestAborted);
+        await ctx.Response.Body.FlushAsync(ctx.RequestAborted);
+    }
+
+    public async Task DoneAsync()
+    {
+        await ctx.Response.Body.WriteAsync("data: [DONE]\n\n"u8.ToArray(), ctx.RequestAborted);
+        await ctx.Response.Body.FlushAsync(ctx.RequestAborted);
+    }
+
+    /// <summary>A failure after the stream began: an error event (the status line is already sent).</summary>
+    public Task ErrorAsync(ApiException e) => WriteAsync(w =>
+    {
+        w.WriteStartObject();
+        ErrorWriter.Write(w, e);
+        w.WriteEndObject();
+    });
+}
