@@ -4,6 +4,7 @@ using Strata.Bench;
 using Strata.Tensors;
 
 // "decode ...": decode speed side by side with llama.cpp (see SideBySide/DecodeVsLlamaCpp.cs).
+// "serve-load ...": concurrent streaming clients against `strata serve` on loopback (ServeLoadBench.cs).
 // "kv-restart ...": time to first token of a conversation continued from the ssd tier by a new process (KvRestartBench.cs).
 // Default: a quick Stopwatch sweep of matvec kernels printing GB/s of weights read. "--bdn" runs the BenchmarkDotNet suite instead.
 if (args.Length > 0 && args[0] == "decode")
@@ -14,6 +15,11 @@ if (args.Length > 0 && args[0] == "decode")
 if (args.Length > 0 && args[0] == "kv-restart")
 {
     Environment.ExitCode = Strata.Bench.SideBySide.KvRestartBench.Run(args[1..]);
+    return;
+}
+if (args.Length > 0 && args[0] == "serve-load")
+{
+    Environment.ExitCode = Strata.Bench.SideBySide.ServeLoadBench.Run(args[1..]);
     return;
 }
 if (args.Contains("--bdn"))

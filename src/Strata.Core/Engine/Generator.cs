@@ -14,7 +14,7 @@ public sealed record GenerationOptions
     public IReadOnlyList<string> StopStrings { get; init; } = [];
 }
 
-public enum StopReason { EndOfGeneration, MaxTokens, StopString, ContextFull, Cancelled }
+public enum StopReason { EndOfGeneration, MaxTokens, StopString, ContextFull, Cancelled, TimedOut }
 
 public sealed record GenerationResult(
     int[] PromptTokens,

@@ -71,6 +71,7 @@ public sealed class ModelHost : IDisposable
                 MaxRunning = _o.Parallel,
                 MaxWaiting = _o.Limits.MaxWaiting,
                 RequestTimeout = TimeSpan.FromSeconds(Math.Max(0, _o.Limits.RequestTimeoutSeconds)),
+                OnError = e => _log.LogError(e, "engine error: {Error}", e.Message),
             });
             _model = model;
             _isReady = true;

@@ -37,6 +37,7 @@ public sealed class ServerMetrics : IDisposable
 
         Meter.CreateObservableGauge("strata.num_requests_running", () => Load().Running, "{sequence}", "Sequences being computed.");
         Meter.CreateObservableGauge("strata.num_requests_waiting", () => Load().Waiting, "{request}", "Requests waiting for a slot.");
+        Meter.CreateObservableCounter("strata.num_preemptions", () => _host.IsReady ? _host.Engine.Preemptions : 0L, "{sequence}", "Sequences preempted because the KV pool ran out.");
         Meter.CreateObservableGauge("strata.kv_cache_usage_perc", () => Kv(m => 1.0 - (double)m.KvPool.FreeBlocks / Math.Max(1, m.KvPool.Capacity)), "1", "Fraction of DRAM KV blocks in use.");
         // vLLM counts prefix-cache queries and hits in tokens.
         Meter.CreateObservableCounter("strata.prefix_cache_queries", () => Kv(m => m.KvCache.PrefixQueriedBlocks * m.KvCache.Layout.BlockTokens), "{token}", "Prompt tokens looked up in the prefix cache.");

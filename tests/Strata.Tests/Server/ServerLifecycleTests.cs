@@ -59,9 +59,10 @@ public class ServerLifecycleTests
         using var cts = new CancellationTokenSource();
         string longBody = """{"messages":[{"role":"user","content":"Psalms 119:1"}],"max_tokens":200,"stream":true}""";
         var running = Send(http, longBody, cts.Token);
-        while (server.Host.Engine.Load.Running == 0) await Task.Delay(5);
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (server.Host.Engine.Load.Running == 0) { Assert.True(DateTime.UtcNow < deadline, "the first request never ran"); await Task.Delay(5); }
         var waiting = Send(http, longBody, cts.Token);
-        while (server.Host.Engine.Load.Waiting == 0) await Task.Delay(5);
+        while (server.Host.Engine.Load.Waiting == 0) { Assert.True(DateTime.UtcNow < deadline, "the second request never queued"); await Task.Delay(5); }
         var (busy, e3, response) = await ServerFixture.Post(http, Chat, Body, "sekrit");
         Assert.Equal(429, busy);
         Assert.Equal("rate_limit_exceeded", e3.GetProperty("error").GetProperty("code").GetString());
@@ -89,7 +90,8 @@ public class ServerLifecycleTests
             _ = p.StandardOutput.ReadToEndAsync();
             Uri? address = null;
             var log = new List<string>();
-            while (address is null && await p.StandardError.ReadLineAsync() is { } line)
+            using var startup = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+            while (address is null && await p.StandardError.ReadLineAsync(startup.Token) is { } line)
             {
                 log.Add(line);
                 var m = System.Text.RegularExpressions.Regex.Match(line, @"listening on (http://\S+)");

@@ -18,6 +18,9 @@ public interface IInferenceEngine : IDisposable
 
     /// <summary>Sequences being computed and requests waiting, for metrics and load balancing.</summary>
     EngineLoad Load { get; }
+
+    /// <summary>Sequences preempted so far because the KV pool ran out (vLLM's num_preemptions).</summary>
+    long Preemptions { get; }
 }
 
 public readonly record struct EngineLoad(int Running, int Waiting);
@@ -34,4 +37,6 @@ public sealed record EngineOptions
     public int StepTokenBudget { get; init; } = 256;
     /// <summary>A request still running after this long is stopped (<see cref="StopReason.Cancelled"/>); zero: never.</summary>
     public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromMinutes(10);
+    /// <summary>Told about a failure of the engine itself (a bug): the running requests get an error, serving goes on.</summary>
+    public Action<Exception>? OnError { get; init; }
 }

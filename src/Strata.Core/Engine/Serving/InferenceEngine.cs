@@ -22,7 +22,7 @@ public sealed class InferenceEngine : IInferenceEngine
     private readonly float[] _logits;               // [MaxRunning × Vocab] the step's logits, one row per sampled sequence
     private readonly Thread _thread;
     private readonly SemaphoreSlim _wake = new(0);
-    private long _arrivals, _admissions;
+    private long _arrivals, _admissions, _preemptions;
     private volatile bool _stopping;
 
     public InferenceEngine(Model model, EngineOptions? options = null)
@@ -46,6 +46,9 @@ public sealed class InferenceEngine : IInferenceEngine
     }
 
     private int _runningCount;
+
+    /// <summary>Sequences preempted so far (their blocks given back when the pool ran out).</summary>
+    public long Preemptions => Interlocked.Read(ref _preemptions);
 
     public IAsyncEnumerable<InferenceEvent> RunAsync(InferenceRequest request, CancellationToken cancel = default)
     {
@@ -180,7 +183,8 @@ public sealed class InferenceEngine : IInferenceEngine
         {
             var r = s.Request;
             bool timedOut = _o.RequestTimeout > TimeSpan.Zero && r.Clock.Elapsed > _o.RequestTimeout;
-            if (r.Cancel.IsCancellationRequested || timedOut) Finish(s, StopReason.Cancelled);
+            if (r.Cancel.IsCancellationRequested) Finish(s, StopReason.Cancelled);
+            else if (timedOut) Finish(s, StopReason.TimedOut);
         }
     }
 
@@ -231,6 +235,7 @@ public sealed class InferenceEngine : IInferenceEngine
     /// </summary>
     private void Preempt(SequenceState s)
     {
+        Interlocked.Increment(ref _preemptions);
         s.Dispose();
         _running.Remove(s);
         var r = s.Request;
@@ -290,7 +295,7 @@ public sealed class InferenceEngine : IInferenceEngine
             r.Events.Writer.TryWrite(new ErrorEvent(e.Message));
             r.Events.Writer.TryComplete();
         }
-        if (e is not StrataException) Console.Error.WriteLine($"strata: engine error: {e.GetType().Name}: {e.Message}");
+        if (e is not StrataException) _o.OnError?.Invoke(e);
     }
 
     public void Dispose()

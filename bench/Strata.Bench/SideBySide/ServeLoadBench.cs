@@ -1,0 +1,119 @@
+using System.ClientModel;
+using System.Diagnostics;
+using OpenAI;
+using OpenAI.Chat;
+using Strata.Server.Hosting;
+using Strata.Tensors;
+
+namespace Strata.Bench.SideBySide;
+
+/// <summary>
+/// Load on `strata serve` over real HTTP on loopback: N concurrent streaming clients (the official OpenAI client) for a
+/// fixed time, each sending chat requests one after another. Prints p50/p99 time to first token and inter-token
+/// latency, aggregate generated tokens/s, completed streams and errors. Bounded in time and count; loopback only.
+/// Usage: serve-load [--clients 32] [--seconds 60] [--max-tokens 48] [--parallel 8] [--shape small|tinyllama] [--type q4_0]
+///                   [--model PATH] [--shared-prefix TOKENS]
+/// </summary>
+public static class ServeLoadBench
+{
+    public static int Run(string[] args)
+    {
+        int clients = int.Parse(BenchModels.Option(args, "--clients", "32"));
+        double seconds = double.Parse(BenchModels.Option(args, "--seconds", "60"), System.Globalization.CultureInfo.InvariantCulture);
+        int maxTokens = int.Parse(BenchModels.Option(args, "--max-tokens", "48"));
+        int parallel = int.Parse(BenchModels.Option(args, "--parallel", "8"));
+        int threads = int.Parse(BenchModels.Option(args, "--threads", "2"));
+        int sharedPrefix = int.Parse(BenchModels.Option(args, "--shared-prefix", "0"));
+        string? kvDir = BenchModels.Option(args, "--kv-dir", "") is { Length: > 0 } d ? d : null;
+        string path = BenchModels.Option(args, "--model", "") is { Length: > 0 } m ? m
+            : BenchModels.Get(BenchModels.Option(args, "--shape", "small"), Enum.Parse<GgmlType>(BenchModels.Option(args, "--type", "q4_0"), true));
+        var r = RunAsync(path, clients, seconds, maxTokens, parallel, threads, sharedPrefix, kvDir).GetAwaiter().GetResult();
+        Console.WriteLine($"{clients} clients, {seconds:F0} s, max_tokens {maxTokens}, --parallel {parallel}, {Path.GetFileName(path)}");
+        Console.WriteLine($"streams completed {r.Completed}, errors {r.Errors}, incomplete {r.Incomplete}");
+        Console.WriteLine($"ttft p50 {r.TtftP50:F0} ms, p99 {r.TtftP99:F0} ms; inter-token p50 {r.ItlP50:F1} ms, p99 {r.ItlP99:F1} ms");
+        Console.WriteLine($"aggregate {r.TokensPerSecond:F1} generated tok/s; prompt tokens from the cache {r.CachedFraction:P0}");
+        return r.Errors == 0 && r.Incomplete == 0 ? 0 : 1;
+    }
+
+    public sealed record LoadResult(int Completed, int Errors, int Incomplete, double TtftP50, double TtftP99, double ItlP50, double ItlP99,
+        double TokensPerSecond, double CachedFraction);
+
+    public static async Task<LoadResult> RunAsync(string modelPath, int clients, double seconds, int maxTokens, int parallel, int threads,
+        int sharedPrefix = 0, string? kvDir = null)
+    {
+        var options = new StrataServerOptions
+        {
+            ModelPath = modelPath, Port = 0, Parallel = parallel, Threads = threads, Context = 1024,
+            Kv = new Strata.Kv.KvCacheOptions { SsdDirectory = kvDir },
+        };
+        await using var server = StrataServer.Create(options);
+        await server.StartAsync();
+        using var http = new HttpClient { BaseAddress = server.Address };
+        var ready = Stopwatch.StartNew();
+        while ((int)(await http.GetAsync("/health")).StatusCode != 200)
+        {
+            if (ready.Elapsed > TimeSpan.FromMinutes(5)) throw new TimeoutException("the server did not become ready");
+            await Task.Delay(50);
+        }
+        var chat = new ChatClient(Path.GetFileNameWithoutExtension(modelPath), new ApiKeyCredential("none"), new OpenAIClientOptions { Endpoint = new Uri(server.Address!, "/v1"), NetworkTimeout = TimeSpan.FromMinutes(5) });
+        string shared = sharedPrefix > 0 ? string.Join(' ', Enumerable.Range(0, sharedPrefix).Select(i => $"w{i % 97}")) + "\n" : "";
+
+        var ttft = new List<double>();
+        var itl = new List<double>();
+        int completed = 0, errors = 0, incomplete = 0;
+        long tokens = 0, promptTokens = 0, cachedTokens = 0;
+        var clock = Stopwatch.StartNew();
+        var stopIssuing = TimeSpan.FromSeconds(seconds);
+        async Task Client(int id)
+        {
+            var rng = new Random(id);
+            for (int turn = 0; clock.Elapsed < stopIssuing && turn < 10_000; turn++)
+            {
+                string question = shared + $"client {id} turn {turn}: " + string.Join(' ', Enumerable.Range(0, 8).Select(_ => rng.Next(1000)));
+                var sw = Stopwatch.StartNew();
+                double last = -1;
+                int chunks = 0;
+                bool finished = false;
+                try
+                {
+#pragma warning disable OPENAI001 // Seed is marked experimental in the client
+                    var o = new ChatCompletionOptions { MaxOutputTokenCount = maxTokens, Temperature = 0.7f, Seed = id * 1000 + turn };
+#pragma warning restore OPENAI001
+                    await foreach (var u in chat.CompleteChatStreamingAsync([new UserChatMessage(question)], o))
+                    {
+                        double now = sw.Elapsed.TotalMilliseconds;
+                        if (u.ContentUpdate.Count > 0)
+                        {
+                            lock (ttft)
+                            {
+                                if (last < 0) ttft.Add(now); else itl.Add(now - last);
+                                chunks++;
+                            }
+                            last = now;
+                        }
+                        if (u.Usage is { } usage)
+                        {
+                            Interlocked.Add(ref promptTokens, usage.InputTokenCount);
+                            Interlocked.Add(ref cachedTokens, usage.InputTokenDetails?.CachedTokenCount ?? 0);
+                            Interlocked.Add(ref tokens, usage.OutputTokenCount);
+                        }
+                        if (u.FinishReason is not null) finished = true;
+                    }
+                    if (finished) Interlocked.Increment(ref completed); else Interlocked.Increment(ref incomplete);
+                }
+                catch (Exception e)
+                {
+                    if (Interlocked.Increment(ref errors) == 1) Console.Error.WriteLine($"first error: {e.GetType().Name}: {e.Message}");
+                    await Task.Delay(100); // a failing server is not hammered
+                }
+            }
+        }
+        await Task.WhenAll(Enumerable.Range(0, clients).Select(Client));
+        double elapsed = clock.Elapsed.TotalSeconds;
+        ttft.Sort();
+        itl.Sort();
+        double P(List<double> xs, double q) => xs.Count == 0 ? 0 : xs[Math.Min(xs.Count - 1, (int)(q * xs.Count))];
+        return new LoadResult(completed, errors, incomplete, P(ttft, 0.5), P(ttft, 0.99), P(itl, 0.5), P(itl, 0.99), tokens / elapsed,
+            promptTokens == 0 ? 0 : (double)cachedTokens / promptTokens);
+    }
+}
