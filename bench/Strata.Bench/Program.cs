@@ -4,6 +4,7 @@ using Strata.Bench;
 using Strata.Tensors;
 
 // "decode ...": decode speed side by side with llama.cpp (see SideBySide/DecodeVsLlamaCpp.cs).
+// "batch-decode ...": B sequences decoded in one batch, Strata and llama.cpp (BatchDecodeVsLlamaCpp.cs).
 // "serve-load ...": concurrent streaming clients against `strata serve` on loopback (ServeLoadBench.cs).
 // "kv-restart ...": time to first token of a conversation continued from the ssd tier by a new process (KvRestartBench.cs).
 // Default: a quick Stopwatch sweep of matvec kernels printing GB/s of weights read. "--bdn" runs the BenchmarkDotNet suite instead.
@@ -15,6 +16,11 @@ if (args.Length > 0 && args[0] == "decode")
 if (args.Length > 0 && args[0] == "kv-restart")
 {
     Environment.ExitCode = Strata.Bench.SideBySide.KvRestartBench.Run(args[1..]);
+    return;
+}
+if (args.Length > 0 && args[0] == "batch-decode")
+{
+    Environment.ExitCode = Strata.Bench.SideBySide.BatchDecodeVsLlamaCpp.Run(args[1..]);
     return;
 }
 if (args.Length > 0 && args[0] == "serve-load")

@@ -103,16 +103,20 @@ public class InferenceEngineTests
     {
         using var dir = new TempDir();
         string path = TestModels.Write(Spec, dir.Path);
-        using var model = Model.Load(path, new ModelOptions { Threads = 2, Context = 256 });
+        using var model = Model.Load(path, new ModelOptions { Threads = 2, Context = 512 });
+        // A prompt whose greedy continuation runs 400 tokens without ending, so only the cancellation can stop it.
+        var prompt = Enumerable.Range(0, 20).Select(seed => Prompt(40, seed))
+            .First(p => new Generator(model).Generate(p, Greedy(400)).StopReason == StopReason.MaxTokens);
         using var engine = new InferenceEngine(model);
         using var cts = new CancellationTokenSource();
         var events = new List<InferenceEvent>();
-        await foreach (var e in engine.RunAsync(new InferenceRequest { Prompt = Prompt(40, 2), Generation = Greedy(-1) }, cts.Token))
+        await foreach (var e in engine.RunAsync(new InferenceRequest { Prompt = prompt, Generation = Greedy(400) }, cts.Token))
         {
             events.Add(e);
             if (events.Count == 3) cts.Cancel();
         }
         Assert.Equal(StopReason.Cancelled, events.OfType<FinishEvent>().Single().Reason);
+        Assert.True(events.OfType<TokenEvent>().Count() < 400);
         Assert.IsType<UsageEvent>(events[^1]);
         Assert.Equal(model.KvPool.Capacity, model.KvPool.FreeBlocks);
     }
