@@ -6,7 +6,7 @@ namespace Strata.Cli;
 
 /// <summary>
 /// The tiered KV cache's options, shared by every command that loads a model for generation (<c>run</c>, and
-/// <c>serve</c> when it lands): <c>--kv-tiers dram=2GiB,far=8GiB,ssd=64GiB</c>, <c>--kv-dir DIR</c> and the rest.
+/// <c>serve</c> when it lands): <c>--kv-tiers dram=2GiB,far=8GiB,ssd=64GiB</c>, <c>--kv-dir DIR</c>, <c>--kv-type f16|q8_0</c> and the rest.
 /// </summary>
 internal sealed class KvOptions
 {
@@ -24,7 +24,17 @@ internal sealed class KvOptions
     private readonly Option<string> _write = Opt.OneOf("--kv-write", [], "when blocks reach the ssd tier: through (as they complete) or back (on eviction)", "through", ["through", "back"]);
     private readonly Option<int> _farNode = Opt.Int("--kv-far-node", [], "NUMA node of the far tier (-1: the CPU-less node found, if any)", -1, -1, 1023);
 
-    public IEnumerable<Option> All => [_tiers, _dir, _policy, _write, _farNode];
+    private readonly Option<string> _type = TypeOption();
+
+    public IEnumerable<Option> All => [_tiers, _dir, _policy, _write, _farNode, _type];
+
+    /// <summary><c>--kv-type f16|q8_0</c>, also on commands that take no other --kv-* option (perplexity).</summary>
+    public static Option<string> TypeOption() =>
+        Opt.OneOf("--kv-type", [], "how K and V are stored in every tier and read by attention (q8_0: about half the bytes of f16)", "f16", [.. KvTypeInfo.Names]);
+
+    public static KvType ReadType(ParseResult p, Option<string> option) => KvTypeInfo.Parse(p.GetValue(option)!);
+
+    public KvType ReadType(ParseResult p) => ReadType(p, _type);
 
     public KvCacheOptions Read(ParseResult p, Action<string> warn)
     {

@@ -5,13 +5,14 @@ using Strata.Engine;
 
 namespace Strata.Cli.Commands;
 
-/// <summary><c>strata perplexity -m MODEL --file TEXT [--ctx N] [--json]</c>, as llama.cpp's perplexity tool computes it.</summary>
+/// <summary><c>strata perplexity -m MODEL --file TEXT [--ctx N] [--kv-type f16|q8_0] [--json]</c>, as llama.cpp's perplexity tool computes it.</summary>
 internal sealed class PerplexityCommand : Command
 {
     private readonly Option<string?> _model = CommonOptions.Model();
     private readonly Option<string?> _file = new Option<string?>("--file", "-f") { Description = "the text to score (required)", HelpName = "TEXT" }.ExistingFile();
     private readonly Option<int> _ctx = CommonOptions.CtxSize(512, min: 4, description: "tokens per window (the text needs at least twice as many)");
     private readonly Option<int> _threads = CommonOptions.Threads();
+    private readonly Option<string> _kvType = KvOptions.TypeOption();
     private readonly Option<bool> _json = CommonOptions.Json("print {ctx, chunks, tokens, scored, ppl, ppl_stderr, chunk_ppl} as JSON");
 
     public PerplexityCommand() : base("perplexity", "perplexity of a text in windows of --ctx tokens, as llama.cpp's perplexity tool computes it")
@@ -21,6 +22,7 @@ internal sealed class PerplexityCommand : Command
         Add(_file);
         Add(_ctx);
         Add(_threads);
+        Add(_kvType);
         Add(_json);
         Validators.Add(r =>
         {
@@ -38,7 +40,7 @@ internal sealed class PerplexityCommand : Command
         try { text = File.ReadAllText(file); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new StrataException($"{file}: cannot read: {e.Message}"); }
 
-        using var model = Model.Load(CommonOptions.ModelPath(p.GetValue(_model)), new ModelOptions { Threads = p.GetValue(_threads), Context = ctx, BatchSize = Math.Min(ctx, 512) });
+        using var model = Model.Load(CommonOptions.ModelPath(p.GetValue(_model)), new ModelOptions { Threads = p.GetValue(_threads), Context = ctx, BatchSize = Math.Min(ctx, 512), KvType = KvOptions.ReadType(p, _kvType) });
         // On a terminal the running estimates wait for the progress display to finish, so the two do not interleave.
         bool holdChunks = !json && Terminal.ShowsProgress && !Console.IsOutputRedirected;
         var held = new StringBuilder();

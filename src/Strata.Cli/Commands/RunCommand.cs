@@ -63,7 +63,7 @@ internal sealed class RunCommand : Command
         bool json = p.GetValue(_json);
 
         var kv = _kv.Read(p, KvOptions.Warn);
-        using var model = Model.Load(CommonOptions.ModelPath(p.GetValue(_model)), new ModelOptions { Threads = p.GetValue(_threads), Context = p.GetValue(_ctx), Kv = kv });
+        using var model = Model.Load(CommonOptions.ModelPath(p.GetValue(_model)), new ModelOptions { Threads = p.GetValue(_threads), Context = p.GetValue(_ctx), Kv = kv, KvType = _kv.ReadType(p) });
         if (prompt is null && tokens is null) return ChatLoop.Run(model, options, p.GetValue(_system));
         int[] promptTokens = tokens ?? model.Tokenize(prompt!);
         foreach (int t in promptTokens)

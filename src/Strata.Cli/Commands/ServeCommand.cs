@@ -41,6 +41,7 @@ internal sealed class ServeCommand : Command
             Context = p.GetValue(_ctx),
             Threads = p.GetValue(_threads),
             Kv = kv,
+            KvType = _kv.ReadType(p),
             Limits = new ServerLimits { RequestTimeoutSeconds = p.GetValue(_timeout) },
         };
         return Run(options).GetAwaiter().GetResult();

@@ -7,7 +7,7 @@ using Strata.Weights;
 
 namespace Strata.Engine;
 
-/// <summary>How a model is loaded: threads, context size, KV block size.</summary>
+/// <summary>How a model is loaded: threads, context size, KV block size and type.</summary>
 public sealed record ModelOptions
 {
     /// <summary>Compute threads; 0 means one per core.</summary>
@@ -17,6 +17,8 @@ public sealed record ModelOptions
     /// <summary>Sequences whose KV cache fits in memory at once.</summary>
     public int MaxSequences { get; init; } = 1;
     public int KvBlockTokens { get; init; } = KvLayout.DefaultBlockTokens;
+    /// <summary>How K and V are stored in every tier and read by attention: f16, or q8_0 at about half the bytes.</summary>
+    public KvType KvType { get; init; } = KvType.F16;
     /// <summary>Most tokens per forward call; longer prompts are fed in chunks.</summary>
     public int BatchSize { get; init; } = 256;
     /// <summary>Copy matrices into the layouts the fastest kernels read (Q4_0 today); false computes straight from the file.</summary>
@@ -59,7 +61,9 @@ public sealed class Model : IDisposable
         Context = o.Context > 0 ? o.Context : Math.Min(Config.ContextLength, ModelOptions.DefaultMaxContext);
         if (o.Context < 0 || Context > 1 << 20) throw new StrataException($"context size {o.Context} is out of range");
         int threads = o.Threads > 0 ? o.Threads : Environment.ProcessorCount;
-        var layout = new KvLayout(Config.Layers, Config.KvDim, o.KvBlockTokens);
+        if (o.KvType == KvType.Q8_0 && Config.HeadDim % KvTypeInfo.Q8Block != 0)
+            throw new StrataException($"--kv-type q8_0 needs a head size that is a multiple of {KvTypeInfo.Q8Block}; this model's is {Config.HeadDim}");
+        var layout = new KvLayout(Config.Layers, Config.KvDim, o.KvBlockTokens, o.KvType);
         int blocksPerSequence = (Context + layout.BlockTokens - 1) / layout.BlockTokens;
 
         _weights = new GgufWeightSource(file);

@@ -12,6 +12,7 @@ public sealed class KvSequence : IDisposable
     private readonly int[] _table;
     private readonly int[] _tokens;
     private readonly BlockHash[] _hashes;
+    private readonly int _blockTokens, _rowBytes; // the layout's, read once: rows are looked up per position and head
     private int _blocks;
 
     public KvSequence(KvBlockPool pool, int maxPositions)
@@ -22,6 +23,8 @@ public sealed class KvSequence : IDisposable
         _table = new int[blocks];
         _hashes = new BlockHash[blocks];
         _tokens = new int[maxPositions];
+        _blockTokens = pool.Layout.BlockTokens;
+        _rowBytes = pool.Layout.RowBytes;
     }
 
     public KvLayout Layout => _pool.Layout;
@@ -107,12 +110,20 @@ public sealed class KvSequence : IDisposable
         _pool.Release(old);
     }
 
-    /// <summary>The K (kind 0) or V (kind 1) row of one position in one layer: KvDim f16 values.</summary>
+    /// <summary>The K (kind 0) or V (kind 1) row of one position in one layer: <see cref="KvLayout.RowBytes"/> bytes
+    /// of KvDim values in the layout's <see cref="KvLayout.Type"/>.</summary>
+    public Span<byte> RowBytes(int layer, int kind, int position)
+    {
+        int bt = _blockTokens;
+        return Store.Block(_table[position / bt]).Slice( // KvLayout.RowOffset, with the row size read once
+            ((layer * 2 + kind) * bt + position % bt) * _rowBytes, _rowBytes);
+    }
+
+    /// <summary>The same row as KvDim f16 values; only for <see cref="KvType.F16"/> layouts.</summary>
     public Span<Half> Row(int layer, int kind, int position)
     {
-        int bt = Layout.BlockTokens;
-        return System.Runtime.InteropServices.MemoryMarshal.Cast<byte, Half>(Store.Block(_table[position / bt]))
-            .Slice(Layout.RowOffset(layer, kind, position % bt), Layout.KvDim);
+        if (Layout.Type != KvType.F16) throw new InvalidOperationException($"{KvTypeInfo.Name(Layout.Type)} KV rows are not f16: use RowBytes");
+        return System.Runtime.InteropServices.MemoryMarshal.Cast<byte, Half>(RowBytes(layer, kind, position));
     }
 
     /// <summary>Gives every block back; the pool keeps named ones cached. Deepest blocks go first, so that a policy

@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using Strata.Kv;
 using Strata.Tensors;
 
@@ -6,7 +7,7 @@ namespace Strata.Models;
 /// <summary>
 /// Causal grouped-query attention over paged KV caches: token i of the batch, at position p of its own sequence,
 /// attends to positions [0, p] of that sequence; query head h reads KV head h / GroupSize. Tokens of different
-/// sequences share one batch. Work items are (token, head) pairs spread over the pool; each worker has its own score
+/// sequences share one batch. K and V rows are f16 or Q8_0 blocks, as the sequence's layout says. Work items are (token, head) pairs spread over the pool; each worker has its own score
 /// buffer.
 /// </summary>
 internal sealed class Attention
@@ -69,14 +70,26 @@ internal sealed class Attention
         var q = _qBuf.AsSpan(i * _c.QDim + h * hd, hd);
         var scores = _scores[thread].AsSpan(0, last + 1);
 
-        for (int p = 0; p <= last; p++)
-            scores[p] = HalfVector.Dot(q, seq.Row(_layer, 0, p).Slice(kvOffset, hd)) * _scale;
-        Ops.Softmax(scores);
-
         var acc = _acc[thread].AsSpan();
         acc.Clear();
-        for (int p = 0; p <= last; p++)
-            HalfVector.Axpy(scores[p], seq.Row(_layer, 1, p).Slice(kvOffset, hd), acc);
+        if (seq.Layout.Type == KvType.Q8_0)
+        {
+            // a head's slice is HeadDim / 32 whole Q8_0 blocks (the model load checks HeadDim % 32 == 0)
+            int bytes = hd / KvTypeInfo.Q8Block * KvTypeInfo.Q8BlockBytes, byteOffset = h / _c.GroupSize * bytes;
+            for (int p = 0; p <= last; p++)
+                scores[p] = Q8Row.Dot(q, seq.RowBytes(_layer, 0, p).Slice(byteOffset, bytes)) * _scale;
+            Ops.Softmax(scores);
+            for (int p = 0; p <= last; p++)
+                Q8Row.Axpy(scores[p], seq.RowBytes(_layer, 1, p).Slice(byteOffset, bytes), acc);
+        }
+        else
+        {
+            for (int p = 0; p <= last; p++)
+                scores[p] = HalfVector.Dot(q, MemoryMarshal.Cast<byte, Half>(seq.RowBytes(_layer, 0, p)).Slice(kvOffset, hd)) * _scale;
+            Ops.Softmax(scores);
+            for (int p = 0; p <= last; p++)
+                HalfVector.Axpy(scores[p], MemoryMarshal.Cast<byte, Half>(seq.RowBytes(_layer, 1, p)).Slice(kvOffset, hd), acc);
+        }
         acc.CopyTo(_outBuf.AsSpan(i * _c.QDim + h * hd, hd));
     }
 }

@@ -213,6 +213,13 @@ public sealed class Transformer : IDisposable
 
     private static void StoreKv(KvSequence seq, int layer, int position, ReadOnlySpan<float> k, ReadOnlySpan<float> v)
     {
+        if (seq.Layout.Type == KvType.Q8_0)
+        {
+            // ggml's reference Q8_0 rounding, so the cache holds the bytes llama.cpp's q8_0 cache would
+            Q8Row.Quantize(k, seq.RowBytes(layer, 0, position));
+            Q8Row.Quantize(v, seq.RowBytes(layer, 1, position));
+            return;
+        }
         var kRow = seq.Row(layer, 0, position);
         var vRow = seq.Row(layer, 1, position);
         for (int j = 0; j < k.Length; j++)

@@ -62,6 +62,7 @@ public sealed class ModelHost : IDisposable
                 Context = _o.Context,
                 MaxSequences = _o.Parallel,
                 Kv = _o.Kv,
+                KvType = _o.KvType,
             });
             _template = ChatPrompt.TemplateFor(model);
             Fingerprint = "fp_" + model.KvCache.Fingerprint.Short;

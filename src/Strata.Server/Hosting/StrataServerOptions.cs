@@ -20,6 +20,8 @@ public sealed class StrataServerOptions
     public int Context { get; init; }
     public int Threads { get; init; }
     public KvCacheOptions Kv { get; init; } = new();
+    /// <summary>How K and V are stored (<c>--kv-type</c>).</summary>
+    public KvType KvType { get; init; } = KvType.F16;
     /// <summary>Bounds on what a request may ask; also bound from the "Strata:Limits" configuration section.</summary>
     public ServerLimits Limits { get; init; } = new();
     /// <summary>Loads the model instead of <see cref="Model.Load"/> (tests hold it back to see /health say 503).</summary>

@@ -9,6 +9,9 @@ public class PrefixCacheTests
 {
     private static readonly ModelSpec Spec = new("llama", Dim: 64, Layers: 2, Heads: 4, KvHeads: 2, FeedForward: 96, Vocab: 300);
 
+    /// <summary>The model a KV type is tested on: q8_0 needs head size 32 (Dim 128 over 4 heads), f16 keeps 16.</summary>
+    private static ModelSpec SpecFor(KvType type) => type == KvType.Q8_0 ? Spec with { Dim = 128 } : Spec;
+
     private static int[] Prompt(int n, int seed)
     {
         var rng = new Random(seed);
@@ -30,23 +33,25 @@ public class PrefixCacheTests
         return (logits, reuse);
     }
 
-    private static float[] Scratch(string path, int[] tokens)
+    private static float[] Scratch(string path, int[] tokens, KvType type = KvType.F16)
     {
-        using var model = Model.Load(path, new ModelOptions { Threads = 2, Context = 256 });
+        using var model = Model.Load(path, new ModelOptions { Threads = 2, Context = 256, KvType = type });
         return LastLogits(model, tokens).Logits;
     }
 
     [Theory]
-    [InlineData(17)]   // one full block cached, one token computed
-    [InlineData(40)]   // two blocks cached, eight computed
-    [InlineData(64)]   // all four cached: the last token is computed again in a private copy of its block
-    public void DramHitIsBitIdenticalToScratch(int length)
+    [InlineData(17, KvType.F16)]   // one full block cached, one token computed
+    [InlineData(40, KvType.F16)]   // two blocks cached, eight computed
+    [InlineData(64, KvType.F16)]   // all four cached: the last token is computed again in a private copy of its block
+    [InlineData(40, KvType.Q8_0)]
+    [InlineData(64, KvType.Q8_0)]
+    public void DramHitIsBitIdenticalToScratch(int length, KvType type)
     {
         using var dir = new TempDir();
-        string path = TestModels.Write(Spec, dir.Path);
+        string path = TestModels.Write(SpecFor(type), dir.Path);
         var tokens = Prompt(length, length);
-        var expected = Scratch(path, tokens);
-        using var model = Model.Load(path, new ModelOptions { Threads = 2, Context = 256 });
+        var expected = Scratch(path, tokens, type);
+        using var model = Model.Load(path, new ModelOptions { Threads = 2, Context = 256, KvType = type });
         var (first, none) = LastLogits(model, tokens);
         Assert.Equal(0, none.Tokens);
         Assert.Equal(expected, first);
@@ -100,15 +105,17 @@ public class PrefixCacheTests
         Assert.Equal(expected, logits);
     }
 
-    [Fact]
-    public void SsdTierSurvivesARestartAndIsBitIdentical()
+    [Theory]
+    [InlineData(KvType.F16)]
+    [InlineData(KvType.Q8_0)]
+    public void SsdTierSurvivesARestartAndIsBitIdentical(KvType type)
     {
         using var dir = new TempDir();
-        string path = TestModels.Write(Spec, dir.Path);
+        string path = TestModels.Write(SpecFor(type), dir.Path);
         string kvDir = Path.Combine(dir.Path, "kv");
         var tokens = Prompt(150, 9);
-        var expected = Scratch(path, tokens);
-        var options = new ModelOptions { Threads = 2, Context = 256, Kv = new KvCacheOptions { SsdDirectory = kvDir } };
+        var expected = Scratch(path, tokens, type);
+        var options = new ModelOptions { Threads = 2, Context = 256, KvType = type, Kv = new KvCacheOptions { SsdDirectory = kvDir } };
         using (var first = Model.Load(path, options))
         {
             Assert.Equal(0, LastLogits(first, tokens).Reuse.Tokens);
