@@ -102,7 +102,8 @@ public class InferenceEngineTests
     public async Task CancellingARequestFreesItsBlocksAtOnce()
     {
         using var dir = new TempDir();
-        string path = TestModels.Write(Spec, dir.Path);
+        // Big enough that 400 tokens take far longer than the reader needs to see three events and cancel.
+        string path = TestModels.Write(Spec with { Dim = 256, Layers = 4, FeedForward = 1024 }, dir.Path);
         using var model = Model.Load(path, new ModelOptions { Threads = 2, Context = 512 });
         // A prompt whose greedy continuation runs 400 tokens without ending, so only the cancellation can stop it.
         var prompt = Enumerable.Range(0, 20).Select(seed => Prompt(40, seed))
