@@ -63,34 +63,39 @@ public sealed class KvCacheManager : IDisposable
     /// at least the last token to compute (its logits are needed). DRAM blocks are shared; blocks of lower tiers are
     /// read in parallel (on dedicated reader threads) into fresh DRAM blocks and promoted there.
     /// </summary>
-    public PrefixReuse AttachPrefix(KvSequence seq, ReadOnlySpan<int> prompt)
+    public PrefixReuse AttachPrefix(KvSequence seq, ReadOnlySpan<int> prompt) => BeginAttachPrefix(seq, prompt).Complete();
+
+    /// <summary>
+    /// <see cref="AttachPrefix"/> in two halves: this one plans, pins and allocates (on the engine's thread) and starts
+    /// the lower tiers' reads; <see cref="PrefixLoad.Complete"/> — once <see cref="PrefixLoad.IsReady"/>, or waiting —
+    /// attaches what was read. A scheduler computes other sequences meanwhile, so a prefix load from the ssd tier
+    /// overlaps their work.
+    /// </summary>
+    public PrefixLoad BeginAttachPrefix(KvSequence seq, ReadOnlySpan<int> prompt)
     {
         int bt = _layout.BlockTokens;
         int candidates = prompt.Length / bt;
-        if (candidates == 0) { Count(0, 0); return PrefixReuse.None; }
         var keys = new BlockHash[candidates];
         var parent = Fingerprint;
         for (int b = 0; b < candidates; b++) keys[b] = parent = BlockHash.Chain(parent, prompt.Slice(b * bt, bt));
-        var reuse = AttachKeys(seq, keys, prompt);
-        if (seq.Length < prompt.Length) return reuse;
-        // Every token was cached: the last one is computed again for its logits, in a private copy of its block
-        // (the sequence's copy-on-write), so the shared block is never written.
-        seq.Truncate(prompt.Length - 1);
-        return reuse with { Tokens = prompt.Length - 1 };
+        return Begin(seq, keys, prompt, promptLength: prompt.Length);
     }
 
     /// <summary>
     /// The lookup behind <see cref="AttachPrefix"/> on block keys directly (trace replay has keys and no tokens;
-    /// <paramref name="tokens"/> may then be empty).
+    /// <paramref name="tokens"/> may then be empty). Every block found is attached, none held back.
     /// </summary>
-    public PrefixReuse AttachKeys(KvSequence seq, BlockHash[] allKeys, ReadOnlySpan<int> tokens)
+    public PrefixReuse AttachKeys(KvSequence seq, BlockHash[] allKeys, ReadOnlySpan<int> tokens) =>
+        Begin(seq, allKeys, tokens, promptLength: -1).Complete();
+
+    private PrefixLoad Begin(KvSequence seq, BlockHash[] allKeys, ReadOnlySpan<int> tokens, int promptLength)
     {
         if (seq.Length != 0) throw new InvalidOperationException("a prefix can only be attached to an empty sequence");
         int bt = _layout.BlockTokens;
         var keys = allKeys.Length * bt <= seq.MaxPositions ? allKeys : allKeys[..(seq.MaxPositions / bt)];
 
         // Plan first, touching nothing: where each leading block is, up to the first block no tier has.
-        Span<int> source = keys.Length <= 1024 ? stackalloc int[keys.Length] : new int[keys.Length]; // -1 DRAM, else level
+        var source = new int[keys.Length]; // -1 DRAM, else the level
         int found = 0;
         for (; found < keys.Length; found++)
         {
@@ -110,47 +115,59 @@ public sealed class KvCacheManager : IDisposable
         int usable = found;
         for (int b = 0; b < found && usable == found; b++)
             if (source[b] >= 0 && !Pool.TryAllocate(out ids[b])) { ids[b] = -1; usable = b; }
-        usable = Load(keys, source, ids, usable);
-        for (int b = 0; b < found; b++) if (source[b] >= 0) _levels[source[b]].Unpin(keys[b]);
-        // A prefix is only as long as its first gap: what lies past it is given back.
-        for (int b = usable; b < found; b++)
-            if (ids[b] >= 0) Pool.Release(ids[b]);
 
-        var byTier = new Dictionary<string, int> { ["dram"] = 0 };
-        foreach (var l in _levels) byTier[l.Name] = 0;
-        for (int b = 0; b < usable; b++)
-        {
-            if (source[b] >= 0) Pool.Register(ids[b], keys[b]);
-            seq.AppendCached(ids[b], keys[b], tokens.Length >= (b + 1) * bt ? tokens.Slice(b * bt, bt) : _noTokens);
-            byTier[source[b] == -1 ? "dram" : _levels[source[b]].Name]++;
-        }
-        Count(keys.Length, usable);
-        return new PrefixReuse(usable * bt, byTier);
-    }
-
-    /// <summary>Reads the planned lower-tier blocks in parallel; returns how many leading blocks are usable.</summary>
-    private int Load(BlockHash[] keys, Span<int> source, int[] ids, int usable)
-    {
         var loads = new List<int>();
         for (int b = 0; b < usable; b++) if (source[b] >= 0) loads.Add(b);
-        if (loads.Count == 0) return usable;
         var ok = new bool[usable];
-        var src = source[..usable].ToArray();
+        TierReaders.Batch? reads = null;
         var store = Pool.Store;
         if (store is null)
         {
             // Metadata only (replay): nothing to read.
-            foreach (int b in loads) ok[b] = _levels[src[b]].Contains(keys[b]);
+            foreach (int b in loads) ok[b] = _levels[source[b]].Contains(keys[b]);
         }
-        else
-            TierReaders.ForEach(loads.Count, i =>
+        else if (loads.Count > 0)
+        {
+            var blocks = loads.Select(b => (Level: _levels[source[b]], Key: keys[b], Id: ids[b], Index: b)).ToArray();
+            reads = TierReaders.Begin(blocks.Length, i =>
             {
-                int b = loads[i];
-                ok[b] = _levels[src[b]].TryRead(keys[b], store.Block(ids[b]));
+                var (level, key, id, index) = blocks[i];
+                ok[index] = level.TryRead(key, store.Block(id));
             });
-        foreach (int b in loads)
-            if (!ok[b]) return b;
-        return usable;
+        }
+        int kept = Math.Min(tokens.Length, found * bt);
+        return new PrefixLoad(this, seq, keys, source, ids, ok, found, usable, loads, tokens[..kept].ToArray(), promptLength, reads);
+    }
+
+    /// <summary>Called by <see cref="PrefixLoad.Complete"/> on the engine's thread once the reads are done.</summary>
+    internal PrefixReuse Finish(PrefixLoad load)
+    {
+        int bt = _layout.BlockTokens;
+        var (seq, keys, source, ids, ok) = (load.Sequence, load.Keys, load.Source, load.Ids, load.Ok);
+        int usable = load.Usable;
+        foreach (int b in load.Loads)
+            if (!ok[b]) { usable = Math.Min(usable, b); break; }
+        for (int b = 0; b < load.Found; b++) if (source[b] >= 0) _levels[source[b]].Unpin(keys[b]);
+        // A prefix is only as long as its first gap: what lies past it is given back.
+        for (int b = usable; b < load.Found; b++)
+            if (ids[b] >= 0) Pool.Release(ids[b]);
+
+        var byTier = new Dictionary<string, int> { ["dram"] = 0 };
+        foreach (var l in _levels) byTier[l.Name] = 0;
+        var tokens = load.Tokens;
+        for (int b = 0; b < usable; b++)
+        {
+            if (source[b] >= 0) Pool.Register(ids[b], keys[b]);
+            seq.AppendCached(ids[b], keys[b], tokens.Length >= (b + 1) * bt ? tokens.AsSpan(b * bt, bt) : _noTokens);
+            byTier[source[b] == -1 ? "dram" : _levels[source[b]].Name]++;
+        }
+        Count(keys.Length, usable);
+        var reuse = new PrefixReuse(usable * bt, byTier);
+        if (load.PromptLength <= 0 || seq.Length < load.PromptLength) return reuse;
+        // Every token was cached: the last one is computed again for its logits, in a private copy of its block
+        // (the sequence's copy-on-write), so the shared block is never written.
+        seq.Truncate(load.PromptLength - 1);
+        return reuse with { Tokens = load.PromptLength - 1 };
     }
 
     /// <summary>

@@ -162,6 +162,33 @@ public class InferenceEngineTests
     }
 
     [Fact]
+    public async Task APrefixReadFromTheSsdTierRunsBesideOtherSequences()
+    {
+        using var dir = new TempDir();
+        string path = TestModels.Write(Spec, dir.Path);
+        var kv = new KvCacheOptions { SsdDirectory = Path.Combine(dir.Path, "kv") };
+        var cached = Prompt(200, 31);
+        var fresh = Prompt(40, 32);
+        int[] expectCached, expectFresh;
+        using (var first = Model.Load(path, new ModelOptions { Threads = 2, Context = 256, Kv = kv }))
+        {
+            expectCached = new Generator(first).Generate(cached, Greedy(20)).Tokens;
+            expectFresh = new Generator(first).Generate(fresh, Greedy(20)).Tokens;
+            first.KvCache.Pool.DropUnreferenced();
+            first.KvCache.Flush(TimeSpan.FromSeconds(30));
+        }
+        using var model = Model.Load(path, new ModelOptions { Threads = 2, Context = 256, MaxSequences = 2, Kv = kv });
+        using var engine = new InferenceEngine(model, new EngineOptions { MaxRunning = 2 });
+        var both = await Task.WhenAll(
+            Collect(engine, new InferenceRequest { Prompt = fresh, Generation = Greedy(20) }),
+            Collect(engine, new InferenceRequest { Prompt = cached, Generation = Greedy(20) }));
+        Assert.Equal(expectFresh, both[0].Tokens[0]);
+        Assert.Equal(expectCached, both[1].Tokens[0]);
+        Assert.Equal(192, both[1].Usage.CachedTokens);
+        Assert.Equal(12, both[1].Usage.CacheHitsByTier["ssd"]);
+    }
+
+    [Fact]
     public void AFullQueueIsRefusedWithRetryAfter()
     {
         using var dir = new TempDir();

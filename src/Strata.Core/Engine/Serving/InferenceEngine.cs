@@ -124,7 +124,12 @@ public sealed class InferenceEngine : IInferenceEngine
             if (count > 0 && EnsureBlocks(s, s.Kv!.Length + count)) _batch.Add((s, count));
         }
         _batch.RemoveAll(b => !_running.Contains(b.Sequence)); // preempted by a later reservation
-        if (_batch.Count == 0) return;
+        if (_batch.Count == 0)
+        {
+            // Nothing to compute but prefixes being read: wait for the device rather than spin.
+            if (_running.Any(r => r.Load is not null)) Thread.Sleep(1);
+            return;
+        }
 
         // One forward pass for everything: every matrix is read once for all sequences of the step.
         int n = 0;
@@ -149,14 +154,23 @@ public sealed class InferenceEngine : IInferenceEngine
         }
     }
 
-    /// <summary>Gives a sequence its KV cache the first time it runs; false while it must wait (a later choice
-    /// waits for the first to compute the prompt, then shares its blocks).</summary>
+    /// <summary>
+    /// Gives a sequence its KV cache the first time it runs; false while it must wait: a later choice waits for the
+    /// first to compute the prompt (then shares its blocks), and a sequence whose prefix is being read from a lower
+    /// tier waits for the reads while the others compute.
+    /// </summary>
     private bool Attach(SequenceState s)
     {
-        if (s.Kv is not null) return true;
-        if (s.Choice > 0 && !s.Request.PromptReady) return false;
-        s.Kv = Model.NewSequence();
-        var reuse = Model.KvCache.AttachPrefix(s.Kv, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(s.History));
+        if (s.Kv is null)
+        {
+            if (s.Choice > 0 && !s.Request.PromptReady) return false;
+            s.Kv = Model.NewSequence();
+            s.Load = Model.KvCache.BeginAttachPrefix(s.Kv, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(s.History));
+        }
+        if (s.Load is not { } load) return true;
+        if (!load.IsReady) return false;
+        var reuse = load.Complete();
+        s.Load = null;
         if (s.Choice == 0 && s.Generated == 0)
         {
             s.Request.CachedTokens = reuse.Tokens;
@@ -221,7 +235,7 @@ public sealed class InferenceEngine : IInferenceEngine
         int needed = Model.KvCache.Layout.BlocksFor(positions) - s.Kv!.BlockTable.Length;
         while (needed > Model.KvPool.FreeBlocks)
         {
-            var victim = _running.Where(r => r != s && r.Kv is not null).MaxBy(r => r.Admitted);
+            var victim = _running.Where(r => r != s && r.Kv is not null && r.Load is null).MaxBy(r => r.Admitted);
             if (victim is null || victim.Admitted < s.Admitted) victim = s;
             Preempt(victim);
             if (victim == s) return false;

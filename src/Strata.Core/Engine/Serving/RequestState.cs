@@ -82,6 +82,8 @@ internal sealed class SequenceState : IDisposable
     /// <summary>Prompt and generated tokens: what the sequence's KV must end up holding, and the penalties' window.</summary>
     public List<int> History { get; }
     public KvSequence? Kv { get; set; }
+    /// <summary>The prefix being read from a lower tier before the sequence can run, if any.</summary>
+    public PrefixLoad? Load { get; set; }
     public int Generated { get; set; }
     /// <summary>Admission order of this sequence (preemption takes the latest).</summary>
     public long Admitted { get; set; }
@@ -112,6 +114,9 @@ internal sealed class SequenceState : IDisposable
 
     public void Dispose()
     {
+        // Reads in flight write into the load's blocks: let them land, attach, then give everything back.
+        Load?.Complete();
+        Load = null;
         Kv?.Dispose();
         Kv = null;
     }

@@ -14,25 +14,39 @@ internal static class TierReaders
     private static int _started;
 
     /// <summary>Runs <paramref name="read"/> for every index in [0, count) on the reader threads; returns when all are done.</summary>
-    public static void ForEach(int count, Action<int> read)
+    public static void ForEach(int count, Action<int> read) => Begin(count, read).Wait();
+
+    /// <summary>Starts <paramref name="read"/> for every index in [0, count) on the reader threads.</summary>
+    public static Batch Begin(int count, Action<int> read)
     {
-        if (count == 1) { read(0); return; }
         if (Interlocked.Exchange(ref _started, 1) == 0)
             for (int t = 0; t < Threads; t++)
                 new Thread(() => { foreach (var a in Work.GetConsumingEnumerable()) a(); }) { IsBackground = true, Name = $"strata-kv-reader-{t}" }.Start();
-        using var done = new CountdownEvent(count);
-        Exception? failure = null;
+        var batch = new Batch(count);
         for (int i = 0; i < count; i++)
         {
             int index = i;
             Work.Add(() =>
             {
                 try { read(index); }
-                catch (Exception e) { failure ??= e; }
-                finally { done.Signal(); }
+                catch (Exception e) { batch.Failure ??= e; }
+                finally { batch.Done.Signal(); }
             });
         }
-        done.Wait();
-        if (failure is not null) throw new StrataException($"reading KV blocks failed: {failure.Message}", failure);
+        return batch;
+    }
+
+    /// <summary>Reads in flight.</summary>
+    public sealed class Batch(int count)
+    {
+        internal CountdownEvent Done { get; } = new(count);
+        internal Exception? Failure { get; set; }
+        public bool IsCompleted => Done.IsSet;
+
+        public void Wait()
+        {
+            Done.Wait();
+            if (Failure is not null) throw new StrataException($"reading KV blocks failed: {Failure.Message}", Failure);
+        }
     }
 }
