@@ -82,7 +82,8 @@ public static class ServeLoadBench
                     await foreach (var u in chat.CompleteChatStreamingAsync([new UserChatMessage(question)], o))
                     {
                         double now = sw.Elapsed.TotalMilliseconds;
-                        if (u.ContentUpdate.Count > 0)
+                        // The first chunk carries the role and empty content, as OpenAI sends it: not a token.
+                        if (u.ContentUpdate.Any(part => !string.IsNullOrEmpty(part.Text)))
                         {
                             lock (ttft)
                             {

@@ -35,6 +35,9 @@ public sealed record EngineOptions
     /// <summary>Tokens one step computes at most: decode tokens first, then prefill chunks, so a long prompt never
     /// stalls running streams for more than one chunk.</summary>
     public int StepTokenBudget { get; init; } = 256;
+    /// <summary>The step time the budget aims at (it shrinks below <see cref="StepTokenBudget"/> on a slow machine, so
+    /// streams keep flowing while prompts are computed); zero: always the full budget.</summary>
+    public double TargetStepSeconds { get; init; } = 0.25;
     /// <summary>A request still running after this long is stopped (<see cref="StopReason.Cancelled"/>); zero: never.</summary>
     public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromMinutes(10);
     /// <summary>Told about a failure of the engine itself (a bug): the running requests get an error, serving goes on.</summary>

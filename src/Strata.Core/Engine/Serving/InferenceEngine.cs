@@ -17,6 +17,7 @@ public sealed class InferenceEngine : IInferenceEngine
     private readonly FairQueue _waiting = new();
     private readonly List<SequenceState> _running = new();
     private readonly List<(SequenceState Sequence, int Count)> _batch = new();
+    private readonly StepBudget _budget;
     private readonly int[] _tokens;                 // [MaxBatch] the step's tokens, entry after entry
     private readonly Models.BatchEntry[] _entries;  // [MaxRunning] the step's sequences
     private readonly float[] _logits;               // [MaxRunning × Vocab] the step's logits, one row per sampled sequence
@@ -31,6 +32,7 @@ public sealed class InferenceEngine : IInferenceEngine
         _o = options ?? new EngineOptions();
         if (_o.MaxRunning < 1) throw new StrataException("the engine needs at least one running sequence");
         _tokens = new int[model.Transformer.MaxBatch];
+        _budget = new StepBudget(Math.Min(_o.StepTokenBudget, model.Transformer.MaxBatch), _o.TargetStepSeconds);
         _entries = new Models.BatchEntry[_o.MaxRunning];
         _logits = new float[_o.MaxRunning * model.Config.VocabSize];
         _thread = new Thread(Loop) { IsBackground = true, Name = "strata-engine" };
@@ -113,7 +115,8 @@ public sealed class InferenceEngine : IInferenceEngine
     {
         DropCancelled();
         Admit();
-        var plan = StepPlan.Make(_running, Math.Min(_o.StepTokenBudget, Model.Transformer.MaxBatch));
+        int decoding = _running.Count(r => r.Kv is not null && r.Load is null && r.Pending == 1);
+        var plan = StepPlan.Make(_running, _budget.Next(decoding));
 
         // Attach new sequences to their cached prefix and reserve blocks; either may take a sequence out of this step.
         _batch.Clear();
@@ -140,7 +143,9 @@ public sealed class InferenceEngine : IInferenceEngine
             n += count;
             _entries[e] = new Models.BatchEntry(s.Kv, count, count == s.Pending ? Models.LogitRows.Last : Models.LogitRows.None);
         }
+        long started = System.Diagnostics.Stopwatch.GetTimestamp();
         Model.Transformer.Forward(_tokens.AsSpan(0, n), _entries.AsSpan(0, _batch.Count), _logits);
+        _budget.Observe(n, System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds);
 
         int row = 0;
         for (int e = 0; e < _batch.Count; e++)

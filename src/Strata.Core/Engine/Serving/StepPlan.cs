@@ -62,3 +62,29 @@ internal static class Logprobs
         return new TokenLogprobs(logits[chosen] - logZ, best.Select(b => (b.Item1, b.Item2 - logZ)).ToArray());
     }
 }
+
+/// <summary>
+/// The step's token budget, sized to the machine: prefill tokens cost about the same each, so the budget is what fits
+/// a target step time at the per-token cost measured on earlier prefill-heavy steps (never below the decode tokens plus
+/// a small chunk, never above the configured bound). On a slow CPU this keeps a new prompt from stalling every running
+/// stream for seconds; on a fast one it grows to the bound.
+/// </summary>
+internal sealed class StepBudget(int max, double targetSeconds)
+{
+    private const int MinChunk = 16;
+    private double _secondsPerToken;
+
+    public int Next(int decoding)
+    {
+        if (targetSeconds <= 0 || _secondsPerToken <= 0) return max;
+        int fit = (int)(targetSeconds / _secondsPerToken);
+        return Math.Clamp(fit, Math.Min(max, decoding + MinChunk), max);
+    }
+
+    public void Observe(int tokens, double seconds)
+    {
+        if (tokens < MinChunk || seconds <= 0) return; // decode-only steps are bound by weight reads, not tokens
+        double perToken = seconds / tokens;
+        _secondsPerToken = _secondsPerToken <= 0 ? perToken : 0.7 * _secondsPerToken + 0.3 * perToken;
+    }
+}
