@@ -12,7 +12,7 @@ namespace Strata.Bench.SideBySide;
 /// fixed time, each sending chat requests one after another. Prints p50/p99 time to first token and inter-token
 /// latency, aggregate generated tokens/s, completed streams and errors. Bounded in time and count; loopback only.
 /// Usage: serve-load [--clients 32] [--seconds 60] [--max-tokens 48] [--parallel 8] [--shape small|tinyllama] [--type q4_0]
-///                   [--model PATH] [--shared-prefix TOKENS]
+///                   [--model PATH] [--shared-prefix WORDS] [--no-prefix-cache]
 /// </summary>
 public static class ServeLoadBench
 {
@@ -25,9 +25,10 @@ public static class ServeLoadBench
         int threads = int.Parse(BenchModels.Option(args, "--threads", "2"));
         int sharedPrefix = int.Parse(BenchModels.Option(args, "--shared-prefix", "0"));
         string? kvDir = BenchModels.Option(args, "--kv-dir", "") is { Length: > 0 } d ? d : null;
+        bool noCache = args.Contains("--no-prefix-cache");
         string path = BenchModels.Option(args, "--model", "") is { Length: > 0 } m ? m
             : BenchModels.Get(BenchModels.Option(args, "--shape", "small"), Enum.Parse<GgmlType>(BenchModels.Option(args, "--type", "q4_0"), true));
-        var r = RunAsync(path, clients, seconds, maxTokens, parallel, threads, sharedPrefix, kvDir).GetAwaiter().GetResult();
+        var r = RunAsync(path, clients, seconds, maxTokens, parallel, threads, sharedPrefix, kvDir, !noCache).GetAwaiter().GetResult();
         Console.WriteLine($"{clients} clients, {seconds:F0} s, max_tokens {maxTokens}, --parallel {parallel}, {Path.GetFileName(path)}");
         Console.WriteLine($"streams completed {r.Completed}, errors {r.Errors}, incomplete {r.Incomplete}");
         Console.WriteLine($"ttft p50 {r.TtftP50:F0} ms, p99 {r.TtftP99:F0} ms; inter-token p50 {r.ItlP50:F1} ms, p99 {r.ItlP99:F1} ms");
@@ -39,12 +40,12 @@ public static class ServeLoadBench
         double TokensPerSecond, double CachedFraction);
 
     public static async Task<LoadResult> RunAsync(string modelPath, int clients, double seconds, int maxTokens, int parallel, int threads,
-        int sharedPrefix = 0, string? kvDir = null)
+        int sharedPrefix = 0, string? kvDir = null, bool prefixCaching = true)
     {
         var options = new StrataServerOptions
         {
-            ModelPath = modelPath, Port = 0, Parallel = parallel, Threads = threads, Context = 1024,
-            Kv = new Strata.Kv.KvCacheOptions { SsdDirectory = kvDir },
+            ModelPath = modelPath, Port = 0, Parallel = parallel, Threads = threads, Context = 2048,
+            Kv = new Strata.Kv.KvCacheOptions { SsdDirectory = kvDir, PrefixCaching = prefixCaching },
         };
         await using var server = StrataServer.Create(options);
         await server.StartAsync();

@@ -47,7 +47,7 @@ public static class KvCacheBuilder
                 levels.Add(new KvTierLevel(ssd, Math.Max(1, bytes / KvBlockFile.FileBytes(blockBytes)), o.Policy, blockBytes));
             }
             var pool = new KvBlockPool(layout, dramBlocks, store, o.Policy);
-            return new KvCacheManager(layout, fingerprint, pool, levels, o.WriteMode, store);
+            return new KvCacheManager(layout, fingerprint, pool, levels, o.WriteMode, store) { PrefixCaching = o.PrefixCaching };
         }
         catch
         {

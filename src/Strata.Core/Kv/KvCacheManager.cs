@@ -52,6 +52,9 @@ public sealed class KvCacheManager : IDisposable
     public IReadOnlyList<KvTierLevel> LowerTiers => _levels;
     public KvWriteMode WriteMode => _writeMode;
 
+    /// <summary>False: lookups find nothing and nothing is named (every prompt computed in full).</summary>
+    public bool PrefixCaching { get; init; } = true;
+
     public long PrefixQueries => _queries;
     public long PrefixQueriedBlocks => _queriedBlocks;
     public long PrefixHitBlocks => _hitBlocks;
@@ -92,7 +95,7 @@ public sealed class KvCacheManager : IDisposable
     {
         if (seq.Length != 0) throw new InvalidOperationException("a prefix can only be attached to an empty sequence");
         int bt = _layout.BlockTokens;
-        var keys = allKeys.Length * bt <= seq.MaxPositions ? allKeys : allKeys[..(seq.MaxPositions / bt)];
+        var keys = !PrefixCaching ? [] : allKeys.Length * bt <= seq.MaxPositions ? allKeys : allKeys[..(seq.MaxPositions / bt)];
 
         // Plan first, touching nothing: where each leading block is, up to the first block no tier has.
         var source = new int[keys.Length]; // -1 DRAM, else the level
@@ -176,6 +179,7 @@ public sealed class KvCacheManager : IDisposable
     /// </summary>
     public void Commit(KvSequence seq)
     {
+        if (!PrefixCaching) return;
         int bt = _layout.BlockTokens;
         var tokens = seq.Tokens;
         var parent = seq.CommittedBlocks > 0 ? seq.CommittedHashes[^1] : Fingerprint;

@@ -26,6 +26,8 @@ public sealed record KvCacheOptions
     /// <summary>Bytes of the ssd tier; 0 picks <see cref="DefaultSsdBytes"/> capped by the free space.</summary>
     public long SsdBytes { get; init; }
     public string Policy { get; init; } = EvictionPolicies.Default;
+    /// <summary>False turns prefix reuse off (every prompt computed in full): for measuring what the cache saves.</summary>
+    public bool PrefixCaching { get; init; } = true;
     public KvWriteMode WriteMode { get; init; } = KvWriteMode.Through;
     /// <summary>Where the cache says something went wrong that costs only speed (once per kind of fault).</summary>
     public Action<string>? Warn { get; init; }
