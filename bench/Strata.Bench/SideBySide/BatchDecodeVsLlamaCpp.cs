@@ -41,7 +41,7 @@ public static class BatchDecodeVsLlamaCpp
             l1.Add(Llama(lctx, 1, tokens)); lb.Add(Llama(lctx, b, tokens));
             Console.WriteLine($"round {r + 1}: strata 1 seq {s1[^1]:F1}, {b} seqs {sb[^1]:F1} tok/s; llama.cpp 1 seq {l1[^1]:F1}, {b} seqs {lb[^1]:F1} tok/s");
         }
-        double m1 = Median(s1), mb = Median(sb), n1 = Median(l1), nb = Median(lb);
+        double m1 = BenchModels.Median(s1), mb = BenchModels.Median(sb), n1 = BenchModels.Median(l1), nb = BenchModels.Median(lb);
         Console.WriteLine($"batch decode {type} b={b} threads={threads}: strata {mb:F1} tok/s ({mb / m1:F2}x its single {m1:F1}), " +
                           $"llama.cpp {nb:F1} tok/s ({nb / n1:F2}x its single {n1:F1}); strata/llama.cpp at b={b}: {mb / nb:F2}");
         return 0;
@@ -57,12 +57,12 @@ public static class BatchDecodeVsLlamaCpp
             var entries = seqs.Select(s => new BatchEntry(s, 1)).ToArray();
             var prompt = new[] { 1, 300, 307, 314 };
             foreach (var s in seqs) model.Transformer.Forward(prompt, s, logits);
-            var tokens = Enumerable.Repeat(ArgMax(logits.AsSpan(0, vocab)), b).Select((t, i) => (t + i) % vocab).ToArray();
+            var tokens = Enumerable.Repeat(BenchModels.ArgMax(logits.AsSpan(0, vocab)), b).Select((t, i) => (t + i) % vocab).ToArray();
             var sw = Stopwatch.StartNew();
             for (int step = 0; step < n; step++)
             {
                 model.Transformer.Forward(tokens, entries, logits);
-                for (int s = 0; s < b; s++) tokens[s] = ArgMax(logits.AsSpan(s * vocab, vocab));
+                for (int s = 0; s < b; s++) tokens[s] = BenchModels.ArgMax(logits.AsSpan(s * vocab, vocab));
             }
             return (double)b * n / sw.Elapsed.TotalSeconds;
         }
@@ -82,7 +82,7 @@ public static class BatchDecodeVsLlamaCpp
             for (int i = 0; i < prompt.Length; i++) batch.Add((LLamaToken)prompt[i], i, (LLamaSeqId)s, i == prompt.Length - 1);
         h.Decode(batch);
         var next = new int[b];
-        for (int s = 0; s < b; s++) next[s] = (ArgMax(h.GetLogitsIth(s * prompt.Length + prompt.Length - 1)) + s) % 32000;
+        for (int s = 0; s < b; s++) next[s] = (BenchModels.ArgMax(h.GetLogitsIth(s * prompt.Length + prompt.Length - 1)) + s) % 32000;
         int pos = prompt.Length;
         var sw = Stopwatch.StartNew();
         for (int step = 0; step < n; step++)
@@ -90,22 +90,11 @@ public static class BatchDecodeVsLlamaCpp
             batch.Clear();
             for (int s = 0; s < b; s++) batch.Add((LLamaToken)next[s], pos, (LLamaSeqId)s, true);
             h.Decode(batch);
-            for (int s = 0; s < b; s++) next[s] = ArgMax(h.GetLogitsIth(s));
+            for (int s = 0; s < b; s++) next[s] = BenchModels.ArgMax(h.GetLogitsIth(s));
             pos++;
         }
         return (double)b * n / sw.Elapsed.TotalSeconds;
     }
 
-    private static int ArgMax(ReadOnlySpan<float> v)
-    {
-        int best = 0;
-        for (int i = 1; i < v.Length; i++) if (v[i] > v[best]) best = i;
-        return best;
-    }
 
-    private static double Median(List<double> xs)
-    {
-        var s = xs.Order().ToArray();
-        return s.Length % 2 == 1 ? s[s.Length / 2] : (s[s.Length / 2 - 1] + s[s.Length / 2]) / 2;
-    }
 }

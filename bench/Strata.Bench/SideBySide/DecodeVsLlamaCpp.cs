@@ -45,7 +45,7 @@ public static class DecodeVsLlamaCpp
             theirs.Add(LlamaDecode(lctx, prompt, tokens));
             Console.WriteLine($"round {r + 1}: strata {ours[^1]:F2} tok/s, llama.cpp {theirs[^1]:F2} tok/s");
         }
-        double o = Median(ours), t = Median(theirs);
+        double o = BenchModels.Median(ours), t = BenchModels.Median(theirs);
         Console.WriteLine($"decode {type} {shape} threads={threads} tokens={tokens}: strata {o:F2} tok/s, llama.cpp {t:F2} tok/s, ratio {o / t:F2}");
         return 0;
     }
@@ -82,11 +82,6 @@ public static class DecodeVsLlamaCpp
         return produced / sw.Elapsed.TotalSeconds;
     }
 
-    private static double Median(List<double> xs)
-    {
-        var s = xs.OrderBy(x => x).ToArray();
-        return s.Length % 2 == 1 ? s[s.Length / 2] : (s[s.Length / 2 - 1] + s[s.Length / 2]) / 2;
-    }
 
     private static string Option(string[] args, string name, string fallback) => BenchModels.Option(args, name, fallback);
 }

@@ -66,15 +66,15 @@ public static class KvRestartBench
             if (fio > 0) fios.Add(fio);
             Console.WriteLine($"round {round + 1}: ttft {ttfts[^1]:F1} ms, prefix load {c.GetProperty("load_ms").GetDouble():F1} ms, ssd {ours[^1]:F0} MB/s, fio {fio:F0} MB/s");
         }
-        double ttft = Median(ttfts);
+        double ttft = BenchModels.Median(ttfts);
         Console.WriteLine($"new process, same --kv-dir: ttft {ttft:F1} ms (median of {rounds}), {c.GetProperty("cached_tokens").GetInt32()} tokens from the cache " +
                           $"(dram {c.GetProperty("dram").GetInt32()}, ssd {c.GetProperty("ssd").GetInt32()} blocks), " +
                           $"{c.GetProperty("ssd_bytes").GetInt64() / 1e6:F1} MB read from ssd ({(c.GetProperty("direct").GetBoolean() ? "direct I/O" : "buffered")})");
         Console.WriteLine($"speed-up: {strataScratch / ttft:F0}x vs Strata recomputing, {llama / ttft:F0}x vs llama.cpp recomputing");
         int fileBytes = c.GetProperty("file_bytes").GetInt32();
         Console.WriteLine(fios.Count > 0
-            ? $"ssd read throughput: strata {Median(ours):F0} MB/s, fio {Median(fios):F0} MB/s (same directory, {fileBytes >> 10} KiB transfers, 8 in flight): {Median(ours) / Median(fios):P0}"
-            : $"ssd read throughput: strata {Median(ours):F0} MB/s (fio not found: apt-get install fio)");
+            ? $"ssd read throughput: strata {BenchModels.Median(ours):F0} MB/s, fio {BenchModels.Median(fios):F0} MB/s (same directory, {fileBytes >> 10} KiB transfers, 8 in flight): {BenchModels.Median(ours) / BenchModels.Median(fios):P0}"
+            : $"ssd read throughput: strata {BenchModels.Median(ours):F0} MB/s (fio not found: apt-get install fio)");
         return 0;
     }
 
@@ -89,11 +89,6 @@ public static class KvRestartBench
         return JsonDocument.Parse(output.Trim().Split('\n')[^1]).RootElement.Clone();
     }
 
-    private static double Median(List<double> xs)
-    {
-        var s = xs.Order().ToArray();
-        return s.Length % 2 == 1 ? s[s.Length / 2] : (s[s.Length / 2 - 1] + s[s.Length / 2]) / 2;
-    }
 
     private static void Warm(Model model) =>
         new Generator(model).Generate([1, 2, 3], new GenerationOptions { MaxTokens = 2, Sampling = Strata.Sampling.SamplerOptions.Greedy });
