@@ -18,6 +18,20 @@ if (args.Length > 0 && args[0] == "kv-restart")
     Environment.ExitCode = Strata.Bench.SideBySide.KvRestartBench.Run(args[1..]);
     return;
 }
+if (args.Length > 0 && args[0] == "fingerprint")
+{
+    // The model fingerprint's share of model load (issue: at most a few percent), on the benchmark model.
+    string path = args.Length > 1 ? args[1] : Strata.Bench.SideBySide.BenchModels.Get("tinyllama", GgmlType.Q4_0);
+    var load = Stopwatch.StartNew();
+    using (var m = Strata.Engine.Model.Load(path, new Strata.Engine.ModelOptions { Threads = 2, Context = 2048 })) load.Stop();
+    using var f = Strata.Gguf.GgufFile.Open(path);
+    var c = Strata.Models.ModelConfig.FromGguf(f);
+    var fp = Stopwatch.StartNew();
+    var hash = Strata.Kv.ModelFingerprint.Compute(f, c, new Strata.Kv.KvLayout(c.Layers, c.KvDim, 16));
+    fp.Stop();
+    Console.WriteLine($"{Path.GetFileName(path)}: load {load.Elapsed.TotalMilliseconds:F0} ms (fingerprint included), fingerprint {fp.Elapsed.TotalMilliseconds:F1} ms on a fresh mapping ({hash.Short})");
+    return;
+}
 if (args.Length > 0 && args[0] == "batch-decode")
 {
     Environment.ExitCode = Strata.Bench.SideBySide.BatchDecodeVsLlamaCpp.Run(args[1..]);
