@@ -19,7 +19,10 @@ public sealed class KvTierLevel : IDisposable
     private int _pending;
     private long _hits, _misses, _writes, _writeFailures, _evictions, _dropped;
 
-    public KvTierLevel(IKvTier tier, long capacityBlocks, string policy, int blockBytes, int queueBlocks = 64)
+    /// <summary>Bytes of block copies a slow tier's queue holds at most before writes are dropped.</summary>
+    public const long QueueBytes = 256L << 20;
+
+    public KvTierLevel(IKvTier tier, long capacityBlocks, string policy, int blockBytes, int queueBlocks = 0)
     {
         Tier = tier;
         Capacity = Math.Max(1, capacityBlocks);
@@ -33,7 +36,8 @@ public sealed class KvTierLevel : IDisposable
         }
         if (tier.IsSlow)
         {
-            _queue = new BlockingCollection<(BlockHash, byte[])>(Math.Max(1, queueBlocks));
+            if (queueBlocks <= 0) queueBlocks = (int)Math.Clamp(QueueBytes / Math.Max(1, blockBytes), 16, 65536);
+            _queue = new BlockingCollection<(BlockHash, byte[])>(queueBlocks);
             _writer = new Thread(WriteLoop) { IsBackground = true, Name = $"strata-kv-{tier.Name}-writer" };
             _writer.Start();
         }
@@ -104,17 +108,22 @@ public sealed class KvTierLevel : IDisposable
 
     private void Store(BlockHash key, ReadOnlySpan<byte> bytes)
     {
+        // Decide under the lock, do the device work outside it: the engine thread takes this lock to pin and count
+        // blocks, and must never wait for a write to reach the disk.
+        List<BlockHash>? victims = null;
         lock (_lock)
         {
             if (Tier.Contains(key)) return;
-            while (_policy.Count >= Capacity && _policy.TryEvict(out var victim)) Evict(victim);
-            if (Tier.TryWrite(key, bytes.Length == 0 ? bytes : bytes[.._blockBytes]))
-            {
-                _policy.Admit(key);
-                Interlocked.Increment(ref _writes);
-            }
-            else Interlocked.Increment(ref _writeFailures);
+            while (_policy.Count >= Capacity && _policy.TryEvict(out var victim)) (victims ??= new()).Add(victim);
         }
+        if (victims is not null) foreach (var v in victims) Evict(v);
+        bool written = Tier.TryWrite(key, bytes.Length == 0 ? bytes : bytes[.._blockBytes]);
+        lock (_lock)
+        {
+            // Only this level's one writer stores, and it checked the key above: no one admitted it meanwhile.
+            if (written) _policy.Admit(key);
+        }
+        Interlocked.Increment(ref written ? ref _writes : ref _writeFailures);
     }
 
     private void Evict(BlockHash victim)
