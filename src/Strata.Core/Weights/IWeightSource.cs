@@ -15,8 +15,17 @@ public sealed record WeightTensor(string Name, GgmlType Type, long[] Shape, nint
     /// <summary>Elements per row (ne0).</summary>
     public int Cols => (int)Shape[0];
 
-    /// <summary>Rows: the product of the outer dimensions.</summary>
-    public int Rows => (int)(Shape.Skip(1).Aggregate(1L, (a, b) => a * b));
+    /// <summary>Rows: the product of the outer dimensions. A plain loop: the token loop asks on every matmul, and must
+    /// not allocate.</summary>
+    public int Rows
+    {
+        get
+        {
+            long rows = 1;
+            for (int i = 1; i < Shape.Length; i++) rows *= Shape[i];
+            return (int)rows;
+        }
+    }
 
     public long RowBytes => GgmlTypeInfo.RowBytes(Type, Cols);
 
