@@ -59,6 +59,14 @@ public sealed class KvCacheManager : IDisposable
     public long PrefixQueriedBlocks => _queriedBlocks;
     public long PrefixHitBlocks => _hitBlocks;
 
+    /// <summary>Prefix blocks reused so far, by the tier they came from ("dram", "far", "ssd").</summary>
+    public IReadOnlyDictionary<string, long> PrefixHitsByTier
+    {
+        get { lock (_hitsByTier) return new Dictionary<string, long>(_hitsByTier); }
+    }
+
+    private readonly Dictionary<string, long> _hitsByTier = new();
+
     public KvSequence NewSequence(int maxPositions) => new(Pool, maxPositions);
 
     /// <summary>
@@ -165,6 +173,8 @@ public sealed class KvCacheManager : IDisposable
             byTier[source[b] == -1 ? "dram" : _levels[source[b]].Name]++;
         }
         Count(keys.Length, usable);
+        lock (_hitsByTier)
+            foreach (var (tier, n) in byTier) _hitsByTier[tier] = _hitsByTier.GetValueOrDefault(tier) + n;
         var reuse = new PrefixReuse(usable * bt, byTier);
         if (load.PromptLength <= 0 || seq.Length < load.PromptLength) return reuse;
         // Every token was cached: the last one is computed again for its logits, in a private copy of its block

@@ -104,8 +104,10 @@ public sealed class ServerMetrics : IDisposable
     {
         if (!_host.IsReady) return [];
         var cache = _host.Model.KvCache;
-        long lower = cache.LowerTiers.Sum(t => t.Hits);
-        return [new Measurement<long>(Math.Max(0, cache.PrefixHitBlocks - lower), new KeyValuePair<string, object?>("tier", "dram")), .. Tiers(t => t.Hits)];
+        var hits = cache.PrefixHitsByTier;
+        string[] tiers = ["dram", .. cache.LowerTiers.Select(t => t.Name)];
+        return tiers.Select(tier =>
+            new Measurement<long>(hits.GetValueOrDefault(tier), new KeyValuePair<string, object?>("tier", tier))).ToArray();
     }
 
     public void Dispose() => Meter.Dispose();

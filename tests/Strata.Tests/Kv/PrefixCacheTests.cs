@@ -125,6 +125,7 @@ public class PrefixCacheTests
         var (logits, reuse) = LastLogits(second, tokens);
         Assert.Equal(144, reuse.Tokens);
         Assert.Equal(9, reuse.BlocksByTier["ssd"]);
+        Assert.Equal(9, second.KvCache.PrefixHitsByTier["ssd"]);
         Assert.Equal(expected, logits);
     }
 
