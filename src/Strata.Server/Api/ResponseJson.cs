@@ -105,4 +105,35 @@ public sealed class ChoiceResult
     public StringBuilder Text { get; } = new();
     public List<TokenEvent> Tokens { get; } = new();
     public StopReason? Reason { get; set; }
+
+    /// <summary>
+    /// Gathers a non-streamed response: every prompt's choices (prompt p's choice c is result p·choicesPerPrompt + c),
+    /// their text, logprob tokens and finish reasons, and the summed usage. An engine error is a 500.
+    /// </summary>
+    public static async Task<(ChoiceResult[] Choices, Usage Usage)> CollectAsync(IAsyncEnumerable<PromptEvent> events, int prompts, int choicesPerPrompt)
+    {
+        var choices = Enumerable.Range(0, prompts * choicesPerPrompt).Select(_ => new ChoiceResult()).ToArray();
+        var usage = new Usage();
+        await foreach (var (p, e) in events)
+        {
+            switch (e)
+            {
+                case TokenEvent t:
+                    var c = choices[p * choicesPerPrompt + t.Choice];
+                    c.Text.Append(t.Text);
+                    if (t.Logprobs is not null) c.Tokens.Add(t);
+                    break;
+                case FinishEvent f:
+                    choices[p * choicesPerPrompt + f.Choice].Text.Append(f.Text);
+                    choices[p * choicesPerPrompt + f.Choice].Reason = f.Reason;
+                    break;
+                case UsageEvent u:
+                    usage.Add(u);
+                    break;
+                case ErrorEvent:
+                    throw new ApiException(500, "The server had an error while processing your request.", "server_error");
+            }
+        }
+        return (choices, usage);
+    }
 }

@@ -101,27 +101,7 @@ public static class ChatEndpoints
 
     private static async Task WholeAsync(HttpContext ctx, ResponseJson json, GenerationFields g, IAsyncEnumerable<PromptEvent> events)
     {
-        var choices = Enumerable.Range(0, g.Choices).Select(_ => new ChoiceResult()).ToArray();
-        var usage = new Usage();
-        await foreach (var (_, e) in events)
-        {
-            switch (e)
-            {
-                case TokenEvent t:
-                    choices[t.Choice].Text.Append(t.Text);
-                    if (t.Logprobs is not null) choices[t.Choice].Tokens.Add(t);
-                    break;
-                case FinishEvent f:
-                    choices[f.Choice].Text.Append(f.Text);
-                    choices[f.Choice].Reason = f.Reason;
-                    break;
-                case UsageEvent u:
-                    usage.Add(u);
-                    break;
-                case ErrorEvent:
-                    throw new ApiException(500, "The server had an error while processing your request.", "server_error");
-            }
-        }
+        var (choices, usage) = await ChoiceResult.CollectAsync(events, 1, g.Choices);
         await ResponseJson.WriteJsonAsync(ctx, w =>
         {
             w.WriteStartObject();

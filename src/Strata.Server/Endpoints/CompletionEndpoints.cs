@@ -78,28 +78,7 @@ public static class CompletionEndpoints
 
     private static async Task WholeAsync(HttpContext ctx, ResponseJson json, GenerationFields g, int count, IAsyncEnumerable<PromptEvent> events)
     {
-        var choices = Enumerable.Range(0, count).Select(_ => new ChoiceResult()).ToArray();
-        var usage = new Usage();
-        await foreach (var (p, e) in events)
-        {
-            switch (e)
-            {
-                case TokenEvent t:
-                    var c = choices[p * g.Choices + t.Choice];
-                    c.Text.Append(t.Text);
-                    if (t.Logprobs is not null) c.Tokens.Add(t);
-                    break;
-                case FinishEvent f:
-                    choices[p * g.Choices + f.Choice].Text.Append(f.Text);
-                    choices[p * g.Choices + f.Choice].Reason = f.Reason;
-                    break;
-                case UsageEvent u:
-                    usage.Add(u);
-                    break;
-                case ErrorEvent:
-                    throw new ApiException(500, "The server had an error while processing your request.", "server_error");
-            }
-        }
+        var (choices, usage) = await ChoiceResult.CollectAsync(events, count / g.Choices, g.Choices);
         await ResponseJson.WriteJsonAsync(ctx, w =>
         {
             w.WriteStartObject();
