@@ -52,7 +52,7 @@ internal sealed class KvStatsCommand : Command
         {
             ("dram", "the working pool in this process's memory"),
             ("far", numa.Describe()),
-            ("ssd", $"{KvDirectory.FormatRoot(dir)} (format v{KvBlockFileVersion})"),
+            ("ssd", $"{KvDirectory.FormatRoot(dir)} (format v{SsdKvTier.FormatVersion})"),
         };
         if (p.GetValue(_json))
         {
@@ -98,8 +98,6 @@ internal sealed class KvStatsCommand : Command
         foreach (var (name, what) in tiers) Console.Out.WriteLine($"{name}: {what}");
         return 0;
     }
-
-    private const int KvBlockFileVersion = 1;
 }
 
 /// <summary><c>strata kv clear --kv-dir DIR [--model FINGERPRINT]</c>.</summary>

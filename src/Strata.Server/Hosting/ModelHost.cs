@@ -78,6 +78,7 @@ public sealed class ModelHost : IDisposable
             _isReady = true;
             _log.LogInformation("model {Model} loaded: context {Context} per sequence, {Parallel} in parallel, {Blocks} KV blocks",
                 FileName, model.Context, _o.Parallel, model.KvPool.Capacity);
+            foreach (var level in model.KvCache.LowerTiers) _log.LogInformation("KV tier {Tier}", level.Tier.Describe());
             _ready.TrySetResult();
         }
         catch (Exception e)

@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using System.Text;
 using Strata.IO;
 
 namespace Strata.Kv.Tiers;
@@ -67,6 +66,4 @@ internal static class KvBlockFile
         if (BinaryPrimitives.ReadUInt32LittleEndian(h[72..]) != Crc32C.Compute(payload[..layout.BlockBytes])) return "payload checksum mismatch";
         return null;
     }
-
-    public static string Describe(BlockHash fingerprint) => Encoding.ASCII.GetString(Magic) + " v" + Version + " " + fingerprint.Short;
 }

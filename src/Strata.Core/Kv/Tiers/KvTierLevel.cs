@@ -138,14 +138,6 @@ public sealed class KvTierLevel : IDisposable
         Tier.Remove(victim);
     }
 
-    /// <summary>Forgets every block of this tier (the store deletes them).</summary>
-    public void Clear()
-    {
-        Flush(TimeSpan.FromSeconds(30));
-        lock (_lock)
-            while (_policy.TryEvict(out var victim)) Tier.Remove(victim);
-    }
-
     /// <summary>Waits until queued writes are stored (or the timeout passes); true when none are left.</summary>
     public bool Flush(TimeSpan timeout)
     {

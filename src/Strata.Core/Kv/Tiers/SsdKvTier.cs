@@ -20,6 +20,8 @@ public sealed unsafe class SsdKvTier : IKvTier
     public const string RootName = "strata-kv";
     public const string FormatDir = "v1";
     public const string Extension = ".kvb";
+    /// <summary>The block-file format this build writes and reads (<see cref="KvBlockFile"/>).</summary>
+    public const int FormatVersion = KvBlockFile.Version;
 
     private readonly KvLayout _layout;
     private readonly BlockHash _fingerprint;

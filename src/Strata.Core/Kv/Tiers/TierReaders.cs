@@ -13,9 +13,6 @@ internal static class TierReaders
     private static readonly BlockingCollection<Action> Work = new();
     private static int _started;
 
-    /// <summary>Runs <paramref name="read"/> for every index in [0, count) on the reader threads; returns when all are done.</summary>
-    public static void ForEach(int count, Action<int> read) => Begin(count, read).Wait();
-
     /// <summary>Starts <paramref name="read"/> for every index in [0, count) on the reader threads.</summary>
     public static Batch Begin(int count, Action<int> read)
     {
