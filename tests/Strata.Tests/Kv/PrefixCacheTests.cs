@@ -12,11 +12,7 @@ public class PrefixCacheTests
     /// <summary>The model a KV type is tested on: q8_0 needs head size 32 (Dim 128 over 4 heads), f16 keeps 16.</summary>
     private static ModelSpec SpecFor(KvType type) => type == KvType.Q8_0 ? Spec with { Dim = 128 } : Spec;
 
-    private static int[] Prompt(int n, int seed)
-    {
-        var rng = new Random(seed);
-        return Enumerable.Range(0, n).Select(_ => rng.Next(3, Spec.Vocab)).ToArray();
-    }
+    private static int[] Prompt(int n, int seed) => TestModels.RandomTokens(Spec.Vocab, n, seed);
 
     /// <summary>Logits of the last token after running <paramref name="tokens"/> from the cache's longest prefix.</summary>
     private static (float[] Logits, PrefixReuse Reuse) LastLogits(Model model, int[] tokens)

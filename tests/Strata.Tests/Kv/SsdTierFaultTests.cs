@@ -11,11 +11,7 @@ public class SsdTierFaultTests
 {
     private static readonly ModelSpec Spec = new("llama", Dim: 64, Layers: 2, Heads: 4, KvHeads: 2, FeedForward: 96, Vocab: 300);
 
-    private static int[] Prompt(int n, int seed)
-    {
-        var rng = new Random(seed);
-        return Enumerable.Range(0, n).Select(_ => rng.Next(3, Spec.Vocab)).ToArray();
-    }
+    private static int[] Prompt(int n, int seed) => TestModels.RandomTokens(Spec.Vocab, n, seed);
 
     private static ModelOptions Options(string kvDir, Action<string>? warn = null) =>
         new() { Threads = 2, Context = 256, Kv = new KvCacheOptions { SsdDirectory = kvDir, Warn = warn } };

@@ -33,6 +33,13 @@ public sealed record ModelSpec(
 /// </summary>
 public static class TestModels
 {
+    /// <summary>n seeded token ids past the special ones (0–2): a prompt for the cache and engine tests.</summary>
+    public static int[] RandomTokens(int vocab, int n, int seed)
+    {
+        var rng = new Random(seed);
+        return Enumerable.Range(0, n).Select(_ => rng.Next(3, vocab)).ToArray();
+    }
+
     public static string Write(ModelSpec s, string dir)
     {
         var rng = new Random(s.Seed);
