@@ -38,6 +38,10 @@ public sealed class StrataServer : IAsyncDisposable
     /// <param name="logging">Where logs go; none when left out.</param>
     public static StrataServer Create(StrataServerOptions options, Action<ILoggingBuilder>? logging = null)
     {
+        // The engine's compute threads keep every core busy while they decode; request handlers must not also wait for
+        // the thread pool to inject threads one by one (on a 2-core machine it starts with 2).
+        ThreadPool.GetMinThreads(out int workers, out int io);
+        if (workers < 16) ThreadPool.SetMinThreads(16, Math.Max(io, 16));
         var address = ParseHost(options.Host);
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
         {

@@ -130,8 +130,8 @@ public class InferenceEngineTests
         using var engine = new InferenceEngine(model, new EngineOptions { MaxRunning = 1 });
         var runs = new List<(string Name, double Submitted, double Started)>();
         var clock = System.Diagnostics.Stopwatch.StartNew();
+        // RunAsync queues synchronously: all eight of the flood's requests are queued before the other user's arrives.
         var flood = Enumerable.Range(0, 8).Select(i => Track(engine, "flood", i, runs, clock, 60)).ToList();
-        await Task.Delay(20);
         var other = Track(engine, "other", 0, runs, clock, 8);
         await Task.WhenAll(flood.Append(other));
         // One request runs at a time. Of the flood's requests still waiting when the other user's arrived, at most one
