@@ -15,11 +15,12 @@ internal sealed class BenchCommand : Command
     private readonly Option<int> _batch = Opt.Int("--batch", [], "also decode B sequences together and print their aggregate rate", 1, 1, 256, "B");
     private readonly Option<int> _ctx = CommonOptions.CtxSize(description: "context size (0: prompt + generated tokens)");
     private readonly Option<int> _threads = CommonOptions.Threads();
+    private readonly Option<bool> _profile = new("--profile") { Description = "also print where the time of prefill, decode and batch decode goes, per part of the forward pass" };
     private readonly Option<bool> _json = CommonOptions.Json("print one JSON object: prefill_tok_s, decode_tok_s, bytes_per_token, mem_bw_gbs, bw_fraction (batch_decode_tok_s with --batch)");
 
     public BenchCommand() : base("bench", "measure prefill and decode tokens/s, weight bytes per token and the share of the memory bandwidth decode reaches")
     {
-        foreach (var o in new Option[] { _model, _prompt, _gen, _repeat, _batch, _ctx, _threads, _json }) Add(o);
+        foreach (var o in new Option[] { _model, _prompt, _gen, _repeat, _batch, _ctx, _threads, _profile, _json }) Add(o);
         SetAction(Execute);
     }
 
@@ -31,6 +32,7 @@ internal sealed class BenchCommand : Command
             GenTokens = p.GetValue(_gen),
             Repeat = p.GetValue(_repeat),
             Batch = p.GetValue(_batch),
+            Profile = p.GetValue(_profile),
         };
         int ctx = p.GetValue(_ctx) > 0 ? p.GetValue(_ctx) : o.PromptTokens + o.GenTokens + 8;
         using var model = Model.Load(CommonOptions.ModelPath(p.GetValue(_model)),
@@ -56,6 +58,19 @@ internal sealed class BenchCommand : Command
                     w.WriteNumber("batch", o.Batch);
                     w.WriteNumber("batch_decode_tok_s", Math.Round(b, 3));
                 }
+                if (o.Profile)
+                {
+                    w.WriteStartObject("profile");
+                    foreach (var (name, prof) in Profiles(r))
+                    {
+                        w.WriteStartObject(name);
+                        w.WriteNumber("calls", prof.Calls);
+                        w.WriteNumber("tokens", prof.Tokens);
+                        foreach (var row in prof.Rows()) w.WriteNumber(Snake(row.Phase.ToString()) + "_ms", Math.Round(row.MsPerCall, 4));
+                        w.WriteEndObject();
+                    }
+                    w.WriteEndObject();
+                }
                 w.WriteEndObject();
             }
             Console.Out.WriteLine();
@@ -68,6 +83,22 @@ internal sealed class BenchCommand : Command
             Console.Out.WriteLine(string.Format(inv, "batch    {0,9:F1} tok/s  ({1} sequences together, {2:F2}x one)", bt, o.Batch, bt / r.DecodeTokensPerSecond));
         Console.Out.WriteLine(string.Format(inv, "weights read per token {0:F1} MB; memory read bandwidth {1:F1} GB/s; decode reaches {2:P0} of it",
             r.BytesPerToken / 1e6, r.MemoryBandwidthGBs, r.BandwidthFraction));
+        foreach (var (name, prof) in Profiles(r))
+        {
+            Console.Out.WriteLine(string.Format(inv, "{0}: {1:F2} ms per forward call of {2:F0} tokens", name, prof.Total.TotalMilliseconds / Math.Max(1, prof.Calls), (double)prof.Tokens / Math.Max(1, prof.Calls)));
+            foreach (var row in prof.Rows())
+                Console.Out.WriteLine(string.Format(inv, "  {0,-14} {1,9:F3} ms {2,6:P1}", row.Phase, row.MsPerCall, row.Share));
+        }
         return 0;
     }
+
+    private static IEnumerable<(string Name, Strata.Models.ForwardProfile Profile)> Profiles(SpeedBenchmarkResult r)
+    {
+        if (r.PrefillProfile is { } p) yield return ("prefill", p);
+        if (r.DecodeProfile is { } d) yield return ("decode", d);
+        if (r.BatchProfile is { } b) yield return ("batch", b);
+    }
+
+    private static string Snake(string name) =>
+        string.Concat(name.Select((ch, i) => char.IsUpper(ch) && i > 0 ? "_" + char.ToLowerInvariant(ch) : char.ToLowerInvariant(ch).ToString()));
 }

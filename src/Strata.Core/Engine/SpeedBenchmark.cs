@@ -14,6 +14,8 @@ public sealed record SpeedBenchmarkOptions
     public int Repeat { get; init; } = 3;
     /// <summary>Sequences decoded together for the batched figure; 1 skips it.</summary>
     public int Batch { get; init; } = 1;
+    /// <summary>Also time each part of the forward pass (prefill, decode and batch decode separately).</summary>
+    public bool Profile { get; init; }
 }
 
 public sealed record SpeedBenchmarkResult(
@@ -23,6 +25,11 @@ public sealed record SpeedBenchmarkResult(
     double MemoryBandwidthGBs,
     double? BatchDecodeTokensPerSecond)
 {
+    /// <summary>With <see cref="SpeedBenchmarkOptions.Profile"/>: where the time of prefill, decode and batch decode went.</summary>
+    public ForwardProfile? PrefillProfile { get; init; }
+    public ForwardProfile? DecodeProfile { get; init; }
+    public ForwardProfile? BatchProfile { get; init; }
+
     /// <summary>The share of the measured read bandwidth that decode reaches (bytes read per token × tokens/s).</summary>
     public double BandwidthFraction => MemoryBandwidthGBs > 0 ? DecodeTokensPerSecond * BytesPerToken / (MemoryBandwidthGBs * 1e9) : 0;
 }
@@ -50,6 +57,7 @@ public static class SpeedBenchmark
             model.Transformer.Forward([Token(), Token()], warm, logits);
             model.Transformer.Forward([Token()], warm, logits);
         }
+        ForwardProfile? pp = o.Profile ? new() : null, dp = o.Profile ? new() : null, bp = o.Profile ? new() : null;
         var prefill = new List<double>();
         var decode = new List<double>();
         var batch = new List<double>();
@@ -57,30 +65,35 @@ public static class SpeedBenchmark
         {
             var prompt = Enumerable.Range(0, o.PromptTokens).Select(_ => Token()).ToArray();
             using var seq = model.NewSequence();
+            model.Transformer.Profile = pp;
             var sw = Stopwatch.StartNew();
             for (int i = 0; i < prompt.Length; i += model.Transformer.MaxBatch)
                 model.Transformer.Forward(prompt.AsSpan(i, Math.Min(model.Transformer.MaxBatch, prompt.Length - i)), seq, logits);
             prefill.Add(prompt.Length / sw.Elapsed.TotalSeconds);
             progress?.Invoke(++done, steps);
 
+            model.Transformer.Profile = dp;
             sw.Restart();
             for (int g = 0; g < o.GenTokens; g++) model.Transformer.Forward([ArgMax(logits.AsSpan(0, vocab))], seq, logits);
             decode.Add(o.GenTokens / sw.Elapsed.TotalSeconds);
             progress?.Invoke(++done, steps);
 
+            model.Transformer.Profile = null;
             if (o.Batch > 1)
             {
-                batch.Add(BatchDecode(model, o, Token, logits));
+                batch.Add(BatchDecode(model, o, Token, logits, bp));
                 progress?.Invoke(++done, steps);
             }
         }
+        model.Transformer.Profile = null;
         double bandwidth = MemoryBandwidth(model.Transformer.Pool);
         return new SpeedBenchmarkResult(Median(prefill), Median(decode), WeightBytesPerToken(model.Transformer.Weights), bandwidth,
-            o.Batch > 1 ? Median(batch) : null);
+            o.Batch > 1 ? Median(batch) : null)
+        { PrefillProfile = pp, DecodeProfile = dp, BatchProfile = o.Batch > 1 ? bp : null };
     }
 
     /// <summary>B sequences with short prompts, then GenTokens steps of one token each, all in one batch per step.</summary>
-    private static double BatchDecode(Model model, SpeedBenchmarkOptions o, Func<int> token, float[] logits)
+    private static double BatchDecode(Model model, SpeedBenchmarkOptions o, Func<int> token, float[] logits, ForwardProfile? profile)
     {
         int b = o.Batch, vocab = model.Config.VocabSize;
         var seqs = new KvSequence[b];
@@ -95,6 +108,7 @@ public static class SpeedBenchmark
                 tokens[s] = ArgMax(logits.AsSpan(0, vocab));
                 entries[s] = new BatchEntry(seqs[s], 1);
             }
+            model.Transformer.Profile = profile;
             var sw = Stopwatch.StartNew();
             for (int g = 0; g < o.GenTokens; g++)
             {
@@ -105,6 +119,7 @@ public static class SpeedBenchmark
         }
         finally
         {
+            model.Transformer.Profile = null;
             foreach (var s in seqs) s?.Dispose();
         }
     }

@@ -18,6 +18,9 @@ internal sealed unsafe class MatMul
     private WeightKernel? _preparedFor;
     private int _preparedRows, _preparedCols;
 
+    /// <summary>When set, the time spent preparing activation rows is moved from the caller's phase to <see cref="ForwardPhase.Prepare"/>.</summary>
+    public ForwardProfile? Profile { get; set; }
+
     public MatMul(ComputePool pool, int maxBatch, int maxCols)
     {
         _pool = pool;
@@ -45,8 +48,10 @@ internal sealed unsafe class MatMul
         bool reuse = sameInput && ReferenceEquals(_preparedFrom, input) && _preparedFor == kernel && _preparedRows == n && _preparedCols == cols;
         if (!reuse)
         {
+            long start = Profile is null ? 0 : System.Diagnostics.Stopwatch.GetTimestamp();
             for (int i = 0; i < n; i++) kernel.Prepare(input.AsSpan(i * cols, cols), prepared.Slice(i * pb, pb));
             (_preparedFrom, _preparedFor, _preparedRows, _preparedCols) = (input, kernel, n, cols);
+            if (Profile is not null) Profile.MovePrepare(System.Diagnostics.Stopwatch.GetTimestamp() - start);
         }
         fixed (byte* p = prepared)
         fixed (float* y = output)

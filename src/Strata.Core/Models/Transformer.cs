@@ -71,6 +71,29 @@ public sealed class Transformer : IDisposable
 
     public ComputePool Pool => _pool;
 
+    /// <summary>When set, every forward call adds the time of its parts to it (see `strata bench --profile`).</summary>
+    public ForwardProfile? Profile
+    {
+        get => _profile;
+        set
+        {
+            _profile = value;
+            _matmul.Profile = value;
+        }
+    }
+
+    private ForwardProfile? _profile;
+    private long _mark;
+
+    /// <summary>Charges the time since the previous mark to <paramref name="phase"/> (when profiling).</summary>
+    private void Mark(ForwardPhase phase)
+    {
+        if (_profile is null) return;
+        long now = System.Diagnostics.Stopwatch.GetTimestamp();
+        _profile.Add(phase, now - _mark);
+        _mark = now;
+    }
+
     /// <summary>
     /// Runs <paramref name="tokens"/> at positions [seq.Length, seq.Length + n) and appends their KV to
     /// <paramref name="seq"/>. Logits go to <paramref name="logits"/>: [n × Vocab] when <paramref name="allLogits"/>,
@@ -131,6 +154,11 @@ public sealed class Transformer : IDisposable
         var cos = _cos.AsSpan(0, n * _rope.Pairs);
         var sin = _sin.AsSpan(0, n * _rope.Pairs);
 
+        if (_profile is not null)
+        {
+            _profile.Call(n);
+            _mark = System.Diagnostics.Stopwatch.GetTimestamp();
+        }
         var embd = Weights.TokenEmbedding;
         for (int i = 0; i < n; i++)
         {
@@ -143,13 +171,17 @@ public sealed class Transformer : IDisposable
             var w = Weights.Layers[l];
 
             // Attention block: x += Wo · attention(rope(Wq·norm(x)), rope(Wk·norm(x)), Wv·norm(x)).
+            Mark(ForwardPhase.Embed);
             RmsNormRows(x, w.AttnNorm, xn, n);
+            Mark(ForwardPhase.Elementwise);
             _matmul.Run(w.Q, _xn, n, q);
             _matmul.Run(w.K, _xn, n, k, sameInput: true);
             _matmul.Run(w.V, _xn, n, v, sameInput: true);
+            Mark(ForwardPhase.MatMulQkv);
             if (w.QBias is not null) AddBiasRows(q, w.QBias, n);
             if (w.KBias is not null) AddBiasRows(k, w.KBias, n);
             if (w.VBias is not null) AddBiasRows(v, w.VBias, n);
+            Mark(ForwardPhase.Elementwise);
             for (int i = 0; i < n; i++)
             {
                 var ci = cos.Slice(i * _rope.Pairs, _rope.Pairs);
@@ -158,17 +190,25 @@ public sealed class Transformer : IDisposable
                 PrepareHeads(k.Slice(i * c.KvDim, c.KvDim), c.KvHeads, w.KNorm, ci, si);
                 StoreKv(_tokenSeq[i]!, l, _tokenPos[i], k.Slice(i * c.KvDim, c.KvDim), v.Slice(i * c.KvDim, c.KvDim));
             }
+            Mark(ForwardPhase.RopeAndKv);
             _attention.Run(_tokenSeq, _tokenPos, l, n, _q, _att);
+            Mark(ForwardPhase.Attention);
             _matmul.Run(w.Output, _att, n, xn);
+            Mark(ForwardPhase.MatMulOutput);
             Ops.Add(x, xn, x);
 
             // Feed-forward block (SwiGLU): x += Wdown · (silu(Wgate·norm(x)) ⊙ Wup·norm(x)).
             RmsNormRows(x, w.FfnNorm, xn, n);
+            Mark(ForwardPhase.Elementwise);
             _matmul.Run(w.Gate, _xn, n, gate);
             _matmul.Run(w.Up, _xn, n, up, sameInput: true);
+            Mark(ForwardPhase.MatMulGateUp);
             Ops.SwiGlu(gate, up, gate);
+            Mark(ForwardPhase.Elementwise);
             _matmul.Run(w.Down, _gate, n, xn);
+            Mark(ForwardPhase.MatMulDown);
             Ops.Add(x, xn, x);
+            Mark(ForwardPhase.Elementwise);
         }
 
         // Logits only for the rows asked for (decode and the end of a prefill chunk need just the last one).
@@ -181,6 +221,7 @@ public sealed class Transformer : IDisposable
                 Ops.RmsNorm(x.Slice(r * c.Dim, c.Dim), Weights.OutputNorm, c.RmsEpsilon, xn.Slice(rows * c.Dim, c.Dim));
         }
         if (rows > 0) _matmul.Run(Weights.Output, _xn, rows, logits.Slice(0, rows * c.VocabSize));
+        Mark(ForwardPhase.Logits);
 
         for (int e = 0, i = 0; e < entries.Length; i += entries[e].Count, e++)
             entries[e].Sequence.Append(tokens.Slice(i, entries[e].Count));

@@ -27,3 +27,26 @@ internal static class IntDot
     public static Vector256<int> DotScaled(Vector256<byte> u, Vector256<sbyte> s, Vector256<short> scales) =>
         Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(u, s), scales);
 }
+
+/// <summary>
+/// acc + (u8 × s8 in groups of 4 per int32 lane): one instruction with VNNI (vpdpbusd), the AVX2 pair (vpmaddubsw,
+/// vpmaddwd) otherwise. Kernels are generic over it so each path compiles to straight code.
+/// </summary>
+internal interface IByteDot
+{
+    static abstract Vector256<int> Add(Vector256<int> acc, Vector256<byte> u, Vector256<sbyte> s);
+}
+
+/// <summary>vpdpbusd: exact for any u8 × s8.</summary>
+internal struct VnniDot : IByteDot
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<int> Add(Vector256<int> acc, Vector256<byte> u, Vector256<sbyte> s) => AvxVnni.MultiplyWideningAndAdd(acc, u, s);
+}
+
+/// <summary>AVX2: exact while every pair sum u0·s0 + u1·s1 fits int16 (u ≤ 128 with |s| ≤ 127).</summary>
+internal struct MaddDot : IByteDot
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<int> Add(Vector256<int> acc, Vector256<byte> u, Vector256<sbyte> s) => acc + IntDot.Dot(u, s);
+}

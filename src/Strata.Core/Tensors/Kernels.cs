@@ -19,6 +19,19 @@ public static class Kernels
     [ThreadStatic]
     private static bool _forceScalar;
 
+    /// <summary>Tests set this (per thread, like <see cref="ForceScalar"/>) to run the AVX2 paths on a machine with VNNI.</summary>
+    public static bool ForceNoVnni
+    {
+        get => _forceNoVnni;
+        set => _forceNoVnni = value;
+    }
+
+    [ThreadStatic]
+    private static bool _forceNoVnni;
+
+    /// <summary>Whether the 256-bit integer dot product instruction (AVX-VNNI vpdpbusd) is used now.</summary>
+    internal static bool UseVnni => AvxVnni.IsSupported && !_forceNoVnni;
+
     // Integer kernels need byte multiply-add (vpmaddubsw); 512-bit when the JIT accelerates Vector512.
     internal static readonly bool Int512 = Vector512.IsHardwareAccelerated && Avx512BW.IsSupported;
     internal static readonly bool Int256 = Avx2.IsSupported;
@@ -42,6 +55,7 @@ public static class Kernels
 
     private static readonly WeightKernel Q4_0Interleaved = new Q4_0x8Kernel();
     private static readonly WeightKernel Q4_KInterleaved = new Q4_Kx8Kernel();
+    private static readonly WeightKernel Q8_0Interleaved = new Q8_0x8Kernel();
 
     /// <summary>The kernel for weights of a type stored in a layout (see <see cref="WeightLayout"/>).</summary>
     public static WeightKernel For(GgmlType type, WeightLayout layout) => layout switch
@@ -49,6 +63,7 @@ public static class Kernels
         WeightLayout.Plain => For(type),
         WeightLayout.Interleaved8 when type == GgmlType.Q4_0 => Q4_0Interleaved,
         WeightLayout.Interleaved8 when type == GgmlType.Q4_K => Q4_KInterleaved,
+        WeightLayout.Interleaved8 when type == GgmlType.Q8_0 => Q8_0Interleaved,
         _ => throw new NotSupportedException($"no kernel for {GgmlTypeInfo.Name(type)} weights in layout {layout}"),
     };
 

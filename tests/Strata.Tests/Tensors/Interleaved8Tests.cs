@@ -8,6 +8,7 @@ public class Interleaved8Tests
     private static void Repack(GgmlType type, byte[] plain, byte[] packed, int rows, int cols)
     {
         if (type == GgmlType.Q4_0) Q4_0x8.Repack(plain, packed, rows, cols);
+        else if (type == GgmlType.Q8_0) Q8_0x8.Repack(plain, packed, rows, cols);
         else Q4_Kx8.Repack(plain, packed, rows, cols);
     }
 
@@ -29,6 +30,8 @@ public class Interleaved8Tests
     [InlineData(GgmlType.Q4_0, 16, 2048)]
     [InlineData(GgmlType.Q4_0, 40, 96)]
     [InlineData(GgmlType.Q4_0, 67, 512)]
+    [InlineData(GgmlType.Q8_0, 8, 32)]
+    [InlineData(GgmlType.Q8_0, 19, 2048)]
     [InlineData(GgmlType.Q4_K, 8, 256)]
     [InlineData(GgmlType.Q4_K, 9, 512)]
     [InlineData(GgmlType.Q4_K, 16, 2048)]
@@ -85,6 +88,7 @@ public class Interleaved8Tests
     [InlineData(GgmlType.Q4_0, 1)]
     [InlineData(GgmlType.Q4_0, 2)]
     [InlineData(GgmlType.Q4_0, 3)]
+    [InlineData(GgmlType.Q8_0, 2)]
     [InlineData(GgmlType.Q4_K, 1)]
     [InlineData(GgmlType.Q4_K, 3)]
     public void BatchesThroughThePoolMatchThePlainKernel(GgmlType type, int threads)
@@ -107,6 +111,39 @@ public class Interleaved8Tests
         var one = new float[rows];
         pool.MatMul(packedKernel, packed, rows, cols, p.AsSpan(0, pb), 1, one, rows);
         for (int r = 0; r < rows; r++) Assert.True(Close(one[r], expected[r]));
+    }
+
+    /// <summary>Batches of several tokens go through the tile kernels (4 tokens per pass) and the per-token tail.</summary>
+    [Theory]
+    [InlineData(GgmlType.Q4_0, 4, 24, 64)]
+    [InlineData(GgmlType.Q4_0, 9, 35, 2048)]
+    [InlineData(GgmlType.Q4_K, 4, 16, 256)]
+    [InlineData(GgmlType.Q4_K, 11, 27, 768)]
+    [InlineData(GgmlType.Q8_0, 4, 24, 64)]
+    [InlineData(GgmlType.Q8_0, 13, 43, 2048)]
+    public void TilesOfTokensMatchThePlainKernel(GgmlType type, int n, int rows, int cols)
+    {
+        var (plain, packed, _) = Case(type, rows, cols, n * 31 + rows);
+        var plainKernel = Kernels.For(type);
+        var packedKernel = Kernels.For(type, WeightLayout.Interleaved8);
+        int pb = plainKernel.PreparedBytes(cols);
+        var p = new byte[pb * n];
+        for (int b = 0; b < n; b++) plainKernel.Prepare(TestData.Gaussian(cols, 300 + b), p.AsSpan(b * pb, pb));
+        var expected = new float[n * rows];
+        plainKernel.DotRowsBatch(plain, cols, p, n, expected, rows, 0, rows);
+        foreach (var (scalar, noVnni) in new[] { (false, false), (false, true), (true, false) })
+        {
+            Kernels.ForceScalar = scalar;
+            Kernels.ForceNoVnni = noVnni;
+            try
+            {
+                var actual = new float[n * rows];
+                packedKernel.DotRowsBatch(packed, cols, p, n, actual, rows, 0, rows);
+                for (int i = 0; i < expected.Length; i++)
+                    Assert.True(Close(actual[i], expected[i]), $"token {i / rows} row {i % rows} scalar={scalar} noVnni={noVnni}: {actual[i]} vs {expected[i]}");
+            }
+            finally { Kernels.ForceScalar = false; Kernels.ForceNoVnni = false; }
+        }
     }
 
     [Theory]
