@@ -21,8 +21,10 @@ public sealed record ModelOptions
     public KvType KvType { get; init; } = KvType.F16;
     /// <summary>Most tokens per forward call; longer prompts are fed in chunks.</summary>
     public int BatchSize { get; init; } = 256;
-    /// <summary>Copy matrices into the layouts the fastest kernels read (Q4_0 today); false computes straight from the file.</summary>
+    /// <summary>Copy matrices into the layouts the fastest kernels read (Q4_0, Q8_0 and Q4_K today); false computes straight from the file.</summary>
     public bool RepackWeights { get; init; } = true;
+    /// <summary>Tiled attention with online softmax (default); false runs the plain two-pass form, to compare.</summary>
+    public bool TiledAttention { get; init; } = true;
     /// <summary>The tiered KV cache: DRAM size, far memory, the ssd directory, the eviction policy.</summary>
     public KvCacheOptions Kv { get; init; } = new();
 
@@ -73,7 +75,7 @@ public sealed class Model : IDisposable
         {
             var weights = ModelWeights.Load(_weights, Config, System.IO.Path.GetFileName(path), _packer);
             pool = new ComputePool(threads);
-            Transformer = new Transformer(Config, weights, pool, Math.Clamp(o.BatchSize, 1, 4096), Context);
+            Transformer = new Transformer(Config, weights, pool, Math.Clamp(o.BatchSize, 1, 4096), Context, o.TiledAttention);
             KvCache = KvCacheBuilder.Build(file, Config, layout, o.Kv, blocksPerSequence * Math.Max(1, o.MaxSequences), System.IO.Path.GetFileName(path));
         }
         catch

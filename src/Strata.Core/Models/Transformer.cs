@@ -42,7 +42,7 @@ public sealed class Transformer : IDisposable
     private readonly int[] _tokenPos;         // [MaxBatch] the position of each token in its sequence
     private readonly BatchEntry[] _single = new BatchEntry[1];
 
-    public Transformer(ModelConfig config, ModelWeights weights, ComputePool? pool = null, int maxBatch = 256, int maxContext = 0)
+    public Transformer(ModelConfig config, ModelWeights weights, ComputePool? pool = null, int maxBatch = 256, int maxContext = 0, bool tiledAttention = true)
     {
         Config = config;
         Weights = weights;
@@ -51,7 +51,7 @@ public sealed class Transformer : IDisposable
         _pool = pool ?? new ComputePool(Environment.ProcessorCount);
         _rope = new Rope(config, weights.RopeFactors);
         int context = maxContext > 0 ? maxContext : config.ContextLength;
-        _attention = new Attention(config, _pool, context);
+        _attention = new Attention(config, _pool, context, maxBatch, tiledAttention);
         _matmul = new MatMul(_pool, maxBatch, Math.Max(Math.Max(config.Dim, config.QDim), config.FeedForward));
 
         var c = config;

@@ -61,6 +61,32 @@ public static unsafe class Q8Row
         }
     }
 
+    /// <summary>The row's values as floats: d·q per element (exact in f32).</summary>
+    public static void Widen(ReadOnlySpan<byte> blocks, Span<float> y)
+    {
+        int nb = Check(y.Length, blocks.Length);
+        if (!Avx2.IsSupported)
+        {
+            for (int b = 0; b < nb; b++)
+            {
+                float d = HalfBits.ToSingleFast(MemoryMarshal.Read<ushort>(blocks[(b * BlockBytes)..]));
+                for (int j = 0; j < Block; j++) y[b * Block + j] = d * (sbyte)blocks[b * BlockBytes + 2 + j];
+            }
+            return;
+        }
+        fixed (float* yp = y)
+        fixed (byte* bp = blocks)
+        {
+            for (int b = 0; b < nb; b++)
+            {
+                byte* blk = bp + b * BlockBytes;
+                sbyte* q = (sbyte*)(blk + 2);
+                var d = Vector256.Create(HalfBits.ToSingleFast(*(ushort*)blk));
+                for (int k = 0; k < Block; k += 8) (d * Widen(q + k)).Store(yp + b * Block + k);
+            }
+        }
+    }
+
     /// <summary>Scalar twin of <see cref="Dot"/> (same per-block scaling, sequential sums).</summary>
     public static float DotScalar(ReadOnlySpan<float> x, ReadOnlySpan<byte> blocks)
     {
