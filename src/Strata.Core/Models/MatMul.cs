@@ -21,9 +21,19 @@ internal sealed unsafe class MatMul
     /// <summary>When set, the time spent preparing activation rows is moved from the caller's phase to <see cref="ForwardPhase.Prepare"/>.</summary>
     public ForwardProfile? Profile { get; set; }
 
+    // Below this many rows the pool's wake-up costs more than quantizing on one thread.
+    private const int ParallelPrepareRows = 8;
+
+    // The prepare job the pool's threads share (set for one ParallelFor, then cleared).
+    private readonly Action<int, int, int> _prepareBody;
+    private WeightKernel? _jobKernel;
+    private float[]? _jobInput;
+    private int _jobCols, _jobPb;
+
     public MatMul(ComputePool pool, int maxBatch, int maxCols)
     {
         _pool = pool;
+        _prepareBody = PrepareRows;
         int most = maxCols * sizeof(float);
         foreach (GgmlType t in Enum.GetValues<GgmlType>())
         {
@@ -49,12 +59,25 @@ internal sealed unsafe class MatMul
         if (!reuse)
         {
             long start = Profile is null ? 0 : System.Diagnostics.Stopwatch.GetTimestamp();
-            for (int i = 0; i < n; i++) kernel.Prepare(input.AsSpan(i * cols, cols), prepared.Slice(i * pb, pb));
+            if (n >= ParallelPrepareRows)
+            {
+                (_jobKernel, _jobInput, _jobCols, _jobPb) = (kernel, input, cols, pb);
+                _pool.ParallelFor(n, _prepareBody);
+                (_jobKernel, _jobInput) = (null, null);
+            }
+            else
+                for (int i = 0; i < n; i++) kernel.Prepare(input.AsSpan(i * cols, cols), prepared.Slice(i * pb, pb));
             (_preparedFrom, _preparedFor, _preparedRows, _preparedCols) = (input, kernel, n, cols);
             if (Profile is not null) Profile.MovePrepare(System.Diagnostics.Stopwatch.GetTimestamp() - start);
         }
         fixed (byte* p = prepared)
         fixed (float* y = output)
             _pool.MatMul(kernel, w.Data, rows, cols, (nint)p, n, (nint)y, rows);
+    }
+
+    private void PrepareRows(int begin, int end, int thread)
+    {
+        for (int i = begin; i < end; i++)
+            _jobKernel!.Prepare(_jobInput.AsSpan(i * _jobCols, _jobCols), _prepared.AsSpan(i * _jobPb, _jobPb));
     }
 }

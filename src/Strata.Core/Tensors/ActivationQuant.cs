@@ -1,4 +1,6 @@
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace Strata.Tensors;
 
@@ -42,10 +44,56 @@ internal readonly struct Q8KLayout
 }
 
 /// <summary>Activation quantizers with the CPU backend's rounding (x86 quantize_row_q8_0/q8_1 and quantize_row_q8_K).</summary>
-internal static class ActivationQuant
+internal static unsafe class ActivationQuant
 {
     /// <summary>Q8_0 quants with id = 127/amax and round-half-even, as ggml's AVX path; d rounded to f16 like the block stores it.</summary>
     public static void Q8(ReadOnlySpan<float> x, Span<byte> prepared, int offset = 0)
+    {
+        if (Avx2.IsSupported && !Kernels.ForceScalar) Q8Simd(x, prepared, offset);
+        else Q8Scalar(x, prepared, offset);
+    }
+
+    /// <summary>The same numbers as <see cref="Q8Scalar"/>: x·id rounded half-even (vroundps), sums in int32.</summary>
+    private static void Q8Simd(ReadOnlySpan<float> x, Span<byte> prepared, int offset)
+    {
+        var L = new Q8Layout(x.Length);
+        if (prepared.Length < L.Bytes) throw new ArgumentException("prepared buffer too small");
+        fixed (float* xp = x)
+        fixed (byte* pp = prepared)
+        {
+            sbyte* q = (sbyte*)pp;
+            float* d = (float*)(pp + L.DOff);
+            int* sum = (int*)(pp + L.SumOff);
+            float* s = (float*)(pp + L.SOff);
+            int* bias = (int*)(pp + L.BiasOff);
+            var absMask = Vector256.Create(0x7FFFFFFF).AsSingle();
+            for (int b = 0; b < L.Blocks; b++)
+            {
+                float* xb = xp + 32 * b;
+                Vector256<float> v0 = Vector256.Load(xb), v1 = Vector256.Load(xb + 8), v2 = Vector256.Load(xb + 16), v3 = Vector256.Load(xb + 24);
+                var m = Vector256.Max(Vector256.Max(v0 & absMask, v1 & absMask), Vector256.Max(v2 & absMask, v3 & absMask));
+                var m4 = Vector128.Max(m.GetLower(), m.GetUpper());
+                m4 = Vector128.Max(m4, Vector128.Shuffle(m4, Vector128.Create(2, 3, 0, 1)));
+                m4 = Vector128.Max(m4, Vector128.Shuffle(m4, Vector128.Create(1, 0, 3, 2)));
+                float amax = m4.ToScalar();
+                float db = amax / 127f;
+                var id = Vector256.Create(amax != 0 ? 127f / amax : 0f);
+                var i0 = Avx.ConvertToVector256Int32(Avx.RoundToNearestInteger(v0 * id));
+                var i1 = Avx.ConvertToVector256Int32(Avx.RoundToNearestInteger(v1 * id));
+                var i2 = Avx.ConvertToVector256Int32(Avx.RoundToNearestInteger(v2 * id));
+                var i3 = Avx.ConvertToVector256Int32(Avx.RoundToNearestInteger(v3 * id));
+                Vector256.Narrow(Vector256.Narrow(i0, i1), Vector256.Narrow(i2, i3)).Store(q + 32 * b);
+                int total = Vector256.Sum(i0 + i1 + i2 + i3);
+                d[b] = HalfBits.RoundToHalf(db);
+                sum[b] = total;
+                s[b] = HalfBits.RoundToHalf(db * total);
+                Vector256.Create(-offset * total, 0, 0, 0, 0, 0, 0, 0).Store(bias + 8 * b);
+            }
+        }
+    }
+
+    /// <summary>Scalar twin of <see cref="Q8Simd"/>.</summary>
+    internal static void Q8Scalar(ReadOnlySpan<float> x, Span<byte> prepared, int offset = 0)
     {
         var L = new Q8Layout(x.Length);
         var q = MemoryMarshal.Cast<byte, sbyte>(prepared[..x.Length]);
@@ -77,6 +125,59 @@ internal static class ActivationQuant
 
     /// <summary>Q8_K: scale from the signed max (-127/max), quants clamped to 127, float d, 16-element sums.</summary>
     public static void Q8K(ReadOnlySpan<float> x, Span<byte> prepared)
+    {
+        if (Avx2.IsSupported && !Kernels.ForceScalar) Q8KSimd(x, prepared);
+        else Q8KScalar(x, prepared);
+    }
+
+    /// <summary>The same numbers as <see cref="Q8KScalar"/>; the signed max is the first element of largest magnitude.</summary>
+    private static void Q8KSimd(ReadOnlySpan<float> x, Span<byte> prepared)
+    {
+        var L = new Q8KLayout(x.Length);
+        if (prepared.Length < L.Bytes) throw new ArgumentException("prepared buffer too small");
+        fixed (float* xp = x)
+        fixed (byte* pp = prepared)
+        {
+            float* d = (float*)(pp + L.DOff);
+            short* bs = (short*)(pp + L.BsumOff);
+            var absMask = Vector256.Create(0x7FFFFFFF).AsSingle();
+            var top = Vector256.Create(127);
+            for (int b = 0; b < L.Blocks; b++)
+            {
+                float* xb = xp + 256 * b;
+                sbyte* qb = (sbyte*)pp + 256 * b;
+                var m = Vector256<float>.Zero;
+                for (int j = 0; j < 256; j += 8) m = Vector256.Max(m, Vector256.Load(xb + j) & absMask);
+                var m4 = Vector128.Max(m.GetLower(), m.GetUpper());
+                m4 = Vector128.Max(m4, Vector128.Shuffle(m4, Vector128.Create(2, 3, 0, 1)));
+                m4 = Vector128.Max(m4, Vector128.Shuffle(m4, Vector128.Create(1, 0, 3, 2)));
+                float amax = m4.ToScalar();
+                if (amax == 0)
+                {
+                    d[b] = 0;
+                    new Span<sbyte>(qb, 256).Clear();
+                    new Span<short>(bs + 16 * b, 16).Clear();
+                    continue;
+                }
+                int first = 0;
+                while (MathF.Abs(xb[first]) != amax) first++;
+                float iscale = -127f / xb[first];
+                var vs = Vector256.Create(iscale);
+                for (int g = 0; g < 16; g++)
+                {
+                    float* xg = xb + 16 * g;
+                    var i0 = Vector256.Min(Avx.ConvertToVector256Int32(Avx.RoundToNearestInteger(vs * Vector256.Load(xg))), top);
+                    var i1 = Vector256.Min(Avx.ConvertToVector256Int32(Avx.RoundToNearestInteger(vs * Vector256.Load(xg + 8))), top);
+                    Vector128.Narrow(Vector128.Narrow(i0.GetLower(), i0.GetUpper()), Vector128.Narrow(i1.GetLower(), i1.GetUpper())).Store(qb + 16 * g);
+                    bs[16 * b + g] = (short)Vector256.Sum(i0 + i1);
+                }
+                d[b] = 1 / iscale;
+            }
+        }
+    }
+
+    /// <summary>Scalar twin of <see cref="Q8KSimd"/>.</summary>
+    internal static void Q8KScalar(ReadOnlySpan<float> x, Span<byte> prepared)
     {
         var L = new Q8KLayout(x.Length);
         var q = MemoryMarshal.Cast<byte, sbyte>(prepared[..x.Length]);

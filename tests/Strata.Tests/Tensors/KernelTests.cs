@@ -177,6 +177,33 @@ public class KernelTests(ITestOutputHelper output)
         }
     }
 
+    /// <summary>The SIMD activation quantizers give their scalar twins' bytes, ties and zero blocks included.</summary>
+    [Theory]
+    [InlineData(0)]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void SimdActivationQuantsEqualTheScalarTwins(int seed)
+    {
+        var x = TestData.Gaussian(4096, 40 + seed);
+        for (int i = 0; i < 256; i++) x[i] = 0;                      // an all-zero block for both layouts
+        for (int i = 512; i < 544; i++) x[i] = (i % 5 - 2) * 0.5f;   // scaled values land on .5: round half-even
+        x[1000] = -x[1000] * 40;                                      // a negative max
+        x[2000] = 1e-30f;
+        foreach (int offset in new[] { 0, 8 })
+        {
+            var L = new Q8Layout(x.Length);
+            byte[] simd = new byte[L.Bytes], scalar = new byte[L.Bytes];
+            ActivationQuant.Q8(x, simd, offset);
+            ActivationQuant.Q8Scalar(x, scalar, offset);
+            Assert.Equal(scalar, simd);
+        }
+        var K = new Q8KLayout(x.Length);
+        byte[] ks = new byte[K.Bytes], kc = new byte[K.Bytes];
+        ActivationQuant.Q8K(x, ks);
+        ActivationQuant.Q8KScalar(x, kc);
+        Assert.Equal(kc, ks);
+    }
+
     [Fact]
     public void EveryWeightTypeHasAKernel()
     {
