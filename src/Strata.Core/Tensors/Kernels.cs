@@ -56,6 +56,7 @@ public static class Kernels
     private static readonly WeightKernel Q4_0Interleaved = new Q4_0x8Kernel();
     private static readonly WeightKernel Q4_KInterleaved = new Q4_Kx8Kernel();
     private static readonly WeightKernel Q8_0Interleaved = new Q8_0x8Kernel();
+    private static readonly WeightKernel Q6_KInterleaved = new Q6_Kx8Kernel();
 
     /// <summary>The kernel for weights of a type stored in a layout (see <see cref="WeightLayout"/>).</summary>
     public static WeightKernel For(GgmlType type, WeightLayout layout) => layout switch
@@ -64,6 +65,7 @@ public static class Kernels
         WeightLayout.Interleaved8 when type == GgmlType.Q4_0 => Q4_0Interleaved,
         WeightLayout.Interleaved8 when type == GgmlType.Q4_K => Q4_KInterleaved,
         WeightLayout.Interleaved8 when type == GgmlType.Q8_0 => Q8_0Interleaved,
+        WeightLayout.Interleaved8 when type == GgmlType.Q6_K => Q6_KInterleaved,
         _ => throw new NotSupportedException($"no kernel for {GgmlTypeInfo.Name(type)} weights in layout {layout}"),
     };
 

@@ -26,6 +26,13 @@ public class DefaultModelTests(ITestOutputHelper output)
             Path.GetFullPath(Strata.Engine.DefaultModel.Find()!));
     }
 
+    /// <summary>
+    /// Greedy continuations equal llama.cpp's token for token, except that at a step where llama.cpp's own logits
+    /// rate Strata's choice within <see cref="NearTie"/> of its own (a near-tie), the two may part; nothing after that
+    /// step is compared. The default model is Q8_0: activations are rounded to int8 before every matmul, so two
+    /// engines that add the same products in a different order (both exact per block) can round one activation
+    /// differently and move logits by a few hundredths, which decides a near-tie either way.
+    /// </summary>
     [Theory]
     [InlineData("In the beginning")]
     [InlineData("And the LORD said unto Moses,")]
@@ -35,15 +42,24 @@ public class DefaultModelTests(ITestOutputHelper output)
     {
         using var model = Model.Load(ShippedModel, new ModelOptions { Threads = 2, Context = 256 });
         var prompt = model.Tokenize(text);
-        int[] expected;
-        using (var llama = new LlamaCpp(ShippedModel, context: 256)) expected = llama.Greedy(prompt, 32);
+        using var llama = new LlamaCpp(ShippedModel, context: 256);
+        int[] expected = llama.Greedy(prompt, 32);
         using var g = new Generator(model);
         var result = g.Generate(prompt, new GenerationOptions { MaxTokens = 32, Sampling = SamplerOptions.Greedy });
-        output.WriteLine($"{text} → {result.Text}");
-        Assert.Equal(expected.Take(result.Tokens.Length), result.Tokens);
-        if (result.Tokens.Length < 32) Assert.True(model.Tokenizer.Vocabulary.IsEndOfGeneration(expected[result.Tokens.Length]));
+        int same = 0;
+        while (same < result.Tokens.Length && result.Tokens[same] == expected[same]) same++;
+        output.WriteLine($"{text} → {result.Text} (equal for {same} of {result.Tokens.Length} tokens)");
+        if (same < result.Tokens.Length)
+        {
+            var theirs = llama.Logits([.. prompt, .. expected.Take(same)])[^1];
+            float gap = theirs[expected[same]] - theirs[result.Tokens[same]];
+            Assert.True(gap < NearTie, $"step {same}: Strata chose {result.Tokens[same]}, llama.cpp {expected[same]}, which llama.cpp rates {gap:F3} higher: not a near-tie");
+        }
+        else if (result.Tokens.Length < 32) Assert.True(model.Tokenizer.Vocabulary.IsEndOfGeneration(expected[result.Tokens.Length]));
         Assert.False(string.IsNullOrWhiteSpace(result.Text));
     }
+
+    private const float NearTie = 0.1f;
 
     [Fact]
     public void HeldOutPerplexityIsFarBelowUniform()

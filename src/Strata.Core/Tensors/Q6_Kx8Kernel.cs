@@ -1,0 +1,224 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace Strata.Tensors;
+
+/// <summary>
+/// Q6_K repacked for 8 rows at a time, the same bytes as plain. For each group of 8 rows and 256-element super-block
+/// (1680 bytes):
+/// <code>
+///    0  d[8]                f16, row r at 2r
+///   16  scales[16][8]       int8: sub-block j of row r at 16 + 8j + r
+///  144  quants[2][8][3][32] for half n and step t: ql bytes 64n+4t.., ql bytes 64n+32+4t.., qh bytes 32n+4t..,
+///                           each as 8 rows × 4 bytes (row r at 4r)
+/// </code>
+/// One step's three chunks rebuild the 6-bit quants of elements 128n+4t.., +32, +64, +96 (4 each) of all 8 rows,
+/// row r in lane r, so a 4-byte broadcast of the activations gives every row's partial dot in its own lane.
+/// </summary>
+public static class Q6_Kx8
+{
+    public const int Rows = Interleaved8Kernel.Rows;
+    private const int BlockBytes = 210;
+
+    /// <summary>Whether this machine has the kernel (AVX2).</summary>
+    public static bool IsSupported => Avx2.IsSupported;
+
+    public static void Repack(ReadOnlySpan<byte> src, Span<byte> dst, int rows, int cols) =>
+        Interleave8.Repack(src, dst, rows, cols / 256, BlockBytes, static (i, o, r) =>
+        {
+            i.Slice(BlockLayout.Q6_K_D, 2).CopyTo(o.Slice(2 * r, 2));
+            for (int j = 0; j < 16; j++) o[16 + 8 * j + r] = i[BlockLayout.Q6_K_Scales + j];
+            for (int n = 0; n < 2; n++)
+                for (int t = 0; t < 8; t++)
+                {
+                    int step = 144 + 96 * (8 * n + t) + 4 * r;
+                    i.Slice(64 * n + 4 * t, 4).CopyTo(o.Slice(step, 4));
+                    i.Slice(64 * n + 32 + 4 * t, 4).CopyTo(o.Slice(step + 32, 4));
+                    i.Slice(BlockLayout.Q6_K_Qh + 32 * n + 4 * t, 4).CopyTo(o.Slice(step + 64, 4));
+                }
+        });
+}
+
+/// <summary>
+/// Q6_K × Q8_K over the interleaved layout: per sub-block an exact int32 dot for each of 8 rows, less 32·Σx, times
+/// the row's scale, summed per super-block, then d·xd in float (ggml's vec_dot_q6_K_q8_K, 8 rows at once).
+/// </summary>
+internal sealed unsafe class Q6_Kx8Kernel() : Interleaved8Kernel(new Q6KKernel())
+{
+    private const int GroupBlockBytes = 8 * 210;
+
+    protected override bool SimdSupported => Q6_Kx8.IsSupported;
+    protected override bool HasTile => true;
+
+    protected override void Group(byte* g, byte* x, int cols, float* dots)
+    {
+        if (Kernels.UseVnni) One<VnniDot>(g, x, cols, dots);
+        else One<MaddDot>(g, x, cols, dots);
+    }
+
+    protected override void GroupTile(byte* g, byte* x, long pb, int cols, float* dots)
+    {
+        if (Kernels.UseVnni) Tile4<VnniDot>(g, x, pb, cols, dots);
+        else Tile4<MaddDot>(g, x, pb, cols, dots);
+    }
+
+    /// <summary>The quants of one step: elements 128n+4t+{0,32,64,96}.. of the 8 rows (values 0..63).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Unpack(byte* step, out Vector256<byte> q1, out Vector256<byte> q2, out Vector256<byte> q3, out Vector256<byte> q4)
+    {
+        var low4 = Vector256.Create((byte)0x0F);
+        var two = Vector256.Create((byte)0x30);
+        var a = Vector256.Load(step);
+        var b = Vector256.Load(step + 32);
+        var h = Vector256.Load(step + 64);
+        var h16 = h.AsUInt16();
+        q1 = (a & low4) | ((h16 << 4).AsByte() & two);
+        q2 = (b & low4) | ((h16 << 2).AsByte() & two);
+        q3 = ((a.AsUInt16() >> 4).AsByte() & low4) | (h & two);
+        q4 = ((b.AsUInt16() >> 4).AsByte() & low4) | ((h16 >> 2).AsByte() & two);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<sbyte> X(byte* x, int offset) => Vector256.Create(*(int*)(x + offset)).AsSByte();
+
+    /// <summary>Row scales of sub-block j as int32 lanes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> Scale(byte* blk, int j) => Avx2.ConvertToVector256Int32((sbyte*)blk + 16 + 8 * j);
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void One<TDot>(byte* g, byte* x, int cols, float* dots) where TDot : struct, IByteDot
+    {
+        var L = new Q8KLayout(cols);
+        float* xd = (float*)(x + L.DOff);
+        var acc = Vector256<float>.Zero;
+        for (int b = 0; b < L.Blocks; b++)
+        {
+            byte* blk = g + b * GroupBlockBytes;
+            short* bs = (short*)(x + L.BsumOff) + 16 * b;
+            int o = 256 * b;
+            var sumi = Vector256<int>.Zero;
+            for (int n = 0; n < 2; n++)
+                for (int half = 0; half < 2; half++)
+                {
+                    Vector256<int> s1 = default, s2 = default, s3 = default, s4 = default;
+                    for (int t = 4 * half; t < 4 * half + 4; t++)
+                    {
+                        Unpack(blk + 144 + 96 * (8 * n + t), out var q1, out var q2, out var q3, out var q4);
+                        int e = o + 128 * n + 4 * t;
+                        s1 = TDot.Add(s1, q1, X(x, e));
+                        s2 = TDot.Add(s2, q2, X(x, e + 32));
+                        s3 = TDot.Add(s3, q3, X(x, e + 64));
+                        s4 = TDot.Add(s4, q4, X(x, e + 96));
+                    }
+                    // Sub-blocks 8n+half+{0,2,4,6}; q = u − 32 takes 32·Σx of the sub-block off before the scale.
+                    int j = 8 * n + half;
+                    sumi += Avx2.MultiplyLow(s1 - Vector256.Create(32 * bs[j]), Scale(blk, j));
+                    sumi += Avx2.MultiplyLow(s2 - Vector256.Create(32 * bs[j + 2]), Scale(blk, j + 2));
+                    sumi += Avx2.MultiplyLow(s3 - Vector256.Create(32 * bs[j + 4]), Scale(blk, j + 4));
+                    sumi += Avx2.MultiplyLow(s4 - Vector256.Create(32 * bs[j + 6]), Scale(blk, j + 6));
+                }
+            var d = HalfBits.ToSingle(Vector256.WidenLower(Vector128.Load((ushort*)blk).ToVector256Unsafe()));
+            acc = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(sumi), d * Vector256.Create(xd[b]), acc);
+        }
+        acc.Store(dots);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Tile4<TDot>(byte* g, byte* x, long pb, int cols, float* dots) where TDot : struct, IByteDot
+    {
+        var L = new Q8KLayout(cols);
+        byte* x0 = x, x1 = x + pb, x2 = x + 2 * pb, x3 = x + 3 * pb;
+        Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+        for (int b = 0; b < L.Blocks; b++)
+        {
+            byte* blk = g + b * GroupBlockBytes;
+            int o = 256 * b;
+            Vector256<int> i0 = default, i1 = default, i2 = default, i3 = default;
+            for (int n = 0; n < 2; n++)
+                for (int half = 0; half < 2; half++)
+                {
+                    SubBlock<TDot>(blk, x0, pb, L, b, n, half, 0, ref i0, ref i1, ref i2, ref i3);
+                    SubBlock<TDot>(blk, x0, pb, L, b, n, half, 1, ref i0, ref i1, ref i2, ref i3);
+                    SubBlock<TDot>(blk, x0, pb, L, b, n, half, 2, ref i0, ref i1, ref i2, ref i3);
+                    SubBlock<TDot>(blk, x0, pb, L, b, n, half, 3, ref i0, ref i1, ref i2, ref i3);
+                }
+            var d = HalfBits.ToSingle(Vector256.WidenLower(Vector128.Load((ushort*)blk).ToVector256Unsafe()));
+            a0 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(i0), d * Vector256.Create(((float*)(x0 + L.DOff))[b]), a0);
+            a1 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(i1), d * Vector256.Create(((float*)(x1 + L.DOff))[b]), a1);
+            a2 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(i2), d * Vector256.Create(((float*)(x2 + L.DOff))[b]), a2);
+            a3 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(i3), d * Vector256.Create(((float*)(x3 + L.DOff))[b]), a3);
+        }
+        a0.Store(dots);
+        a1.Store(dots + 8);
+        a2.Store(dots + 16);
+        a3.Store(dots + 24);
+    }
+
+    /// <summary>The quants of one q-set of a step (elements 128n+4t+32·set..), 8 rows; set is a constant at each call.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<byte> Quants(byte* step, int set)
+    {
+        var ql = Vector256.Load(step + 32 * (set & 1));
+        var h = Vector256.Load(step + 64).AsUInt16();
+        var low = set < 2 ? ql & Vector256.Create((byte)0x0F) : (ql.AsUInt16() >> 4).AsByte() & Vector256.Create((byte)0x0F);
+        var high = set switch { 0 => h << 4, 1 => h << 2, 2 => h, _ => h >> 2 };
+        return low | (high.AsByte() & Vector256.Create((byte)0x30));
+    }
+
+    /// <summary>
+    /// Sub-block 8n + half + 2·set for four tokens: exact dots over its 16 elements (4 steps), less 32·Σx, times the
+    /// rows' scale, into each token's int32 sums.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void SubBlock<TDot>(byte* blk, byte* x0, long pb, Q8KLayout L, int b, int n, int half, int set,
+        ref Vector256<int> i0, ref Vector256<int> i1, ref Vector256<int> i2, ref Vector256<int> i3) where TDot : struct, IByteDot
+    {
+        byte* x1 = x0 + pb, x2 = x1 + pb, x3 = x2 + pb;
+        Vector256<int> s0 = default, s1 = default, s2 = default, s3 = default;
+        for (int t = 4 * half; t < 4 * half + 4; t++)
+        {
+            var q = Quants(blk + 144 + 96 * (8 * n + t), set);
+            int e = 256 * b + 128 * n + 4 * t + 32 * set;
+            s0 = TDot.Add(s0, q, X(x0, e));
+            s1 = TDot.Add(s1, q, X(x1, e));
+            s2 = TDot.Add(s2, q, X(x2, e));
+            s3 = TDot.Add(s3, q, X(x3, e));
+        }
+        int j = 8 * n + half + 2 * set, k = 16 * b + j;
+        var scale = Scale(blk, j);
+        i0 += Avx2.MultiplyLow(s0 - Vector256.Create(32 * ((short*)(x0 + L.BsumOff))[k]), scale);
+        i1 += Avx2.MultiplyLow(s1 - Vector256.Create(32 * ((short*)(x1 + L.BsumOff))[k]), scale);
+        i2 += Avx2.MultiplyLow(s2 - Vector256.Create(32 * ((short*)(x2 + L.BsumOff))[k]), scale);
+        i3 += Avx2.MultiplyLow(s3 - Vector256.Create(32 * ((short*)(x3 + L.BsumOff))[k]), scale);
+    }
+
+    /// <summary>Scalar twin of <see cref="Group"/>, reading the interleaved layout element by element.</summary>
+    protected override void GroupScalar(byte* g, byte* x, int cols, float* dots)
+    {
+        var L = new Q8KLayout(cols);
+        sbyte* xq = (sbyte*)x;
+        float* xd = (float*)(x + L.DOff);
+        for (int r = 0; r < Q6_Kx8.Rows; r++) dots[r] = 0;
+        for (int b = 0; b < L.Blocks; b++)
+        {
+            byte* blk = g + b * GroupBlockBytes;
+            for (int r = 0; r < Q6_Kx8.Rows; r++)
+            {
+                int sumi = 0;
+                for (int e = 0; e < 256; e++)
+                {
+                    int n = e / 128, within = e % 128, set = within / 32, l = within % 32, t = l / 4, k = l % 4;
+                    byte* step = blk + 144 + 96 * (8 * n + t) + 4 * r + k;
+                    int ql = set % 2 == 0 ? step[0] : step[32];
+                    int low = set < 2 ? ql & 0xF : ql >> 4;
+                    int high = (step[64] >> (2 * set)) & 3;
+                    int q = (low | (high << 4)) - 32;
+                    int j = e / 16;
+                    sumi += ((sbyte*)blk)[16 + 8 * j + r] * q * xq[256 * b + e];
+                }
+                dots[r] += xd[b] * HalfBits.ToSingleFast(((ushort*)blk)[r]) * sumi;
+            }
+        }
+    }
+}
