@@ -119,6 +119,82 @@ internal sealed unsafe class Half16Kernel<T> : RowKernel where T : struct, IHalf
         return sum;
     }
 
+    /// <summary>
+    /// Batches: each weight row is widened once for four tokens at a time, with each token's sums formed exactly as
+    /// <see cref="DotRow"/> forms them (same accumulators, same order), so a batched row equals its single-token dot.
+    /// </summary>
+    public override void DotRowsBatch(ReadOnlySpan<byte> w, int cols, ReadOnlySpan<byte> prepared, int n, Span<float> y, int yStride, int rowStart, int rowEnd)
+    {
+        if (Kernels.ForceScalar || !(Vector512.IsHardwareAccelerated && Avx512F.IsSupported) && !Avx2.IsSupported || n < 4)
+        {
+            base.DotRowsBatch(w, cols, prepared, n, y, yStride, rowStart, rowEnd);
+            return;
+        }
+        long rb = 2L * cols;
+        int pb = PreparedBytes(cols);
+        if (w.Length < rb * rowEnd || prepared.Length < (long)pb * n || y.Length < (long)(n - 1) * yStride + rowEnd)
+            throw new ArgumentException("weights, activations or output too short");
+        fixed (byte* pw = w)
+        fixed (byte* px = prepared)
+        fixed (float* py = y)
+        {
+            float* sums = stackalloc float[4];
+            for (int r = rowStart; r < rowEnd; r++)
+            {
+                ushort* a = (ushort*)(pw + r * rb);
+                int t = 0;
+                for (; t + 4 <= n; t += 4)
+                {
+                    Dot4(a, (float*)(px + (long)t * pb), pb / 4, cols, sums);
+                    for (int k = 0; k < 4; k++) py[(long)(t + k) * yStride + r] = sums[k];
+                }
+                for (; t < n; t++) py[(long)t * yStride + r] = DotRow((byte*)a, px + (long)t * pb, cols);
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Dot4(ushort* a, float* b0, int stride, int n, float* sums)
+    {
+        float* b1 = b0 + stride, b2 = b1 + stride, b3 = b2 + stride;
+        int i = 0;
+        float r0 = 0, r1 = 0, r2 = 0, r3 = 0;
+        if (Vector512.IsHardwareAccelerated && Avx512F.IsSupported)
+        {
+            Vector512<float> p0 = default, q0 = default, p1 = default, q1 = default, p2 = default, q2 = default, p3 = default, q3 = default;
+            for (; i + 32 <= n; i += 32)
+            {
+                var lo = T.Convert(Avx512F.ConvertToVector512UInt32(Vector256.Load(a + i)));
+                var hi = T.Convert(Avx512F.ConvertToVector512UInt32(Vector256.Load(a + i + 16)));
+                p0 = Vector512.FusedMultiplyAdd(lo, Vector512.Load(b0 + i), p0); q0 = Vector512.FusedMultiplyAdd(hi, Vector512.Load(b0 + i + 16), q0);
+                p1 = Vector512.FusedMultiplyAdd(lo, Vector512.Load(b1 + i), p1); q1 = Vector512.FusedMultiplyAdd(hi, Vector512.Load(b1 + i + 16), q1);
+                p2 = Vector512.FusedMultiplyAdd(lo, Vector512.Load(b2 + i), p2); q2 = Vector512.FusedMultiplyAdd(hi, Vector512.Load(b2 + i + 16), q2);
+                p3 = Vector512.FusedMultiplyAdd(lo, Vector512.Load(b3 + i), p3); q3 = Vector512.FusedMultiplyAdd(hi, Vector512.Load(b3 + i + 16), q3);
+            }
+            (r0, r1, r2, r3) = (Vector512.Sum(p0 + q0), Vector512.Sum(p1 + q1), Vector512.Sum(p2 + q2), Vector512.Sum(p3 + q3));
+        }
+        else
+        {
+            Vector256<float> p0 = default, q0 = default, p1 = default, q1 = default, p2 = default, q2 = default, p3 = default, q3 = default;
+            for (; i + 16 <= n; i += 16)
+            {
+                var lo = T.Convert(Avx2.ConvertToVector256Int32(a + i).AsUInt32());
+                var hi = T.Convert(Avx2.ConvertToVector256Int32(a + i + 8).AsUInt32());
+                p0 = Vector256.FusedMultiplyAdd(lo, Vector256.Load(b0 + i), p0); q0 = Vector256.FusedMultiplyAdd(hi, Vector256.Load(b0 + i + 8), q0);
+                p1 = Vector256.FusedMultiplyAdd(lo, Vector256.Load(b1 + i), p1); q1 = Vector256.FusedMultiplyAdd(hi, Vector256.Load(b1 + i + 8), q1);
+                p2 = Vector256.FusedMultiplyAdd(lo, Vector256.Load(b2 + i), p2); q2 = Vector256.FusedMultiplyAdd(hi, Vector256.Load(b2 + i + 8), q2);
+                p3 = Vector256.FusedMultiplyAdd(lo, Vector256.Load(b3 + i), p3); q3 = Vector256.FusedMultiplyAdd(hi, Vector256.Load(b3 + i + 8), q3);
+            }
+            (r0, r1, r2, r3) = (Vector256.Sum(p0 + q0), Vector256.Sum(p1 + q1), Vector256.Sum(p2 + q2), Vector256.Sum(p3 + q3));
+        }
+        for (; i < n; i++)
+        {
+            float v = T.Convert(a[i]);
+            r0 += v * b0[i]; r1 += v * b1[i]; r2 += v * b2[i]; r3 += v * b3[i];
+        }
+        sums[0] = r0; sums[1] = r1; sums[2] = r2; sums[3] = r3;
+    }
+
     protected override float DotRowScalar(byte* w, byte* x, int n)
     {
         ushort* a = (ushort*)w;

@@ -177,6 +177,29 @@ public class KernelTests(ITestOutputHelper output)
         }
     }
 
+    /// <summary>16-bit float weights in batches (4-token tiles and a tail) give each token's single-row dot bit for bit.</summary>
+    [Theory]
+    [InlineData(GgmlType.F16, 6, 100)]
+    [InlineData(GgmlType.F16, 9, 2048)]
+    [InlineData(GgmlType.BF16, 5, 200)]
+    public void HalfBatchesEqualSingleRows(GgmlType type, int n, int cols)
+    {
+        const int rows = 13;
+        var w = TestData.RandomRow(type, cols, rows, 3);
+        var k = Kernels.For(type);
+        int pb = k.PreparedBytes(cols);
+        var p = new byte[pb * n];
+        for (int t = 0; t < n; t++) k.Prepare(TestData.Gaussian(cols, 50 + t), p.AsSpan(t * pb, pb));
+        var batch = new float[n * rows];
+        k.DotRowsBatch(w, cols, p, n, batch, rows, 0, rows);
+        for (int t = 0; t < n; t++)
+        {
+            var one = new float[rows];
+            k.DotRows(w, cols, p.AsSpan(t * pb, pb), one, 0, rows);
+            Assert.Equal(one, batch.AsSpan(t * rows, rows).ToArray());
+        }
+    }
+
     /// <summary>The SIMD activation quantizers give their scalar twins' bytes, ties and zero blocks included.</summary>
     [Theory]
     [InlineData(0)]
