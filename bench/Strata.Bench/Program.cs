@@ -66,7 +66,7 @@ GgmlType[] types = args.Length > 0
        GgmlType.Q2_K, GgmlType.Q3_K, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K];
 // cpu GB/s = bytes / (process CPU seconds / threads): what the kernel does when it has the cores to itself
 Console.WriteLine($"{"type",-6} {"rows x cols",-12} {"threads",7} {"GB/s",8} {"cpu GB/s",9} {"us/call",9}");
-foreach (var (type, layout) in types.SelectMany(t => t is GgmlType.Q4_0 or GgmlType.Q4_K ? new[] { (t, WeightLayout.Plain), (t, WeightLayout.Interleaved8) } : new[] { (t, WeightLayout.Plain) }))
+foreach (var (type, layout) in types.SelectMany(t => Strata.Weights.WeightPacker.HasInterleavedLayout(t) ? new[] { (t, WeightLayout.Plain), (t, WeightLayout.Interleaved8) } : new[] { (t, WeightLayout.Plain) }))
     foreach (int rows in new[] { 2048, 8192 })
         foreach (int threads in new[] { 1, 2 })
         {

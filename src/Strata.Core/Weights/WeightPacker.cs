@@ -21,15 +21,7 @@ public sealed unsafe class WeightPacker : IDisposable
     /// <summary>The matrix in the best layout for matrix-vector products.</summary>
     public WeightTensor Pack(WeightTensor w)
     {
-        Repacker? repack = w.Type switch
-        {
-            GgmlType.Q4_0 when Q4_0x8.IsSupported => Q4_0x8.Repack,
-            GgmlType.Q4_K when Q4_Kx8.IsSupported => Q4_Kx8.Repack,
-            GgmlType.Q8_0 when Q8_0x8.IsSupported => Q8_0x8.Repack,
-            GgmlType.Q6_K when Q6_Kx8.IsSupported => Q6_Kx8.Repack,
-            GgmlType.Q5_K when Q5_Kx8.IsSupported => Q5_Kx8.Repack,
-            _ => null,
-        };
+        Repacker? repack = RepackerFor(w.Type);
         if (!_enabled || w.Layout != WeightLayout.Plain || repack is null || w.Rows < Interleaved8Kernel.Rows)
             return w;
         var copy = (byte*)NativeMemory.AlignedAlloc((nuint)w.ByteSize, 64);
@@ -50,6 +42,23 @@ public sealed unsafe class WeightPacker : IDisposable
     }
 
     private delegate void Repacker(ReadOnlySpan<byte> src, Span<byte> dst, int rows, int cols);
+
+    private static Repacker? RepackerFor(GgmlType type) => type switch
+    {
+        GgmlType.Q4_0 when Q4_0x8.IsSupported => Q4_0x8.Repack,
+        GgmlType.Q4_K when Q4_Kx8.IsSupported => Q4_Kx8.Repack,
+        GgmlType.Q8_0 when Q8_0x8.IsSupported => Q8_0x8.Repack,
+        GgmlType.Q6_K when Q6_Kx8.IsSupported => Q6_Kx8.Repack,
+        GgmlType.Q5_K when Q5_Kx8.IsSupported => Q5_Kx8.Repack,
+        _ => null,
+    };
+
+    /// <summary>Whether matrices of this type have an interleaved layout on this machine.</summary>
+    public static bool HasInterleavedLayout(GgmlType type) => RepackerFor(type) is not null;
+
+    /// <summary>Writes a plain matrix of <paramref name="rows"/> × <paramref name="cols"/> into <see cref="WeightLayout.Interleaved8"/>.</summary>
+    public static void Repack(GgmlType type, ReadOnlySpan<byte> plain, Span<byte> packed, int rows, int cols) =>
+        (RepackerFor(type) ?? throw new NotSupportedException($"no interleaved layout for {GgmlTypeInfo.Name(type)}"))(plain, packed, rows, cols);
 
     public void Dispose()
     {

@@ -5,14 +5,8 @@ namespace Strata.Tests.Tensors;
 /// <summary>The interleaved layouts (Q4_0, Q4_K) and their kernels give the plain kernels' results for every row count and range.</summary>
 public class Interleaved8Tests
 {
-    private static void Repack(GgmlType type, byte[] plain, byte[] packed, int rows, int cols)
-    {
-        if (type == GgmlType.Q4_0) Q4_0x8.Repack(plain, packed, rows, cols);
-        else if (type == GgmlType.Q8_0) Q8_0x8.Repack(plain, packed, rows, cols);
-        else if (type == GgmlType.Q6_K) Q6_Kx8.Repack(plain, packed, rows, cols);
-        else if (type == GgmlType.Q5_K) Q5_Kx8.Repack(plain, packed, rows, cols);
-        else Q4_Kx8.Repack(plain, packed, rows, cols);
-    }
+    private static void Repack(GgmlType type, byte[] plain, byte[] packed, int rows, int cols) =>
+        Strata.Weights.WeightPacker.Repack(type, plain, packed, rows, cols);
 
     private static (byte[] Plain, byte[] Packed, float[] X) Case(GgmlType type, int rows, int cols, int seed)
     {
