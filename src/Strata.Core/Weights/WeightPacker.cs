@@ -12,8 +12,18 @@ public sealed unsafe class WeightPacker : IDisposable
     private readonly List<nint> _allocations = new();
     private readonly bool _enabled;
 
+    private readonly bool _releaseSource;
+
     /// <param name="enabled">False keeps every matrix in its plain layout (to compare, or to save the copy).</param>
-    public WeightPacker(bool enabled = true) => _enabled = enabled;
+    /// <param name="sourceIsFileMapping">
+    /// The matrices live in a read-only file mapping: once copied, their pages are dropped from the resident set, so a
+    /// repacked model is not held twice in memory (reading them again faults them back from the file).
+    /// </param>
+    public WeightPacker(bool enabled = true, bool sourceIsFileMapping = false)
+    {
+        _enabled = enabled;
+        _releaseSource = sourceIsFileMapping;
+    }
 
     /// <summary>Bytes held in repacked copies.</summary>
     public long PackedBytes { get; private set; }
@@ -38,6 +48,7 @@ public sealed unsafe class WeightPacker : IDisposable
             var dst = new Span<byte>(copy + row * rowBytes, (int)(rows * rowBytes));
             repack(src, dst, rows, w.Cols);
         }
+        if (_releaseSource) Strata.IO.PageAdvice.DontNeedFileBacked(w.Data, w.ByteSize);
         return w with { Data = (nint)copy, Layout = WeightLayout.Interleaved8 };
     }
 
