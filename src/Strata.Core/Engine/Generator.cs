@@ -12,6 +12,11 @@ public sealed record GenerationOptions
     public SamplerOptions Sampling { get; init; } = new();
     /// <summary>Generation stops when the text contains one of these; the stop string itself is not returned.</summary>
     public IReadOnlyList<string> StopStrings { get; init; } = [];
+    /// <summary>
+    /// Control tokens whose text is kept in the output (detokenizing drops control tokens otherwise): the markers a
+    /// chat format writes its function calls with, such as Llama 3's <c>&lt;|python_tag|&gt;</c> or Mistral's <c>[TOOL_CALLS]</c>.
+    /// </summary>
+    public IReadOnlySet<int>? ShownControlTokens { get; init; }
 }
 
 public enum StopReason { EndOfGeneration, MaxTokens, StopString, ContextFull, Cancelled, TimedOut }

@@ -136,9 +136,8 @@ public sealed record GenerationFields
             throw ApiException.Invalid("'logit_bias' is not supported by this server.", "logit_bias", "unsupported_parameter");
         if (chat)
         {
-            foreach (var name in new[] { "tools", "functions" })
-                if (b.Get(name) is { ValueKind: JsonValueKind.Array } a && a.GetArrayLength() > 0)
-                    throw ApiException.Invalid($"'{name}' is not supported by this server.", name, "unsupported_parameter");
+            if (b.Get("functions") is { ValueKind: JsonValueKind.Array } a && a.GetArrayLength() > 0)
+                throw ApiException.Invalid("'functions' (deprecated) is not supported by this server: use 'tools'.", "functions", "unsupported_parameter");
             if (b.Get("response_format") is { ValueKind: JsonValueKind.Object } rf && JsonBody.Get(rf, "type")?.GetString() is { } t && t != "text")
                 throw ApiException.Invalid($"response_format '{t}' is not supported by this server.", "response_format", "unsupported_parameter");
         }

@@ -22,8 +22,8 @@ public enum ToolCallFormat
 public static class ToolCallFormats
 {
     /// <summary>
-    /// The format of the model's chat template, else of its vocabulary (a family's special tokens), else
-    /// <see cref="ToolCallFormat.Generic"/>.
+    /// The format of the model's chat template; for a template that renders tools in a way not recognised, that of its
+    /// vocabulary (a family's special tokens); else <see cref="ToolCallFormat.Generic"/>.
     /// </summary>
     public static ToolCallFormat Detect(string templateSource, Vocabulary? vocab)
     {
@@ -32,6 +32,8 @@ public static class ToolCallFormats
         if (templateSource.Contains(PythonTag, StringComparison.Ordinal)
             || (templateSource.Contains("<|start_header_id|>", StringComparison.Ordinal) && TemplateKnowsTools(templateSource)))
             return ToolCallFormat.Llama3;
+        // A template that renders no tools gets them described by Strata, in the generic format's terms.
+        if (!TemplateKnowsTools(templateSource)) return ToolCallFormat.Generic;
         if (vocab is not null)
         {
             if (vocab.Find(MistralRegion.Marker) >= 0) return ToolCallFormat.Mistral;
