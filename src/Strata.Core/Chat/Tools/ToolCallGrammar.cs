@@ -44,7 +44,7 @@ public static class ToolCallGrammar
         {
             ToolCallFormat.Hermes => ("<tool_call>\n", "\n</tool_call>\n<tool_call>\n", "\n</tool_call>"),
             ToolCallFormat.Llama3 => ("", "; ", ""),
-            ToolCallFormat.Mistral => ("[TOOL_CALLS][", ", ", "]"),
+            ToolCallFormat.Mistral => ("[TOOL_CALLS] [", ", ", "]"),
             _ => ("{\"tool_calls\": [", ", ", "]}"),
         };
         sb.Append("root ::= ");
