@@ -72,6 +72,7 @@ public sealed class StrataServer : IAsyncDisposable
         var host = app.Services.GetRequiredService<ModelHost>();
         app.UseMiddleware<ApiPipeline>();
         ChatEndpoints.Map(app);
+        MessagesEndpoints.Map(app);
         CompletionEndpoints.Map(app);
         InfoEndpoints.Map(app);
         TokenizeEndpoints.Map(app);
