@@ -59,10 +59,26 @@ public sealed class Sse(HttpContext ctx)
             ErrorWriter.WriteAnthropic(w, e);
             w.WriteEndObject();
         })
-        : WriteEventAsync(ctx.Request.Path.StartsWithSegments("/v1/responses") ? "error" : null, w =>
-        {
-            w.WriteStartObject();
-            ErrorWriter.Write(w, e);
-            w.WriteEndObject();
-        });
+        : ctx.Request.Path.StartsWithSegments("/v1/responses")
+            ? WriteEventAsync("error", w =>
+            {
+                w.WriteStartObject();
+                ResponsesError(w, e);
+                w.WriteEndObject();
+            })
+            : WriteAsync(w =>
+            {
+                w.WriteStartObject();
+                ErrorWriter.Write(w, e);
+                w.WriteEndObject();
+            });
+
+    /// <summary>The Responses API's error event fields: type "error", code, message, param.</summary>
+    public static void ResponsesError(Utf8JsonWriter w, ApiException e)
+    {
+        w.WriteString("type", "error");
+        w.WriteString("code", e.Code ?? e.Type);
+        w.WriteString("message", e.Message);
+        if (e.Param is null) w.WriteNull("param"); else w.WriteString("param", e.Param);
+    }
 }

@@ -73,6 +73,7 @@ public sealed class StrataServer : IAsyncDisposable
         app.UseMiddleware<ApiPipeline>();
         ChatEndpoints.Map(app);
         MessagesEndpoints.Map(app);
+        ResponsesEndpoints.Map(app);
         CompletionEndpoints.Map(app);
         InfoEndpoints.Map(app);
         TokenizeEndpoints.Map(app);
