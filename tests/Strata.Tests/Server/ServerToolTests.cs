@@ -154,6 +154,32 @@ public class ServerToolTests(ToolServerFixture f)
         Assert.Equal(plain.GetProperty("usage").GetProperty("prompt_tokens").GetInt32(), body.GetProperty("usage").GetProperty("prompt_tokens").GetInt32());
     }
 
+    /// <summary>
+    /// Until grammar-constrained decoding is wired, required and named tool choices are honoured by the prompt (the
+    /// system turn says a call is required; a named choice offers only that function) and by parsing.
+    /// </summary>
+    [Fact]
+    public async Task RequiredAndNamedToolChoicesShapeThePrompt()
+    {
+        const string two = """[{"type":"function","function":{"name":"get_weather","parameters":{"type":"object","properties":{"city":{"type":"string"}}}}},{"type":"function","function":{"name":"get_time","parameters":{"type":"object","properties":{}}}}]""";
+        var weather = new Strata.Chat.Tools.ToolDefinition("get_weather", null, JsonDocument.Parse("""{"type":"object","properties":{"city":{"type":"string"}}}""").RootElement);
+        var time = new Strata.Chat.Tools.ToolDefinition("get_time", null, JsonDocument.Parse("""{"type":"object","properties":{}}""").RootElement);
+        List<Strata.Chat.ChatMessage> ask = [new("user", "Weather in Paris?")];
+        foreach (var (choice, tools, instruction) in new[]
+        {
+            ("\"required\"", new[] { weather, time }, Strata.Chat.Tools.ToolPrompt.Requirement(null)),
+            ("""{"type":"function","function":{"name":"get_weather"}}""", new[] { weather }, Strata.Chat.Tools.ToolPrompt.Requirement("get_weather")),
+        })
+        {
+            var (status, body, _) = await f.Post("/v1/chat/completions", $$$"""{"messages":[{"role":"user","content":"Weather in Paris?"}],"tools":{{{two}}},"tool_choice":{{{choice}}}}""");
+            Assert.Equal(200, status);
+            var expected = Strata.Chat.ChatPrompt.Render(f.Model, f.Server.Host.Template, ask, new Strata.Chat.ChatRenderOptions { Tools = tools, Instruction = instruction });
+            Assert.Contains(instruction, expected.Text);
+            Assert.Equal(expected.Tokens.Length, body.GetProperty("usage").GetProperty("prompt_tokens").GetInt32());
+            Assert.Equal("tool_calls", body.GetProperty("choices")[0].GetProperty("finish_reason").GetString());
+        }
+    }
+
     [Fact]
     public async Task AToolCallCutByMaxTokensIsPlainContent()
     {
