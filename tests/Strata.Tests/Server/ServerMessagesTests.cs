@@ -186,6 +186,7 @@ public class ServerMessagesTests(ToolServerFixture f)
     [InlineData("""{"model":"script","max_tokens":5,"messages":[{"role":"user","content":"hi"}],"tools":[{"type":"web_search_20250305","name":"web_search"}]}""", 400, "invalid_request_error", "web_search_20250305")]
     [InlineData("""{"model":"claude-opus-9","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}""", 404, "not_found_error", "claude-opus-9")]
     [InlineData("{oops", 400, "invalid_request_error", "JSON")]
+    [InlineData("""{"model":"script","max_tokens":5,"messages":[{"role":"user","content":"hi"}],"output_config":{"format":{"type":"json_schema","schema":{"type":"object"}}}}""", 400, "invalid_request_error", "not yet supported")]
     public async Task ErrorsComeInAnthropicsShape(string json, int status, string type, string mentioned)
     {
         var (got, body, _) = await f.Post("/v1/messages", json);

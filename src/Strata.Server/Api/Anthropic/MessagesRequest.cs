@@ -22,6 +22,9 @@ public static class MessagesRequestReader
     public static MessagesRequest Read(JsonBody b, ModelHost host, string fairnessKey, bool countOnly)
     {
         var limits = host.Options.Limits;
+        // Structured output would change what the answer is; until constrained decoding is wired it is refused, not ignored.
+        if (b.Get("output_format") is not null || (b.Get("output_config") is { ValueKind: JsonValueKind.Object } oc && JsonBody.Get(oc, "format") is not null))
+            throw ApiException.Invalid("Structured output (output_format / output_config.format) is not yet supported by this server.", "output_config", "unsupported_parameter");
         var tools = Tools(b.Get("tools"), limits.MaxTools);
         var (choice, parallel) = Choice(b.Get("tool_choice"), tools.Count > 0);
         bool? thinking = Thinking(b.Get("thinking"));
