@@ -75,7 +75,8 @@ public sealed class ChatTemplate
     public ChatTemplate WithOptions(ChatTemplateOptions options) => new(Source, _body, _locate, options);
 
     /// <summary>
-    /// Renders a conversation. The template sees <c>messages</c> (dicts with <c>role</c> and <c>content</c>),
+    /// Renders a conversation. The template sees <c>messages</c> (dicts with <c>role</c> and <c>content</c>, and
+    /// <c>tool_calls</c>, <c>tool_call_id</c>, <c>name</c>, <c>reasoning_content</c> where the message has them),
     /// <c>add_generation_prompt</c>, <c>bos_token</c> and <c>eos_token</c> (left undefined when null), and every entry
     /// of <paramref name="extra"/> (for example <c>tools</c>, <c>enable_thinking</c>; it may also override the others).
     /// Values in <paramref name="extra"/> may be strings, numbers, booleans, dictionaries, sequences or JsonElements.

@@ -82,6 +82,22 @@ public class ToolTemplateTests(VocabFixture fx)
         }
     }
 
+    [Fact]
+    public void TemplatesSeeCallsAsHuggingFaceDictsAndOnlyTheFieldsAMessageHas()
+    {
+        var template = ChatTemplate.Parse(
+            "{% for m in messages %}{{ m.role }}:{{ 'tool_calls' in m }}:{{ m.tool_call_id is defined }}" +
+            "{% for c in m.tool_calls or [] %}[{{ c.id }} {{ c.type }} {{ c.function.name }} {{ c.function.arguments is mapping }} {{ c.function.arguments | tojson }}]{% endfor %}" +
+            "{{ m.name if m.name is defined }};{% endfor %}");
+        string text = template.Render(
+        [
+            new ChatMessage("user", "hi"),
+            new ChatMessage("assistant", "") { ToolCalls = [new ChatToolCall("c1", "f", """{"b": [1, 2], "a": "x"}"""), new ChatToolCall("c2", "g", "not json")] },
+            new ChatMessage("tool", "r") { ToolCallId = "c1", Name = "f" },
+        ], addGenerationPrompt: false, null, null);
+        Assert.Equal("user:False:False;assistant:True:False[c1 function f True {\"b\": [1, 2], \"a\": \"x\"}][c2 function g False \"not json\"];tool:False:Truef;", text);
+    }
+
     [Theory]
     [InlineData("qwen2.5", ToolCallFormat.Hermes)]
     [InlineData("hermes", ToolCallFormat.Hermes)]
