@@ -16,6 +16,11 @@ public sealed record GenerationOptions
     /// <summary>Constrains the output to a grammar (structured output); each sequence gets its own matcher. When the
     /// grammar is complete and allows nothing more, generation ends as at an end-of-generation token.</summary>
     public TokenGrammar? Grammar { get; init; }
+    /// <summary>
+    /// Control tokens whose text is kept in the output (detokenizing drops control tokens otherwise): the markers a
+    /// chat format writes its function calls with, such as Llama 3's <c>&lt;|python_tag|&gt;</c> or Mistral's <c>[TOOL_CALLS]</c>.
+    /// </summary>
+    public IReadOnlySet<int>? ShownControlTokens { get; init; }
 }
 
 public enum StopReason { EndOfGeneration, MaxTokens, StopString, ContextFull, Cancelled, TimedOut }

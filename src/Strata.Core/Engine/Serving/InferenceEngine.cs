@@ -297,7 +297,7 @@ public sealed class InferenceEngine : IInferenceEngine
     private void Finish(SequenceState s, StopReason reason, bool stopped = false)
     {
         var r = s.Request;
-        r.Events.Writer.TryWrite(new FinishEvent(s.Choice, reason, s.Flush(stopped)));
+        r.Events.Writer.TryWrite(new FinishEvent(s.Choice, reason, s.Flush(stopped)) { StopString = stopped ? s.MatchedStop : null });
         s.Dispose();
         _running.Remove(s);
         lock (_lock) _runningCount = _running.Count;

@@ -61,6 +61,8 @@ internal sealed class SequenceState : IDisposable
 {
     private readonly StopStringFilter _stops;
     private readonly StreamingDecoder _decoder;
+    private readonly Tokenizers.ITokenizer _tokenizer;
+    private readonly IReadOnlySet<int>? _shown;
     private string _released = "";
 
     public SequenceState(RequestState request, int choice, Model model)
@@ -76,7 +78,12 @@ internal sealed class SequenceState : IDisposable
         History.AddRange(request.Request.Prompt);
         _stops = new StopStringFilter(g.StopStrings, text => _released += text);
         _decoder = new StreamingDecoder(model.Tokenizer);
+        _tokenizer = model.Tokenizer;
+        _shown = g.ShownControlTokens is { Count: > 0 } shown ? shown : null;
     }
+
+    /// <summary>The stop string that ended the choice, if one did.</summary>
+    public string? MatchedStop => _stops.Matched;
 
     public RequestState Request { get; }
     public int Choice { get; }
@@ -99,7 +106,8 @@ internal sealed class SequenceState : IDisposable
     /// <summary>Adds a sampled token's text; returns what is released now and whether a stop string ended it.</summary>
     public (string Text, bool Stopped) Push(int token)
     {
-        bool stopped = _stops.Push(_decoder.Push(token));
+        string piece = _shown is not null && _shown.Contains(token) ? _decoder.PushBytes(_tokenizer.TokenBytes(token, special: true)) : _decoder.Push(token);
+        bool stopped = _stops.Push(piece);
         string text = _released;
         _released = "";
         return (text, stopped);
