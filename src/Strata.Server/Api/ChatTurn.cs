@@ -12,11 +12,11 @@ namespace Strata.Server.Api;
 /// (reasoning, content, calls in the family's syntax).
 /// </summary>
 /// <remarks>
-/// tool_choice "required" and a named function are honoured today by prompting (the system turn says a call is
-/// required, only the named function is offered) and by parsing only that function's calls; nothing yet forces the
-/// model to call. TODO(grammar merge): constrain decoding with <see cref="ToolCallGrammar.Gbnf"/> here: set the
-/// generation options' grammar to Gbnf.Parse(ToolCallGrammar.Gbnf(format, offered, parallel)) when
-/// <see cref="Enforced"/> is true.
+/// tool_choice "required" and a named function are enforced by constrained decoding: the answer must be a call, in
+/// the family's syntax, to an offered function with arguments that match its parameters schema
+/// (<see cref="ToolCallGrammar"/>). The system turn also says a call is required, and a named choice offers only that
+/// function. Mistral's call marker is a control token no grammar can emit, so for Mistral models enforcement is by
+/// prompting and parsing alone.
 /// </remarks>
 public sealed class ChatTurn
 {
@@ -66,13 +66,31 @@ public sealed class ChatTurn
         GenerationFields.CheckLength(host, rendered.Tokens.Length, g.MaxTokens, param);
         IReadOnlySet<string>? allowed = offered.Count > 0 ? offered.Select(t => t.Name).ToHashSet() : null;
         var shown = format.ShownControlTokens(tools: allowed is not null);
+        bool enforced = c.ToolChoice.Mode is ToolChoiceMode.Required or ToolChoiceMode.Function;
+        bool parallel = c.ParallelToolCalls && c.ToolChoice.Mode != ToolChoiceMode.Function;
+        if (shown is not null) g = g with { Generation = g.Generation with { ShownControlTokens = shown } };
+        if (enforced && offered.Count > 0 && format.Tools != ToolCallFormat.Mistral)
+        {
+            if (g.Generation.Grammar is not null)
+                throw ApiException.Invalid("A required tool call cannot also be held to 'response_format' or 'grammar'.", "tool_choice");
+            string gbnf;
+            try
+            {
+                gbnf = ToolCallGrammar.Gbnf(format.Tools, offered, parallel);
+            }
+            catch (Strata.Grammar.GrammarException e)
+            {
+                throw ApiException.Invalid($"Invalid 'tools': a function's parameters schema cannot be enforced: {e.Message}", "tools", "invalid_value");
+            }
+            g = g with { Generation = g.Generation with { Grammar = StructuredOutput.Compile(gbnf, "tools", host) } };
+        }
         return new ChatTurn
         {
             Prompt = rendered.Tokens,
-            Fields = shown is null ? g : g with { Generation = g.Generation with { ShownControlTokens = shown } },
-            Output = format.Output(rendered.Text, allowed, c.ParallelToolCalls && c.ToolChoice.Mode != ToolChoiceMode.Function, newCallId),
+            Fields = g,
+            Output = format.Output(rendered.Text, allowed, parallel, newCallId),
             Offered = offered,
-            Enforced = c.ToolChoice.Mode is ToolChoiceMode.Required or ToolChoiceMode.Function,
+            Enforced = enforced,
         };
     }
 

@@ -43,6 +43,29 @@ public static class StructuredOutput
         return found.Count == 0 ? (null, "") : found[0];
     }
 
+    /// <summary>The Responses API's <c>text.format</c>: <c>text</c> (null), <c>json_object</c>, or <c>json_schema</c> with the
+    /// schema beside the type (<c>{"type":"json_schema","name":..,"schema":{..},"strict":true}</c>).</summary>
+    public static string? TextFormat(JsonElement f)
+    {
+        const string param = "text.format";
+        if (f.ValueKind != JsonValueKind.Object) throw JsonBody.WrongType(param, "an object", f);
+        string? type = JsonBody.Get(f, "type") is { ValueKind: JsonValueKind.String } s ? s.GetString() : null;
+        switch (type)
+        {
+            case "text":
+                return null;
+            case "json_object":
+                return JsonSchemaGrammar.JsonObjectGbnf;
+            case "json_schema":
+                if (JsonBody.Get(f, "strict") is { ValueKind: not (JsonValueKind.True or JsonValueKind.False) } strict)
+                    throw JsonBody.WrongType("text.format.strict", "a boolean", strict);
+                return JsonBody.Get(f, "schema") is { } schema ? Schema(schema, param)
+                    : throw ApiException.Invalid("Missing required parameter: 'text.format.schema'.", param, "missing_required_parameter");
+            default:
+                throw ApiException.Invalid($"Invalid value: '{type ?? "(none)"}'. Supported values are: 'text', 'json_schema' and 'json_object'.", "text.format.type", "invalid_value");
+        }
+    }
+
     private static string? ResponseFormat(JsonElement rf)
     {
         const string param = "response_format";
@@ -73,7 +96,22 @@ public static class StructuredOutput
         }
     }
 
-    private static string Schema(JsonElement schema, string param)
+    /// <summary>A grammar from GBNF text built by the server (tool calls, the Responses API's text.format); a grammar that
+    /// does not compile is a 400 naming <paramref name="param"/>.</summary>
+    public static TokenGrammar Compile(string gbnf, string param, ModelHost host)
+    {
+        try
+        {
+            return TokenGrammar.Get(gbnf, host.Model.Tokenizer, host.Model.Config.VocabSize);
+        }
+        catch (GrammarException e)
+        {
+            throw ApiException.Invalid($"Invalid '{param}': {e.Message}", param, "invalid_value");
+        }
+    }
+
+    /// <summary>GBNF of a JSON schema given in the field <paramref name="param"/>.</summary>
+    public static string Schema(JsonElement schema, string param)
     {
         try
         {

@@ -50,6 +50,57 @@ public class GrammarServerTests(GrammarServerFixture f) : IClassFixture<GrammarS
     private ChatClient Chat() => new(Path.GetFileNameWithoutExtension(f.Server.Host.Options.ModelPath), new ApiKeyCredential("unused"),
         new OpenAIClientOptions { Endpoint = new Uri(f.Server.Address!, "/v1"), NetworkTimeout = TimeSpan.FromSeconds(120) });
 
+    private const string CityParams = """
+        {"type":"object","additionalProperties":false,"required":["city","days"],
+         "properties":{"city":{"type":"string","maxLength":12},"days":{"type":"integer","minimum":1,"maximum":7}}}
+        """;
+
+    /// <summary>
+    /// tool_choice "required" and a named function on a model whose output is arbitrary: every answer is a call to an
+    /// offered function whose arguments validate against its parameters schema (constrained decoding, not hope).
+    /// </summary>
+    [Fact]
+    public async Task RequiredAndNamedToolChoicesAlwaysCallWithValidArguments()
+    {
+        var chat = Chat();
+        var weather = ChatTool.CreateFunctionTool("get_weather", "Weather for a city", BinaryData.FromString(CityParams));
+        var time = ChatTool.CreateFunctionTool("get_time", "Time in a city", BinaryData.FromString("""{"type":"object","properties":{"zone":{"enum":["UTC","CET"]}},"required":["zone"],"additionalProperties":false}"""));
+        for (long seed = 1; seed <= 4; seed++)
+        {
+            var choice = seed % 2 == 0 ? ChatToolChoice.CreateRequiredChoice() : ChatToolChoice.CreateFunctionChoice("get_time");
+            var options = new ChatCompletionOptions { Temperature = 1, Seed = seed, MaxOutputTokenCount = 1000, Tools = { weather, time }, ToolChoice = choice };
+            ChatCompletion answer = await chat.CompleteChatAsync([new UserChatMessage("What now?")], options);
+            Assert.True(answer.FinishReason == ChatFinishReason.ToolCalls, $"seed {seed}: {answer.FinishReason}: {string.Concat(answer.Content.Select(c => c.Text))}");
+            Assert.NotEmpty(answer.ToolCalls);
+            foreach (var call in answer.ToolCalls)
+            {
+                if (seed % 2 == 1) Assert.Equal("get_time", call.FunctionName);
+                string schema = call.FunctionName == "get_weather" ? CityParams : """{"type":"object","properties":{"zone":{"enum":["UTC","CET"]}},"required":["zone"],"additionalProperties":false}""";
+                Assert.Null(SchemaValidator.Validate(schema, call.FunctionArguments.ToString()));
+            }
+        }
+    }
+
+    /// <summary>The Responses API's text.format json_schema holds the output to the schema as chat's response_format does.</summary>
+    [Fact]
+    public async Task ResponsesTextFormatJsonSchemaValidates()
+    {
+        for (int seed = 1; seed <= 2; seed++)
+        {
+            string body = JsonSerializer.Serialize(new
+            {
+                model = Path.GetFileNameWithoutExtension(f.Server.Host.Options.ModelPath), input = "Describe a film.", temperature = 1, seed, max_output_tokens = 1200,
+                text = new { format = new { type = "json_schema", name = "movie", strict = true, schema = JsonDocument.Parse(Schema).RootElement } },
+            });
+            using var r = await f.Http.PostAsync("/v1/responses", new StringContent(body, System.Text.Encoding.UTF8, "application/json"));
+            string text = await r.Content.ReadAsStringAsync();
+            Assert.True(r.IsSuccessStatusCode, text);
+            using var doc = JsonDocument.Parse(text);
+            var item = doc.RootElement.GetProperty("output").EnumerateArray().Single(i => i.GetProperty("type").GetString() == "message");
+            Assert.Null(SchemaValidator.Validate(Schema, item.GetProperty("content")[0].GetProperty("text").GetString()!));
+        }
+    }
+
     [Fact]
     public async Task OfficialClientStrictJsonSchemaAlwaysValidates()
     {

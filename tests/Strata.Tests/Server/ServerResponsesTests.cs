@@ -171,7 +171,9 @@ public class ServerResponsesTests(ToolServerFixture f)
 
     [Theory]
     [InlineData("""{"model":"script","input":"x","previous_response_id":"resp_123"}""", "previous_response_id", "does not store responses")]
-    [InlineData("""{"model":"script","input":"x","text":{"format":{"type":"json_schema","name":"w","schema":{"type":"object"}}}}""", "text.format.type", "not yet supported")]
+    [InlineData("""{"model":"script","input":"x","text":{"format":{"type":"json_schema","name":"w"}}}""", "text.format", "schema")]
+    [InlineData("""{"model":"script","input":"x","text":{"format":{"type":"json_schema","name":"w","schema":{"type":"object","patternProperties":{}}}}}""", "text.format", "patternProperties")]
+    [InlineData("""{"model":"script","input":"x","text":{"format":{"type":"xml"}}}""", "text.format.type", "xml")]
     [InlineData("""{"model":"script"}""", "input", "input")]
     [InlineData("""{"model":"script","input":[]}""", "input", "empty")]
     [InlineData("""{"model":"script","input":[{"role":"user","content":[{"type":"input_image","image_url":"x"}]}]}""", "input[0].content[0].type", "text only")]

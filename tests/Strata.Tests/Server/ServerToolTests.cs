@@ -155,8 +155,8 @@ public class ServerToolTests(ToolServerFixture f)
     }
 
     /// <summary>
-    /// Until grammar-constrained decoding is wired, required and named tool choices are honoured by the prompt (the
-    /// system turn says a call is required; a named choice offers only that function) and by parsing.
+    /// Required and named tool choices also shape the prompt (the system turn says a call is required; a named choice
+    /// offers only that function); constrained decoding holds the answer to a call (GrammarServerTests).
     /// </summary>
     [Fact]
     public async Task RequiredAndNamedToolChoicesShapeThePrompt()

@@ -9,26 +9,21 @@ namespace Strata.Chat.Tools;
 /// calls are allowed. tool_choice "required" and a named function are to be enforced with it.
 /// </summary>
 /// <remarks>
-/// NOT WIRED YET. The arguments' rules come from the JSON-Schema compiler of the grammar work
-/// (<c>JsonSchemaGrammar.ToGbnf(schema, rulePrefix)</c>, start rule <c>{prefix}root</c>), which is on another branch:
-/// <see cref="Gbnf(ToolCallFormat, IReadOnlyList{ToolDefinition}, bool)"/> throws until it is called from
-/// <see cref="SchemaRules"/>. Until then required and named calls are honoured by prompting and parsing only (see
-/// the server's ChatTurn). Notes for wiring: Mistral's <c>[TOOL_CALLS]</c> and Llama's <c>&lt;|python_tag|&gt;</c> are
-/// single special tokens, so the masking engine must let a literal match a special token's text; a thinking model
-/// (Qwen3) would need an optional <c>&lt;think&gt;...&lt;/think&gt;</c> block allowed before the call.
+/// Mistral's <c>[TOOL_CALLS]</c> is a control token, which grammars never emit (control tokens are not text), so for
+/// that family required calls are asked for by prompting only. A thinking model (Qwen3) is made to call at once, with
+/// no think block before the call.
 /// </remarks>
 public static class ToolCallGrammar
 {
+    /// <summary>Most calls one enforced answer may hold.</summary>
+    public const int MaxParallelCalls = 8;
+
     /// <summary>The grammar for the offered tools in the family's syntax.</summary>
     public static string Gbnf(ToolCallFormat format, IReadOnlyList<ToolDefinition> tools, bool parallel) =>
         Gbnf(format, tools, parallel, SchemaRules);
 
-    /// <summary>
-    /// TODO(grammar merge): <c>return JsonSchemaGrammar.ToGbnf(schema, rulePrefix);</c> — the JSON-Schema compiler is
-    /// not on this branch, so this refuses rather than pretend.
-    /// </summary>
-    private static string SchemaRules(JsonElement schema, string rulePrefix) =>
-        throw new NotSupportedException("tool-call grammars need the JSON-Schema compiler (JsonSchemaGrammar.ToGbnf), which is not merged yet");
+    /// <summary>A function's parameters schema as GBNF rules starting at <c>{prefix}root</c>.</summary>
+    private static string SchemaRules(JsonElement schema, string rulePrefix) => Strata.Grammar.JsonSchemaGrammar.ToGbnf(schema, rulePrefix);
 
     /// <summary>
     /// The grammar, with the arguments' rules from <paramref name="schemaRules"/> (schema, rule prefix) → GBNF rules
@@ -50,7 +45,8 @@ public static class ToolCallGrammar
         sb.Append("root ::= ");
         if (open.Length > 0) sb.Append(Literal(open)).Append(' ');
         sb.Append("call");
-        if (parallel) sb.Append(" ( ").Append(Literal(separator)).Append(" call )*");
+        // Parallel calls are bounded, so that a model which never stops calling still ends within max_tokens.
+        if (parallel) sb.Append(" ( ").Append(Literal(separator)).Append(" call ){0,").Append(MaxParallelCalls - 1).Append('}');
         if (close.Length > 0) sb.Append(' ').Append(Literal(close));
         sb.Append('\n');
         sb.Append("call ::= ").Append(string.Join(" | ", tools.Select((_, i) => $"t{i}-call"))).Append('\n');

@@ -30,7 +30,7 @@ public static class ResponsesRequestReader
                 "previous_response_id", "unsupported_parameter");
         if (b.Get("conversation") is not null)
             throw ApiException.Invalid("This server does not store conversations: send the whole conversation in 'input'.", "conversation", "unsupported_parameter");
-        CheckTextFormat(b.Get("text"));
+        string? textGrammar = TextFormat(b.Get("text"));
 
         string? instructions = b.String("instructions");
         var messages = new List<ChatMessage>();
@@ -55,25 +55,17 @@ public static class ResponsesRequestReader
         if (metadata is { ValueKind: not JsonValueKind.Object } m) throw JsonBody.WrongType("metadata", "an object", m);
         var fields = GenerationFields.Simple(host, fairnessKey, temperature, topP, (int?)b.Integer("top_k", -1, int.MaxValue), max is { } mt ? (int)mt : null,
             [], b.Bool("stream") ?? false, user);
+        if (textGrammar is not null)
+            fields = fields with { Generation = fields.Generation with { Grammar = StructuredOutput.Compile(textGrammar, "text.format", host) } };
         return new ResponsesRequest(conversation, fields, instructions, temperature, topP, metadata?.Clone(), user, b.Get("tools")?.Clone(), b.Get("tool_choice")?.Clone());
     }
 
-    /// <summary>
-    /// text.format: "text" only for now. TODO(grammar merge): json_schema and json_object go to the same place as chat's
-    /// response_format (grammar-constrained decoding), by calling the same parsing; until then they are refused, not faked.
-    /// </summary>
-    private static void CheckTextFormat(JsonElement? text)
+    /// <summary>text.format: free text, or JSON held to a schema by grammar-constrained decoding (as chat's response_format).</summary>
+    private static string? TextFormat(JsonElement? text)
     {
-        if (text is not { } t) return;
+        if (text is not { } t) return null;
         if (t.ValueKind != JsonValueKind.Object) throw JsonBody.WrongType("text", "an object", t);
-        if (JsonBody.Get(t, "format") is not { } f) return;
-        if (f.ValueKind != JsonValueKind.Object) throw JsonBody.WrongType("text.format", "an object", f);
-        string? type = JsonBody.Get(f, "type") is { ValueKind: JsonValueKind.String } s ? s.GetString() : null;
-        if (type == "text") return;
-        if (type is "json_schema" or "json_object")
-            throw ApiException.Invalid($"text.format '{type}' is not yet supported by this server (structured output by constrained decoding is coming); use 'text'.",
-                "text.format.type", "unsupported_value");
-        throw ApiException.Invalid($"Invalid value: '{type ?? "(none)"}'. Supported values are: 'text', 'json_schema' and 'json_object'.", "text.format.type", "invalid_value");
+        return JsonBody.Get(t, "format") is { } f ? StructuredOutput.TextFormat(f) : null;
     }
 
     /// <summary>input: a string (one user message) or a list of items.</summary>
