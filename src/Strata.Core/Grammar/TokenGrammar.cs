@@ -15,6 +15,8 @@ public sealed class TokenGrammar
     /// <summary>Cached masks are dropped, oldest first, beyond this many bytes per grammar.</summary>
     public const long MaskCacheBytes = 64L << 20;
     private const int GrammarsPerVocabulary = 32;
+    /// <summary>Subtrees at least this large are checked for a state that loops on all their bytes.</summary>
+    private const int SkipAtLeast = 8;
 
     private static readonly ConditionalWeakTable<ITokenizer, GrammarCache> Caches = new();
 
@@ -33,7 +35,10 @@ public sealed class TokenGrammar
         Dfa = new GrammarDfa(grammar.Automaton);
         Dfa.MaskFlushed += () => { _masked.Clear(); _maskBytes = 0; };
         _scratch = new ulong[(vocabSize + 63) / 64];
+        _path = new int[Trie.MaxDepth + 1];
     }
+
+    private readonly int[] _path;
 
     public Grammar Grammar { get; }
     /// <summary>The number of logits masks cover (the model's vocabulary, which may exceed the tokenizer's).</summary>
@@ -67,6 +72,7 @@ public sealed class TokenGrammar
         lock (Dfa.Gate)
         {
             if (s.Mask is { } m) return m;
+            Dfa.FlushIfFull();
             var mask = Walk(s);
             s.Mask = mask;
             _masked.Enqueue(s);
@@ -85,7 +91,7 @@ public sealed class TokenGrammar
     /// Depth-first over the trie in its stored order, with the automaton state of each depth's prefix: a node whose
     /// prefix leads nowhere skips its subtree; a node where tokens end allows them. End-of-generation tokens are
     /// allowed where the grammar can end, or where nothing at all is allowed (a vocabulary that cannot spell what the
-    /// grammar needs ends the text rather than breaking it).
+    /// grammar needs ends the text rather than breaking it). Runs under the automaton's lock.
     /// </summary>
     private TokenMask Walk(DfaState start)
     {
@@ -97,26 +103,65 @@ public sealed class TokenGrammar
         var depth = t.Depth;
         var subtreeEnd = t.SubtreeEnd;
         var tokenCount = t.TokenCount;
+        var tokenFirst = t.TokenFirst;
+        var tokens = t.Tokens;
+        var below = t.Below;
+        var tokensBefore = t.TokensBefore;
         var classOf = Dfa.Nfa.ClassOf;
-        var path = new DfaState[t.MaxDepth + 1];
-        path[0] = start;
+        int classes = Dfa.Classes;
+        var path = _path;
+        path[0] = Dfa.IdOf(start);
+        var table = Dfa.Table;
+        var known = Dfa.SelfLoopsKnown;
+        var loops = Dfa.SelfLoopBits;
         if (!start.IsComplete)
         {
             int n = t.NodeCount;
             for (int i = 0; i < n;)
             {
-                var prev = path[depth[i] - 1];
+                int d = depth[i];
                 int c = classOf[label[i]];
-                var next = prev.Next[c] ?? Dfa.Compute(prev, c);
-                if (next.IsDead) { i = subtreeEnd[i]; continue; }
-                path[depth[i]] = next;
-                int k = tokenCount[i];
-                if (k > 0)
+                int prev = path[d - 1];
+                int next = table[prev * classes + c];
+                if (next < 0)
                 {
-                    int first = t.TokenFirst[i];
+                    next = Dfa.Next(prev, c);
+                    table = Dfa.Table;
+                }
+                if (next == GrammarDfa.DeadId) { i = subtreeEnd[i]; continue; }
+                int end = subtreeEnd[i];
+                if (end - i > SkipAtLeast)
+                {
+                    // A state that stays itself on every byte below (inside a string, most of them) allows the whole
+                    // subtree: its tokens are one run of the sorted token array.
+                    if (next >= known.Length || !known[next])
+                    {
+                        Dfa.ComputeSelfLoops(next);
+                        known = Dfa.SelfLoopsKnown;
+                        loops = Dfa.SelfLoopBits;
+                        table = Dfa.Table;
+                    }
+                    if ((below[2 * i] & ~loops[2 * next]) == 0 && (below[2 * i + 1] & ~loops[2 * next + 1]) == 0)
+                    {
+                        int from = tokensBefore[i], to = tokensBefore[end];
+                        for (int j = from; j < to; j++)
+                        {
+                            int id = tokens[j];
+                            bits[id >> 6] |= 1UL << id;
+                        }
+                        count += to - from;
+                        i = end;
+                        continue;
+                    }
+                }
+                path[d] = next;
+                int k = tokenCount[i];
+                if (k != 0)
+                {
+                    int first = tokenFirst[i];
                     for (int j = first; j < first + k; j++)
                     {
-                        int id = t.Tokens[j];
+                        int id = tokens[j];
                         bits[id >> 6] |= 1UL << id;
                     }
                     count += k;
@@ -137,12 +182,18 @@ public sealed class TokenGrammar
     internal DfaState? Advance(DfaState s, int token)
     {
         if (!Trie.HasPiece(token)) return null;
-        foreach (byte b in _tokenizer.TokenBytes(token, special: false))
+        var classOf = Dfa.Nfa.ClassOf;
+        lock (Dfa.Gate)
         {
-            s = Dfa.Step(s, b);
-            if (s.IsDead) return null;
+            Dfa.FlushIfFull();
+            int id = Dfa.IdOf(s);
+            foreach (byte b in _tokenizer.TokenBytes(token, special: false))
+            {
+                id = Dfa.Next(id, classOf[b]);
+                if (id == GrammarDfa.DeadId) return null;
+            }
+            return Dfa.StateOf(id);
         }
-        return s;
     }
 
     internal bool IsEndToken(int token) => Array.IndexOf(Trie.EndTokens, token) >= 0;

@@ -14,8 +14,10 @@ internal sealed class VocabTrie
 {
     private static readonly ConditionalWeakTable<ITokenizer, Dictionary<int, VocabTrie>> Cache = new();
 
-    private VocabTrie(int vocabSize, byte[] label, int[] depth, int[] subtreeEnd, int[] tokenFirst, int[] tokenCount, int[] tokens, int[] endTokens)
+    private VocabTrie(int vocabSize, byte[] label, int[] depth, int[] subtreeEnd, int[] tokenFirst, int[] tokenCount, int[] tokens, int[] endTokens,
+        ulong[] below)
     {
+        Below = below;
         VocabSize = vocabSize;
         Label = label;
         Depth = depth;
@@ -25,6 +27,9 @@ internal sealed class VocabTrie
         Tokens = tokens;
         EndTokens = endTokens;
         MaxDepth = depth.Length == 0 ? 0 : depth.Max();
+        // Sorted token order is the trie's depth-first order, so a subtree's tokens are one run of Tokens.
+        TokensBefore = new int[label.Length + 1];
+        for (int i = 0; i < label.Length; i++) TokensBefore[i + 1] = TokensBefore[i] + tokenCount[i];
         _inTrie = new ulong[(vocabSize + 63) / 64];
         foreach (int t in tokens) _inTrie[t >> 6] |= 1UL << t;
     }
@@ -43,7 +48,12 @@ internal sealed class VocabTrie
     /// <summary>Token ids sorted by their pieces.</summary>
     public int[] Tokens { get; }
     public int[] EndTokens { get; }
+    /// <summary>Per node, two words: the ASCII bytes (bit b for b &lt; 127) on edges below the node, and bit 127 for
+    /// any byte from 0x7F up. A grammar state that stays itself on every one of them allows the whole subtree at once.</summary>
+    public ulong[] Below { get; }
     public int MaxDepth { get; }
+    /// <summary>Tokens ending at nodes before node i: the tokens of node i's subtree are Tokens[TokensBefore[i] .. TokensBefore[SubtreeEnd[i]]).</summary>
+    public int[] TokensBefore { get; }
     public int NodeCount => Label.Length;
 
     /// <summary>The trie of a tokenizer's vocabulary for a model with <paramref name="vocabSize"/> logits (cached).</summary>
@@ -85,6 +95,7 @@ internal sealed class VocabTrie
         var tokenFirst = new List<int>();
         var tokenCount = new List<int>();
         var path = new List<int>();   // path[d - 1]: the open node at depth d
+        var parent = new List<int>();
         byte[] prev = [];
         for (int t = 0; t < pieces.Count; t++)
         {
@@ -99,6 +110,7 @@ internal sealed class VocabTrie
             }
             for (int d = lcp; d < bytes.Length; d++)
             {
+                parent.Add(d == 0 ? -1 : path[d - 1]);
                 path.Add(label.Count);
                 label.Add(bytes[d]);
                 depth.Add(d + 1);
@@ -111,8 +123,19 @@ internal sealed class VocabTrie
             prev = bytes;
         }
         foreach (int open in path) subtreeEnd[open] = label.Count;
+        // Children come after their parent, so one backward pass gathers every subtree's bytes.
+        var below = new ulong[label.Count * 2];
+        for (int i = label.Count - 1; i >= 0; i--)
+        {
+            int p = parent[i];
+            if (p < 0) continue;
+            int b = Math.Min((int)label[i], 127);
+            below[2 * p + (b >> 6)] |= 1UL << b;
+            below[2 * p] |= below[2 * i];
+            below[2 * p + 1] |= below[2 * i + 1];
+        }
         return new VocabTrie(vocabSize, label.ToArray(), depth.ToArray(), subtreeEnd.ToArray(), tokenFirst.ToArray(), tokenCount.ToArray(),
-            pieces.Select(p => p.Id).ToArray(), ends.ToArray());
+            pieces.Select(p => p.Id).ToArray(), ends.ToArray(), below);
     }
 
     /// <summary>Whether the token is in the trie (it has a piece and does not end generation).</summary>
