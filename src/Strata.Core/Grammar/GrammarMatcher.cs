@@ -22,11 +22,16 @@ public sealed class GrammarMatcher
     /// <summary>The text so far is a complete match: an end-of-generation token is allowed.</summary>
     public bool CanEnd => !Ended && _state.CanEnd;
 
-    /// <summary>Nothing can follow: the match is complete and the grammar allows no more text (or it has ended).</summary>
-    public bool IsComplete => Ended || _state.IsComplete;
+    /// <summary>Nothing can follow: the match is complete and the grammar allows no more text, or it has ended, or
+    /// a token it does not allow was forced on it.</summary>
+    public bool IsComplete => Ended || Rejected || _state.IsComplete;
 
     /// <summary>An end-of-generation token was accepted.</summary>
     public bool Ended { get; private set; }
+
+    /// <summary><see cref="Accept"/> was given a token the grammar does not allow (the matcher stays where it was);
+    /// generation should stop rather than continue off the grammar.</summary>
+    public bool Rejected { get; private set; }
 
     private TokenMask Mask => _grammar.MaskOf(_state);
 
@@ -52,17 +57,32 @@ public sealed class GrammarMatcher
     /// <summary>Advances past a token; false (and no change) when the grammar does not allow it here.</summary>
     public bool Accept(int token)
     {
-        if (Ended) return false;
+        if (Ended) return Reject();
         if (_grammar.IsEndToken(token))
         {
-            if (!Mask.Contains(token)) return false;
+            if (!Mask.Contains(token)) return Reject();
             Ended = true;
             return true;
         }
         var next = _grammar.Advance(_state, token);
-        if (next is null) return false;
+        if (next is null) return Reject();
         _state = next;
         return true;
+    }
+
+    private bool Reject()
+    {
+        Rejected = true;
+        return false;
+    }
+
+    /// <summary>Whether the grammar allows the token here, decided from its bytes alone (not from the cached mask):
+    /// what a mask must agree with.</summary>
+    internal bool AllowsByBytes(int token)
+    {
+        if (Ended) return false;
+        if (_grammar.IsEndToken(token)) return _state.CanEnd;
+        return _grammar.Advance(_state, token) is not null;
     }
 
     /// <summary>Back to the start of the grammar (a new answer under the same grammar).</summary>
@@ -70,5 +90,6 @@ public sealed class GrammarMatcher
     {
         _state = _grammar.Dfa.Start;
         Ended = false;
+        Rejected = false;
     }
 }

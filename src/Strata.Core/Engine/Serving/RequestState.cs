@@ -69,7 +69,9 @@ internal sealed class SequenceState : IDisposable
         Choice = choice;
         var g = request.Request.Generation;
         // Choices differ by seed, so n > 1 gives n continuations, reproducibly for a given seed.
-        Sampler = new Sampler(g.Sampling with { Seed = g.Sampling.Seed + (ulong)choice }, model.Config.VocabSize);
+        // Each choice follows the shared grammar with its own matcher; the matcher lives as long as this state, so a
+        // preempted choice resumes where its grammar stood.
+        Sampler = new Sampler(g.Sampling with { Seed = g.Sampling.Seed + (ulong)choice }, model.Config.VocabSize, g.Grammar?.NewMatcher());
         History = new List<int>(request.Request.Prompt.Length + Math.Max(0, g.MaxTokens));
         History.AddRange(request.Request.Prompt);
         _stops = new StopStringFilter(g.StopStrings, text => _released += text);

@@ -4,8 +4,14 @@ namespace Strata.Grammar;
 /// 4122 UUIDs, simple e-mail addresses, IPv4 addresses and host names). None contains a character JSON escapes.</summary>
 internal static class StringFormats
 {
-    private const string Date = "[0-9]{4} \"-\" (\"0\" [1-9] | \"1\" [0-2]) \"-\" (\"0\" [1-9] | [1-2] [0-9] | \"3\" [0-1])";
-    private const string Time = "([01] [0-9] | \"2\" [0-3]) \":\" [0-5] [0-9] \":\" ([0-5] [0-9] | \"60\") (\".\" [0-9]{1,6})? (\"Z\" | [+-] ([01] [0-9] | \"2\" [0-3]) \":\" [0-5] [0-9])";
+    // Days per month as RFC 3339 counts them; 29 February only in leap years (divisible by 4, centuries by 400).
+    private const string Day28 = "(\"0\" [1-9] | \"1\" [0-9] | \"2\" [0-8])";
+    private const string Day30 = "(\"0\" [1-9] | [12] [0-9] | \"30\")";
+    private const string Day31 = "(\"0\" [1-9] | [12] [0-9] | \"3\" [01])";
+    private const string LeapYear = "([0-9] [0-9] (\"0\" [48] | [2468] [048] | [13579] [26]) | ([02468] [048] | [13579] [26]) \"00\")";
+    private const string Date = "([0-9]{4} \"-\" ((\"0\" [13578] | \"1\" [02]) \"-\" " + Day31 + " | (\"0\" [469] | \"11\") \"-\" " + Day30
+        + " | \"02-\" " + Day28 + ") | " + LeapYear + " \"-02-29\")";
+    private const string Time = "([01] [0-9] | \"2\" [0-3]) \":\" [0-5] [0-9] \":\" [0-5] [0-9] (\".\" [0-9]{1,6})? (\"Z\" | [+-] ([01] [0-9] | \"2\" [0-3]) \":\" [0-5] [0-9])";
     private const string Hex = "[0-9a-fA-F]";
     private const string Label = "[a-zA-Z0-9] ([a-zA-Z0-9-]{0,61} [a-zA-Z0-9])?";
     private const string Octet = "(\"25\" [0-5] | \"2\" [0-4] [0-9] | \"1\" [0-9] [0-9] | [1-9] [0-9] | [0-9])";
