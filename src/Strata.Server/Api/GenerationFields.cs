@@ -103,7 +103,13 @@ public sealed record GenerationFields
         };
         return new GenerationFields
         {
-            Generation = new GenerationOptions { MaxTokens = max is { } m ? (int)m : -1, Sampling = sampling, StopStrings = Stops(b, limits.MaxStopStrings) },
+            Generation = new GenerationOptions
+            {
+                MaxTokens = max is { } m ? (int)m : -1,
+                Sampling = sampling,
+                StopStrings = Stops(b, limits.MaxStopStrings),
+                Grammar = StructuredOutput.Parse(b, host),
+            },
             Choices = n,
             TopLogprobs = topLogprobs,
             User = string.IsNullOrEmpty(user) ? fairnessKey : "user:" + user,
@@ -139,8 +145,6 @@ public sealed record GenerationFields
             foreach (var name in new[] { "tools", "functions" })
                 if (b.Get(name) is { ValueKind: JsonValueKind.Array } a && a.GetArrayLength() > 0)
                     throw ApiException.Invalid($"'{name}' is not supported by this server.", name, "unsupported_parameter");
-            if (b.Get("response_format") is { ValueKind: JsonValueKind.Object } rf && JsonBody.Get(rf, "type")?.GetString() is { } t && t != "text")
-                throw ApiException.Invalid($"response_format '{t}' is not supported by this server.", "response_format", "unsupported_parameter");
         }
         else
         {
