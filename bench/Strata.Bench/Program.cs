@@ -8,11 +8,17 @@ using Strata.Tensors;
 // "serve-load ...": concurrent streaming clients against `strata serve` on loopback (ServeLoadBench.cs).
 // "speed ...": the CPU-speed table, prefill and decode per weight type against llama.cpp (SpeedVsLlamaCpp.cs).
 // "attention ...": tiled attention against the two-pass form (AttentionBench.cs).
+// "grammar-mask ...": the cost of grammar-constrained decoding per token, and decode with and without it (GrammarMaskBench.cs).
 // "kv-restart ...": time to first token of a conversation continued from the ssd tier by a new process (KvRestartBench.cs).
 // Default: a quick Stopwatch sweep of matvec kernels printing GB/s of weights read. "--bdn" runs the BenchmarkDotNet suite instead.
 if (args.Length > 0 && args[0] == "decode")
 {
     Environment.ExitCode = Strata.Bench.SideBySide.DecodeVsLlamaCpp.Run(args[1..]);
+    return;
+}
+if (args.Length > 0 && args[0] == "grammar-mask")
+{
+    Environment.ExitCode = GrammarMaskBench.Run(args[1..]);
     return;
 }
 if (args.Length > 0 && args[0] == "kv-restart")

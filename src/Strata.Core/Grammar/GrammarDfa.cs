@@ -51,7 +51,7 @@ internal sealed class GrammarDfa
 {
     public const int MaxDepth = 1024;
     public const int MaxStacks = 4096;
-    public const int MaxStates = 50_000;
+    public const int MaxStates = 20_000;
 
     private readonly ByteNfa _nfa;
     private readonly object _gate = new();

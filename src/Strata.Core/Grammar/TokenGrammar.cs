@@ -13,8 +13,8 @@ namespace Strata.Grammar;
 public sealed class TokenGrammar
 {
     /// <summary>Cached masks are dropped, oldest first, beyond this many bytes per grammar.</summary>
-    public const long MaskCacheBytes = 64L << 20;
-    private const int GrammarsPerVocabulary = 32;
+    public const long MaskCacheBytes = 16L << 20;
+    private const int GrammarsPerVocabulary = 16;
     /// <summary>Subtrees at least this large are checked for a state that loops on all their bytes.</summary>
     private const int SkipAtLeast = 8;
 

@@ -150,3 +150,18 @@ public class GbnfTests
         Assert.Equal(again.ToString(), G(again.ToString()).ToString());
     }
 }
+
+public class GrammarBoundsTests
+{
+    [Fact]
+    public void PastItsStateLimitTheAutomatonStartsAfreshAndStillMatches()
+    {
+        // Every position of a long bounded repetition is its own state: more than the table keeps.
+        int n = GrammarDfa.MaxStates + 5000;
+        var g = Gbnf.Parse($"root ::= \"a\"{{0,{n}}} \"b\"");
+        Assert.True(g.Matches(new string('a', n) + "b"));
+        Assert.False(g.Matches(new string('a', n + 1) + "b"));
+        Assert.True(g.Dfa.Flushes > 0);
+        Assert.True(g.Dfa.StateCount <= GrammarDfa.MaxStates + 1);
+    }
+}

@@ -40,7 +40,9 @@ public static class TestModels
         return Enumerable.Range(0, n).Select(_ => rng.Next(3, vocab)).ToArray();
     }
 
-    public static string Write(ModelSpec s, string dir)
+    /// <param name="vocabulary">Writes the tokenizer keys instead of the synthetic SentencePiece vocabulary (it must
+    /// have <see cref="ModelSpec.Vocab"/> tokens): a random model over a real vocabulary.</param>
+    public static string Write(ModelSpec s, string dir, Action<GgufWriter>? vocabulary = null)
     {
         var rng = new Random(s.Seed);
         int hd = s.HeadDim ?? s.Dim / s.Heads;
@@ -64,7 +66,8 @@ public static class TestModels
         w.Add($"{a}.rope.freq_base", s.RopeBase);
         w.Add($"{a}.rope.dimension_count", (uint)hd);
         w.Add("general.file_type", 0u);
-        AddSpmVocab(w, s.Vocab, rng);
+        if (vocabulary is null) AddSpmVocab(w, s.Vocab, rng);
+        else vocabulary(w);
 
         void Matrix(string name, int cols, int rows, double scale, GgmlType type)
         {
