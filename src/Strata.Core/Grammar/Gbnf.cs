@@ -32,11 +32,11 @@ public static class Gbnf
         foreach (var r in rules)
         {
             if (defined.TryGetValue(r.Name, out var first))
-                throw new GrammarException($"rule '{r.Name}' at {r.Line}:{r.Column} is already defined at {first.Line}:{first.Column}");
+                throw new GrammarException($"GBNF {r.Line}:{r.Column}: rule '{r.Name}' is already defined at {first.Line}:{first.Column}");
             defined[r.Name] = r;
         }
         if (!defined.ContainsKey(start))
-            throw new GrammarException(rules.Count == 0 ? "the grammar is empty: it needs a rule 'root ::= ...'" : $"the grammar has no '{start}' rule");
+            throw new GrammarException(rules.Count == 0 ? "GBNF: the grammar is empty: it needs a rule 'root ::= ...'" : $"GBNF: the grammar has no '{start}' rule");
         foreach (var r in rules) CheckRefs(r.Body, defined);
         return new Grammar(rules, start);
     }
@@ -46,7 +46,7 @@ public static class Gbnf
         switch (node)
         {
             case GrammarRuleRef r when !defined.ContainsKey(r.Name):
-                throw new GrammarException($"undefined rule '{r.Name}' at {r.Line}:{r.Column}");
+                throw new GrammarException($"GBNF {r.Line}:{r.Column}: undefined rule '{r.Name}'");
             case GrammarSequence s: foreach (var i in s.Items) CheckRefs(i, defined); break;
             case GrammarAlternation a: foreach (var o in a.Options) CheckRefs(o, defined); break;
             case GrammarRepeat p: CheckRefs(p.Item, defined); break;

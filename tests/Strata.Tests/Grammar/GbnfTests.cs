@@ -102,8 +102,8 @@ public class GbnfTests
     }
 
     [Theory]
-    [InlineData("root ::= foo", "undefined rule 'foo' at 1:10")]
-    [InlineData("root ::= \"a\"\nx ::= (\"b\" | bar)", "undefined rule 'bar' at 2:14")]
+    [InlineData("root ::= foo", "GBNF 1:10: undefined rule 'foo'")]
+    [InlineData("root ::= \"a\"\nx ::= (\"b\" | bar)", "GBNF 2:14: undefined rule 'bar'")]
     [InlineData("root ::= (\"a\" \"b\"", "GBNF 1:10: unbalanced parenthesis: '(' is never closed")]
     [InlineData("root ::= \"a\" )", "GBNF 1:14: unbalanced parenthesis: ')' without a matching '('")]
     [InlineData("root ::= \"abc", "GBNF 1:10: unterminated string literal")]
@@ -119,7 +119,7 @@ public class GbnfTests
     [InlineData("a ::= \"x\"", "the grammar has no 'root' rule")]
     [InlineData("", "the grammar is empty")]
     [InlineData("# only a comment\n", "the grammar is empty")]
-    [InlineData("root ::= \"a\"\nroot ::= \"b\"", "rule 'root' at 2:1 is already defined at 1:1")]
+    [InlineData("root ::= \"a\"\nroot ::= \"b\"", "GBNF 2:1: rule 'root' is already defined at 1:1")]
     [InlineData("root ::= \"a\" b ::= \"c\"", "'b ::=' must start on a new line")]
     [InlineData("root ::= \"a\" @", "GBNF 1:14: unexpected '@'")]
     [InlineData("root ::= root \"a\" | \"b\"", "rule 'root' is left-recursive (root -> root")]

@@ -136,7 +136,7 @@ public class GrammarServerTests(GrammarServerFixture f) : IClassFixture<GrammarS
     [InlineData("""{"response_format":{"type":"yaml"}}""", "response_format", "Supported values are: 'text', 'json_object' and 'json_schema'")]
     [InlineData("""{"response_format":{"type":"json_schema"}}""", "response_format", "Missing required parameter: 'response_format.json_schema'")]
     [InlineData("""{"response_format":"json"}""", "response_format", "expected an object")]
-    [InlineData("""{"grammar":"root ::= foo"}""", "grammar", "undefined rule 'foo' at 1:10")]
+    [InlineData("""{"grammar":"root ::= foo"}""", "grammar", "GBNF 1:10: undefined rule 'foo'")]
     [InlineData("""{"grammar":"root ::= (\"a\""}""", "grammar", "unbalanced parenthesis")]
     [InlineData("""{"grammar":"root ::= root \"a\""}""", "grammar", "left-recursive")]
     [InlineData("""{"grammar":12}""", "grammar", "expected a string of GBNF")]
