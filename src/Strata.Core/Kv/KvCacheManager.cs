@@ -152,32 +152,22 @@ public sealed class KvCacheManager : IDisposable
         }
         if (_remote is { } remote && usable == found && found < keys.Length)
         {
-            // One round trip for every block past the local prefix; a failing store answers 0 (a miss).
-            var rest = keys[found..];
-            load.StartProbe(TierReaders.Begin(1, _ => load.RemoteFound = remote.CountLeading(rest)));
+            // Everything past the local prefix is asked of the store in one batch, into blocks allocated now: the
+            // prompt needs them anyway (read or computed), so a miss costs nothing but the nil answers.
+            int level = Array.IndexOf(_levels, remote), got = 0;
+            while (found + got < keys.Length && Pool.TryAllocate(out ids[found + got]))
+            {
+                source[found + got] = level;
+                load.Loads.Add(found + got);
+                got++;
+            }
+            if (found + got < keys.Length) ids[found + got] = -1;
+            load.Found = load.Usable = found + got;
+            int from = found;
+            if (got > 0)
+                load.AddReads(TierReaders.Begin(1, _ => remote.ReadMany(keys.AsSpan(from, got), i => store.Block(ids[from + i]), ok.AsSpan(from, got))));
         }
         return load;
-    }
-
-    /// <summary>
-    /// The engine's thread, once the remote store said how many blocks past the local prefix it holds: allocates DRAM
-    /// blocks for them (as many as fit) and starts one batched read.
-    /// </summary>
-    internal void ContinueRemote(PrefixLoad load)
-    {
-        int level = Array.IndexOf(_levels, _remote);
-        var store = Pool.Store!;
-        int from = load.Found, n = Math.Clamp(load.RemoteFound, 0, load.Keys.Length - from), got = 0;
-        for (; got < n; got++)
-        {
-            if (!Pool.TryAllocate(out load.Ids[from + got])) { load.Ids[from + got] = -1; break; }
-            load.Source[from + got] = level;
-            load.Loads.Add(from + got);
-        }
-        load.Found = load.Usable = from + got;
-        if (got == 0) return;
-        var (keys, ids, ok, remote) = (load.Keys, load.Ids, load.Ok, _remote!);
-        load.AddReads(TierReaders.Begin(1, _ => remote.ReadMany(keys.AsSpan(from, got), i => store.Block(ids[from + i]), ok.AsSpan(from, got))));
     }
 
     /// <summary>Called by <see cref="PrefixLoad.Complete"/> on the engine's thread once the reads are done.</summary>

@@ -173,7 +173,7 @@ public sealed class InferenceEngine : IInferenceEngine
             s.Load = Model.KvCache.BeginAttachPrefix(s.Kv, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(s.History));
         }
         if (s.Load is not { } load) return true;
-        if (!load.Poll()) return false;
+        if (!load.IsReady) return false;
         var reuse = load.Complete();
         s.Load = null;
         if (s.Choice == 0 && s.Generated == 0)
