@@ -65,11 +65,9 @@ public sealed class KvTierLevel : IDisposable
     public long Evictions => Interlocked.Read(ref _evictions);
     public long DroppedWrites => Interlocked.Read(ref _dropped);
 
-    /// <summary>Whether the tier has the block; never for a remote tier, which answers only in batches (<see cref="CountLeading"/>).</summary>
+    /// <summary>Whether the tier has the block; never for a remote tier, which is asked only in batches (<see cref="ReadMany"/>).</summary>
     public bool Contains(BlockHash key) => !StoreManaged && Tier.Contains(key);
 
-    /// <summary>How many of <paramref name="keys"/>, from the first, the tier holds (one round trip for a remote store).</summary>
-    public int CountLeading(ReadOnlySpan<BlockHash> keys) => keys.IsEmpty ? 0 : Tier.CountLeading(keys);
 
     /// <summary>Reads a batch of blocks (a reader thread); each failed read is a counted miss.</summary>
     public void ReadMany(ReadOnlySpan<BlockHash> keys, BlockDestination destination, Span<bool> ok)
