@@ -7,6 +7,7 @@ using Strata.Tensors;
 // "batch-decode ...": B sequences decoded in one batch, Strata and llama.cpp (BatchDecodeVsLlamaCpp.cs).
 // "serve-load ...": concurrent streaming clients against `strata serve` on loopback (ServeLoadBench.cs).
 // "route-replay ...": a shared-prefix trace through `strata router` to several backends, prefix routing vs round-robin (Routing/RouteReplayBench.cs).
+// "kv-remote ...": the remote tier's write and batched read throughput against a running store (Routing/RemoteTierBench.cs).
 // "kv-restart ...": time to first token of a conversation continued from the ssd tier by a new process (KvRestartBench.cs).
 // Default: a quick Stopwatch sweep of matvec kernels printing GB/s of weights read. "--bdn" runs the BenchmarkDotNet suite instead.
 if (args.Length > 0 && args[0] == "decode")
@@ -41,6 +42,11 @@ if (args.Length > 0 && args[0] == "batch-decode")
 if (args.Length > 0 && args[0] == "route-replay")
 {
     Environment.ExitCode = Strata.Bench.Routing.RouteReplayBench.Run(args[1..]);
+    return;
+}
+if (args.Length > 0 && args[0] == "kv-remote")
+{
+    Environment.ExitCode = Strata.Bench.Routing.RemoteTierBench.Run(args[1..]);
     return;
 }
 if (args.Length > 0 && args[0] == "serve-load")

@@ -12,9 +12,9 @@ public enum RoutePolicy
 /// <summary>Why a request went where it went (a label of the router's request counter).</summary>
 public enum RouteReason
 {
-    /// <summary>To the backend believed to hold the longest prefix of the prompt.</summary>
+    /// <summary>To a backend believed to hold a prefix of the prompt.</summary>
     Affinity,
-    /// <summary>To the least loaded backend: no backend held a prefix, or the one that did was too busy.</summary>
+    /// <summary>To a backend holding none of it: none did, or those that did were too busy.</summary>
     Balanced,
     RoundRobin,
 }
@@ -22,22 +22,20 @@ public enum RouteReason
 public readonly record struct RouteChoice(Backend Backend, RouteReason Reason, int MatchedBlocks);
 
 /// <summary>
-/// Picks a backend for a prompt's block hashes. With <see cref="RoutePolicy.Prefix"/>: the healthy backend believed to
-/// hold the longest leading run of the prompt's blocks, unless its load exceeds the least loaded backend's by more
-/// than <see cref="LoadSlack"/> (at least <see cref="MinLoadSlack"/> sequences) — then, and when no backend holds a
-/// prefix, the least loaded, ties broken by a rendezvous hash of the first block so that requests with the same new
-/// prefix go to the same backend. Either way the prompt's blocks are then recorded for the chosen backend.
+/// Picks a backend for a prompt's block hashes. With <see cref="RoutePolicy.Prefix"/>, the healthy backend with the
+/// least expected work for it: the blocks it would have to compute (the prompt's, less the leading run it is believed
+/// to hold) plus its load in sequences times the mean blocks of a request — so a backend holding a prefix wins unless
+/// the queue in front of it costs more than the prefix saves. Ties go to the one holding more, then the less loaded,
+/// then a rendezvous hash of the first block, so that requests with the same new prefix go to the same backend (and
+/// several routers agree without talking). Either way the prompt's blocks are then recorded for the chosen backend.
 /// </summary>
 public sealed class RoutingPolicy
 {
-    /// <summary>An affinity backend may carry this fraction more load than the least loaded one, and still be chosen.</summary>
-    public const double LoadSlack = 0.5;
-    /// <summary>… or at least this many sequences more.</summary>
-    public const double MinLoadSlack = 2;
-
     private readonly Backend[] _backends;
     private readonly AffinityTable _table;
+    private readonly Lock _lock = new();
     private long _next;
+    private double _meanBlocks = -1;
 
     public RoutingPolicy(IReadOnlyList<Backend> backends, RoutePolicy policy, AffinityTable? table = null)
     {
@@ -51,6 +49,12 @@ public sealed class RoutingPolicy
     public AffinityTable Table => _table;
     public IReadOnlyList<Backend> Backends => _backends;
 
+    /// <summary>Blocks of a routed prompt, on average (an exponential moving average): what one sequence of load costs.</summary>
+    public double MeanBlocks
+    {
+        get { lock (_lock) return Math.Max(1, _meanBlocks); }
+    }
+
     /// <summary>The backend for a prompt, leaving out <paramref name="exclude"/> (backends already tried); null when none is healthy.</summary>
     public RouteChoice? Pick(ReadOnlySpan<BlockHash> blocks, ulong exclude = 0)
     {
@@ -63,26 +67,28 @@ public sealed class RoutingPolicy
             choice = new RouteChoice(candidates[(int)(n % candidates.Length)], RouteReason.RoundRobin, 0);
         }
         else choice = ByPrefix(blocks, candidates);
-        if (!blocks.IsEmpty) _table.Record(blocks, choice.Backend.Index);
+        if (!blocks.IsEmpty)
+        {
+            _table.Record(blocks, choice.Backend.Index);
+            lock (_lock) _meanBlocks = _meanBlocks < 0 ? blocks.Length : 0.95 * _meanBlocks + 0.05 * blocks.Length;
+        }
         return choice;
     }
 
     private RouteChoice ByPrefix(ReadOnlySpan<BlockHash> blocks, Backend[] candidates)
     {
-        double least = candidates.Min(b => b.Load);
-        if (!blocks.IsEmpty)
-        {
-            var matched = _table.Matches(blocks, _backends.Length);
-            Backend? best = null;
-            foreach (var b in candidates)
-                if (matched[b.Index] > 0 && (best is null || matched[b.Index] > matched[best.Index] || (matched[b.Index] == matched[best.Index] && b.Load < best.Load)))
-                    best = b;
-            if (best is not null && best.Load <= least + Math.Max(MinLoadSlack, least * LoadSlack))
-                return new RouteChoice(best, RouteReason.Affinity, matched[best.Index]);
-        }
+        var matched = blocks.IsEmpty ? new int[_backends.Length] : _table.Matches(blocks, _backends.Length);
+        double perSequence = MeanBlocks;
         var first = blocks.IsEmpty ? default : blocks[0];
-        var pick = candidates.Where(b => b.Load <= least).MaxBy(b => Rendezvous(first, b.Index))!;
-        return new RouteChoice(pick, RouteReason.Balanced, 0);
+        int n = blocks.Length;
+        var best = candidates
+            .OrderBy(b => n - matched[b.Index] + b.Load * perSequence)
+            .ThenByDescending(b => matched[b.Index])
+            .ThenBy(b => b.Load)
+            .ThenByDescending(b => Rendezvous(first, b.Index))
+            .First();
+        int m = matched[best.Index];
+        return new RouteChoice(best, m > 0 ? RouteReason.Affinity : RouteReason.Balanced, m);
     }
 
     /// <summary>Highest-random-weight hashing: every router replica ranks backends for a prefix the same way.</summary>

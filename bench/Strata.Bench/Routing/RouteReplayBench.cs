@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Strata.Kv.Replay;
+using Microsoft.Extensions.Logging;
 using Strata.Bench.SideBySide;
 using Strata.Router;
 using Strata.Server.Hosting;
@@ -18,12 +19,12 @@ namespace Strata.Bench.Routing;
 /// keep only their own DRAM cache, sized to hold a third of the trace's distinct blocks (<c>--cache-share</c>), so
 /// where a request lands decides whether its prefix is found. Bounded: <c>--requests</c>, at most <c>--max-ids</c>
 /// ids per prompt, <c>--concurrency</c> requests in flight, <c>--max-tokens</c> generated.
-/// Usage: route-replay [-m MODEL] [--trace FILE | --kind mixed] [--requests 200] [--backends 3] [--id-tokens 32] [--max-ids 40]
+/// Usage: route-replay [-m MODEL] [--trace FILE [--skip N] | --kind mixed] [--requests 200] [--backends 3] [--id-tokens 32] [--max-ids 40]
 ///                     [--concurrency 4] [--max-tokens 4] [--cache-share 0.33] [--seed 1] [--json FILE]
 /// </summary>
 public static class RouteReplayBench
 {
-    private sealed record Sample(double TtftMs, int Prompt, int Cached);
+    private sealed record Sample(double TtftMs, int Prompt, int Cached, string? Error = null);
 
     public static int Run(string[] args)
     {
@@ -34,7 +35,8 @@ public static class RouteReplayBench
         double share = double.Parse(BenchModels.Option(args, "--cache-share", "0.33"), CultureInfo.InvariantCulture);
         string? json = BenchModels.Option(args, "--json", "") is { Length: > 0 } j ? j : null;
 
-        var trace = (file is null ? TraceGenerator.Generate(kind, requests, seed) : MooncakeTrace.Read(file)).Take(requests).ToArray();
+        int skip = Int(args, "--skip", 0);
+        var trace = (file is null ? TraceGenerator.Generate(kind, requests, seed) : MooncakeTrace.Read(file).Skip(skip)).Take(requests).ToArray();
         string model = BenchModels.Option(args, "-m", "") is { Length: > 0 } given ? given : ShippedModel();
         int vocab;
         using (var m = Strata.Gguf.GgufFile.Open(model)) vocab = Strata.Tokenizers.Tokenizer.FromGguf(m.Metadata).Vocabulary.Count;
@@ -44,7 +46,7 @@ public static class RouteReplayBench
         long distinct = trace.SelectMany(r => r.HashIds.Take(maxIds)).Distinct().LongCount() * idTokens / 16;
         int parallel = 2;
         long dramBlocks = Math.Max((long)(distinct * share), parallel * context / 16 + 16);
-        Console.WriteLine($"trace: {(file ?? kind)}, {trace.Length} requests, {prompts.Sum(p => (long)p.Length)} prompt tokens, {distinct} distinct blocks; " +
+        Console.WriteLine($"trace: {(file is null ? kind : $"{Path.GetFileName(file)} from request {skip}")}, {trace.Length} requests, ideal hit rate {Ideal(trace, maxIds):P1}, {prompts.Sum(p => (long)p.Length)} prompt tokens, {distinct} distinct blocks; " +
                           $"{backends} backends, each {dramBlocks} DRAM blocks ({dramBlocks * blockBytes >> 20} MiB), {parallel} sequences, context {context}; {concurrency} in flight");
         var results = new List<(string Policy, Sample[] Samples, double Affinity)>();
         foreach (var policy in new[] { RoutePolicy.Prefix, RoutePolicy.RoundRobin })
@@ -56,19 +58,22 @@ public static class RouteReplayBench
         }
 
         Console.WriteLine();
-        Console.WriteLine("| routing | requests | prefix hit rate (tokens) | TTFT p50 | TTFT p99 | TTFT mean | affinity-routed |");
-        Console.WriteLine("|---|---|---|---|---|---|---|");
-        foreach (var (policy, s, affinity) in results)
-            Console.WriteLine(string.Format(CultureInfo.InvariantCulture, "| {0} | {1} | {2:P1} | {3:F0} ms | {4:F0} ms | {5:F0} ms | {6:P0} |",
-                policy, s.Length, HitRate(s), Percentile(s, 0.5), Percentile(s, 0.99), s.Average(x => x.TtftMs), affinity / s.Length));
-        double ratio = HitRate(results[0].Samples) / Math.Max(1e-9, HitRate(results[1].Samples));
+        Console.WriteLine("| routing | requests | failed | prefix hit rate (tokens) | TTFT p50 | TTFT p99 | TTFT mean | affinity-routed |");
+        Console.WriteLine("|---|---|---|---|---|---|---|---|");
+        foreach (var (policy, all, affinity) in results)
+        {
+            var s = all.Where(x => x.Error is null).ToArray();
+            Console.WriteLine(string.Format(CultureInfo.InvariantCulture, "| {0} | {1} | {2} | {3:P1} | {4:F0} ms | {5:F0} ms | {6:F0} ms | {7:P0} |",
+                policy, all.Length, all.Length - s.Length, HitRate(s), Percentile(s, 0.5), Percentile(s, 0.99), s.Average(x => x.TtftMs), affinity / all.Length));
+        }
+        var (p, rr) = (Ok(results[0].Samples), Ok(results[1].Samples));
         Console.WriteLine(string.Format(CultureInfo.InvariantCulture, "hit rate {0:F2}x round-robin's; p99 TTFT {1:F0} ms against {2:F0} ms",
-            ratio, Percentile(results[0].Samples, 0.99), Percentile(results[1].Samples, 0.99)));
+            HitRate(p) / Math.Max(1e-9, HitRate(rr)), Percentile(p, 0.99), Percentile(rr, 0.99)));
         if (json is not null)
             File.WriteAllText(json, JsonSerializer.Serialize(results.Select(r => new
             {
-                policy = r.Policy, requests = r.Samples.Length, hit_rate = HitRate(r.Samples),
-                ttft_p50_ms = Percentile(r.Samples, 0.5), ttft_p99_ms = Percentile(r.Samples, 0.99), ttft_mean_ms = r.Samples.Average(x => x.TtftMs),
+                policy = r.Policy, requests = r.Samples.Length, failed = r.Samples.Count(x => x.Error is not null), hit_rate = HitRate(Ok(r.Samples)),
+                ttft_p50_ms = Percentile(Ok(r.Samples), 0.5), ttft_p99_ms = Percentile(Ok(r.Samples), 0.99), ttft_mean_ms = Ok(r.Samples).Average(x => x.TtftMs),
             })));
         return 0;
     }
@@ -90,6 +95,25 @@ public static class RouteReplayBench
         var rng = new Random((int)(id * 2654435761 % int.MaxValue));
         return Enumerable.Range(0, n).Select(_ => rng.Next(3, vocab)).ToArray();
     }
+
+    /// <summary>The prefix hit rate of an unbounded cache that every request reaches (blocks, as the trace counts them).</summary>
+    private static double Ideal(TraceRequest[] trace, int maxIds)
+    {
+        var seen = new HashSet<long>();
+        long hits = 0, total = 0;
+        foreach (var r in trace)
+        {
+            var ids = r.HashIds.Take(maxIds).ToArray();
+            int run = 0;
+            while (run < ids.Length && seen.Contains(ids[run])) run++;
+            hits += run;
+            total += ids.Length;
+            seen.UnionWith(ids);
+        }
+        return (double)hits / Math.Max(1, total);
+    }
+
+    private static Sample[] Ok(Sample[] s) => s.Where(x => x.Error is null).ToArray();
 
     private static double HitRate(Sample[] s) => (double)s.Sum(x => (long)x.Cached) / Math.Max(1, s.Sum(x => (long)x.Prompt));
 
@@ -113,7 +137,7 @@ public static class RouteReplayBench
                 {
                     ModelPath = model, Port = 0, Parallel = parallel, Context = context, Threads = 1,
                     Kv = new Strata.Kv.KvCacheOptions { DramBytes = dramBytes },
-                });
+                }, logging => logging.AddSimpleConsole(c => c.SingleLine = true).SetMinimumLevel(LogLevel.Warning));
                 await s.StartAsync();
                 await s.Host.Ready;
                 servers.Add(s);
@@ -133,7 +157,19 @@ public static class RouteReplayBench
             var workers = Enumerable.Range(0, concurrency).Select(async _ =>
             {
                 int i;
-                while ((i = Interlocked.Increment(ref next)) < prompts.Length) samples[i] = await Complete(http, prompts[i], maxTokens);
+                while ((i = Interlocked.Increment(ref next)) < prompts.Length)
+                {
+                    try
+                    {
+                        samples[i] = await Complete(http, prompts[i], maxTokens);
+                    }
+                    catch (HttpRequestException e)
+                    {
+                        // Counted and shown, not hidden: a benchmark that drops failures measures the wrong thing.
+                        samples[i] = new Sample(double.NaN, prompts[i].Length, 0, e.Message);
+                        Console.Error.WriteLine($"request {i} failed: {e.Message}");
+                    }
+                }
             }).ToArray();
             await Task.WhenAll(workers);
             string metrics = await http.GetStringAsync("/metrics");

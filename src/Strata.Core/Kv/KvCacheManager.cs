@@ -198,9 +198,11 @@ public sealed class KvCacheManager : IDisposable
         var reuse = new PrefixReuse(usable * bt, byTier);
         if (load.PromptLength <= 0 || seq.Length < load.PromptLength) return reuse;
         // Every token was cached: the last one is computed again for its logits, in a private copy of its block
-        // (the sequence's copy-on-write), so the shared block is never written.
-        seq.Truncate(load.PromptLength - 1);
-        return reuse with { Tokens = load.PromptLength - 1 };
+        // (the sequence's copy-on-write), so the shared block is never written. With no block free for the copy
+        // (every one in use), the last block is given back and computed again instead.
+        int keep = Pool.FreeBlocks > 0 ? load.PromptLength - 1 : (load.PromptLength - 1) / bt * bt;
+        seq.Truncate(keep);
+        return reuse with { Tokens = keep };
     }
 
     /// <summary>

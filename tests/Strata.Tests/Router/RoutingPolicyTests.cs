@@ -37,23 +37,33 @@ public class RoutingPolicyTests
     }
 
     [Fact]
-    public void AffinityGivesWayWhenItsBackendIsMuchBusier()
+    public void AffinityGivesWayWhenTheQueueCostsMoreThanThePrefixSaves()
     {
         var backends = Backends(2);
         var policy = new RoutingPolicy(backends, RoutePolicy.Prefix);
         var prompt = PromptBlocks.Hash(Tokens(4, 5));
         var home = policy.Pick(prompt)!.Value.Backend;
         var other = backends[1 - home.Index];
-        home.Running = 2;   // within the slack (2 sequences): still home
-        Assert.Equal(home, policy.Pick(prompt)!.Value.Backend);
-        home.Running = 3;
+        Assert.Equal(4, policy.MeanBlocks);
+        // One sequence in front of it costs as much as computing the prompt elsewhere: a tie, which the cache wins.
+        home.Running = 1;
+        var stay = policy.Pick(prompt)!.Value;
+        Assert.Equal((home, RouteReason.Affinity, 4), (stay.Backend, stay.Reason, stay.MatchedBlocks));
+        // Two cost more than recomputing four blocks on the idle one.
+        home.Running = 2;
         var moved = policy.Pick(prompt)!.Value;
-        Assert.Equal(other, moved.Backend);
-        Assert.Equal(RouteReason.Balanced, moved.Reason);
-        // Relative slack on busy backends: 12 against 9 is within half again as much.
-        home.Running = 12;
-        other.Running = 9;
-        Assert.Equal(RouteReason.Affinity, policy.Pick(prompt)!.Value.Reason);
+        Assert.Equal((other, RouteReason.Balanced), (moved.Backend, moved.Reason));
+        // Now both hold it: the less loaded one.
+        home.Running = 0;
+        other.Running = 1;
+        Assert.Equal(home, policy.Pick(prompt)!.Value.Backend);
+        // A long match outweighs a little load: eight of nine blocks held, one sequence in front.
+        var conversation = Tokens(4, 8).Concat(Tokens(4, 6)).ToArray();
+        Assert.Equal(home, policy.Pick(PromptBlocks.Hash(conversation))!.Value.Backend);
+        home.Running = 1;
+        other.Running = 0;
+        var next = policy.Pick(PromptBlocks.Hash(conversation.Concat(Tokens(1, 7)).ToArray()))!.Value;
+        Assert.Equal((home, 8), (next.Backend, next.MatchedBlocks));
     }
 
     [Fact]
