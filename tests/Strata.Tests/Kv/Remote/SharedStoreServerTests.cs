@@ -206,4 +206,31 @@ public class SharedStoreServerTests
         Assert.True(await b.Metric("strata_kv_tier_corrupt_blocks_total{tier=\"remote\"}") >= 1);
         Assert.Equal(1, RemoteWarnings(b));
     }
+
+    [Fact]
+    public void StrataRunWritesToAndReadsFromTheStoreAndRunsWithoutIt()
+    {
+        using var garnet = new GarnetStore();
+        string[] Args(string url) => ["run", "-m", ModelPath, "-p", "In the beginning God created the heaven and the earth. And the earth was without form, and void.",
+            "-n", "8", "--temp", "0", "--json", "--kv-tiers", "remote=" + url];
+        var first = StrataCli.Run(Args(garnet.Url));
+        Assert.True(first.ExitCode == 0, first.Stderr);
+        using var store = ConnectionMultiplexer.Connect($"127.0.0.1:{garnet.Port}");
+        int prompt = JsonDocument.Parse(first.Stdout).RootElement.GetProperty("prompt_tokens").GetArrayLength();
+        WaitForBlocks(store, prompt / 16);
+        var second = StrataCli.Run(Args(garnet.Url));
+        Assert.True(second.ExitCode == 0, second.Stderr);
+        var again = JsonDocument.Parse(second.Stdout).RootElement;
+        Assert.Equal(JsonDocument.Parse(first.Stdout).RootElement.GetProperty("tokens").ToString(), again.GetProperty("tokens").ToString());
+        // Every full block from the store; a prompt ending on a block boundary computes its last token again.
+        Assert.Equal(prompt % 16 == 0 ? prompt - 1 : prompt / 16 * 16, again.GetProperty("cached_tokens").GetInt32());
+        Assert.Equal(prompt / 16, again.GetProperty("cache_hits_by_tier").GetProperty("remote").GetInt32());
+        Assert.DoesNotContain("warning", first.Stderr + second.Stderr);
+
+        // No store at that address: the same answer, one warning, exit code 0.
+        var without = StrataCli.Run(Args($"redis://127.0.0.1:{LoopbackPorts.Free()}?connect-timeout=300ms"));
+        Assert.Equal(0, without.ExitCode);
+        Assert.Equal(JsonDocument.Parse(first.Stdout).RootElement.GetProperty("tokens").ToString(), JsonDocument.Parse(without.Stdout).RootElement.GetProperty("tokens").ToString());
+        Assert.Single(without.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries), l => l.Contains("kv remote tier", StringComparison.Ordinal));
+    }
 }
