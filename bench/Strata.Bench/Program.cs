@@ -9,6 +9,8 @@ using Strata.Tensors;
 // "speed ...": the CPU-speed table, prefill and decode per weight type against llama.cpp (SpeedVsLlamaCpp.cs).
 // "attention ...": tiled attention against the two-pass form (AttentionBench.cs).
 // "grammar-mask ...": the cost of grammar-constrained decoding per token, and decode with and without it (GrammarMaskBench.cs).
+// "route-replay ...": a shared-prefix trace through `strata router` to several backends, prefix routing vs round-robin (Routing/RouteReplayBench.cs).
+// "kv-remote ...": the remote tier's write and batched read throughput against a running store (Routing/RemoteTierBench.cs).
 // "kv-restart ...": time to first token of a conversation continued from the ssd tier by a new process (KvRestartBench.cs).
 // Default: a quick Stopwatch sweep of matvec kernels printing GB/s of weights read. "--bdn" runs the BenchmarkDotNet suite instead.
 if (args.Length > 0 && args[0] == "decode")
@@ -53,6 +55,16 @@ if (args.Length > 0 && args[0] == "speed")
 if (args.Length > 0 && args[0] == "attention")
 {
     Environment.ExitCode = Strata.Bench.AttentionBench.Run(args[1..]);
+    return;
+}
+if (args.Length > 0 && args[0] == "route-replay")
+{
+    Environment.ExitCode = Strata.Bench.Routing.RouteReplayBench.Run(args[1..]);
+    return;
+}
+if (args.Length > 0 && args[0] == "kv-remote")
+{
+    Environment.ExitCode = Strata.Bench.Routing.RemoteTierBench.Run(args[1..]);
     return;
 }
 if (args.Length > 0 && args[0] == "serve-load")

@@ -33,6 +33,7 @@ internal static class CliApp
             new KvCommand(),
             new BenchCommand(),
             new ServeCommand(),
+            new RouterCommand(),
         };
         root.HelpName = Name;
         foreach (var version in root.Options.OfType<VersionOption>()) version.Action = new PrintVersion();

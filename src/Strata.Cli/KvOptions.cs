@@ -5,14 +5,17 @@ using Strata.Kv.Policies;
 namespace Strata.Cli;
 
 /// <summary>
-/// The tiered KV cache's options, shared by every command that loads a model for generation (<c>run</c>, and
-/// <c>serve</c> when it lands): <c>--kv-tiers dram=2GiB,far=8GiB,ssd=64GiB</c>, <c>--kv-dir DIR</c>, <c>--kv-type f16|q8_0</c> and the rest.
+/// The tiered KV cache's options, shared by every command that loads a model for generation (<c>run</c> and
+/// <c>serve</c>): <c>--kv-tiers dram=2GiB,far=8GiB,ssd=64GiB</c>, <c>--kv-dir DIR</c>, <c>--kv-type f16|q8_0</c> and the rest.
 /// </summary>
 internal sealed class KvOptions
 {
+    // The remote tier lives outside Strata.Core: register it before any --kv-tiers is read.
+    static KvOptions() => Strata.Kv.Redis.RedisKvTier.Register();
+
     private readonly Option<string?> _tiers = new("--kv-tiers")
     {
-        Description = "KV cache tiers and sizes, e.g. dram=2GiB,far=8GiB,ssd=64GiB (ssd needs --kv-dir)",
+        Description = "KV cache tiers and sizes, e.g. dram=2GiB,far=8GiB,ssd=64GiB (ssd needs --kv-dir); remote=redis://HOST:PORT adds a store shared by every server",
         HelpName = "SPEC",
     };
     private readonly Option<string?> _dir = new Option<string?>("--kv-dir")

@@ -16,21 +16,32 @@ public static class ChatPrompt
         "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}";
 
     /// <summary>The model's chat template, or ChatML.</summary>
-    public static ChatTemplate TemplateFor(Model model, ChatTemplateOptions? options = null) =>
-        ChatTemplate.FromGguf(model.File.Metadata, options) ?? ChatTemplate.Parse(ChatMl, options);
+    public static ChatTemplate TemplateFor(Model model, ChatTemplateOptions? options = null) => TemplateFor(model.File.Metadata, options);
+
+    /// <summary>The chat template in a GGUF file's metadata, or ChatML (no weights needed: the router uses this).</summary>
+    public static ChatTemplate TemplateFor(Gguf.GgufMetadata metadata, ChatTemplateOptions? options = null) =>
+        ChatTemplate.FromGguf(metadata, options) ?? ChatTemplate.Parse(ChatMl, options);
 
     /// <summary>The rendered conversation (with the assistant's turn opened) as tokens.</summary>
     public static int[] Tokens(Model model, ChatTemplate template, IReadOnlyList<ChatMessage> messages) =>
-        Render(model, template, messages, null).Tokens;
+        Render(model.Tokenizer, template, messages, null).Tokens;
+
+    /// <summary>The same with a tokenizer alone (the router has no weights).</summary>
+    public static int[] Tokens(Tokenizers.Tokenizer tokenizer, ChatTemplate template, IReadOnlyList<ChatMessage> messages) =>
+        Render(tokenizer, template, messages, null).Tokens;
 
     /// <summary>
     /// The rendered conversation and its tokens, with tools and template variables as Hugging Face's
     /// apply_chat_template passes them (<c>tools</c> as a list of <c>{"type": "function", "function": {...}}</c>, the
     /// variables alongside). A template that does not render tools gets them described in the system turn instead.
     /// </summary>
-    public static (int[] Tokens, string Text) Render(Model model, ChatTemplate template, IReadOnlyList<ChatMessage> messages, ChatRenderOptions? options)
+    public static (int[] Tokens, string Text) Render(Model model, ChatTemplate template, IReadOnlyList<ChatMessage> messages, ChatRenderOptions? options) =>
+        Render(model.Tokenizer, template, messages, options);
+
+    /// <summary>The same with a tokenizer alone.</summary>
+    public static (int[] Tokens, string Text) Render(Tokenizers.Tokenizer tokenizer, ChatTemplate template, IReadOnlyList<ChatMessage> messages, ChatRenderOptions? options)
     {
-        var vocab = model.Tokenizer.Vocabulary;
+        var vocab = tokenizer.Vocabulary;
         string? bos = vocab.Bos >= 0 ? vocab.TokenText(vocab.Bos) : null;
         string? eos = vocab.Eos >= 0 ? vocab.TokenText(vocab.Eos) : null;
         Dictionary<string, object?>? extra = null;
@@ -49,7 +60,7 @@ public static class ChatPrompt
         string text = template.Render(messages, addGenerationPrompt: true, bos, eos, extra);
         // Templates that write the BOS text themselves must not get a second BOS from the tokenizer.
         bool addSpecial = bos is null || !text.StartsWith(bos, StringComparison.Ordinal);
-        return (model.Tokenizer.Encode(text, addSpecial, parseSpecial: true), text);
+        return (tokenizer.Encode(text, addSpecial, parseSpecial: true), text);
     }
 }
 

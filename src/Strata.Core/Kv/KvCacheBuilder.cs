@@ -46,6 +46,12 @@ public static class KvCacheBuilder
                 long bytes = o.SsdBytes > 0 ? o.SsdBytes : DefaultSsdBytes(dir);
                 levels.Add(new KvTierLevel(ssd, Math.Max(1, bytes / KvBlockFile.FileBytes(blockBytes)), o.Policy, blockBytes));
             }
+            foreach (var spec in o.ExternalTiers)
+            {
+                if (!KvTierFactories.TryGet(spec.Name, out var factory)) throw new StrataException($"--kv-tiers: unknown tier '{spec.Name}'");
+                var tier = factory.Create(spec.Value, new KvTierContext(fingerprint, layout, modelName, o.Warn ?? (_ => { })));
+                levels.Add(new KvTierLevel(tier, 0, o.Policy, blockBytes));
+            }
             var pool = new KvBlockPool(layout, dramBlocks, store, o.Policy);
             return new KvCacheManager(layout, fingerprint, pool, levels, o.WriteMode, store) { PrefixCaching = o.PrefixCaching };
         }

@@ -18,7 +18,8 @@ public sealed class KvCacheManager : IDisposable
 {
     private readonly KvLayout _layout;
     private readonly KvTierLevel[] _levels;       // below DRAM, fastest first
-    private readonly KvTierLevel? _ssd;           // the level that write-through writes to
+    private readonly KvTierLevel[] _through;      // the persistent levels write-through writes to (ssd, remote)
+    private readonly KvTierLevel? _remote;        // the remote store, asked in batches off the engine's thread
     private readonly KvWriteMode _writeMode;
     private readonly int[] _noTokens;
     private long _queries, _queriedBlocks, _hitBlocks;
@@ -35,7 +36,8 @@ public sealed class KvCacheManager : IDisposable
         Pool = pool;
         _levels = lowerTiers.ToArray();
         _writeMode = writeMode;
-        _ssd = _levels.FirstOrDefault(l => l.Tier.Persistent);
+        _through = _levels.Where(l => l.Tier.Persistent).ToArray();
+        _remote = _levels.FirstOrDefault(l => l.StoreManaged);
         _noTokens = new int[layout.BlockTokens];
         for (int i = 0; i + 1 < _levels.Length; i++)
         {
@@ -104,9 +106,12 @@ public sealed class KvCacheManager : IDisposable
         if (seq.Length != 0) throw new InvalidOperationException("a prefix can only be attached to an empty sequence");
         int bt = _layout.BlockTokens;
         var keys = !PrefixCaching ? [] : allKeys.Length * bt <= seq.MaxPositions ? allKeys : allKeys[..(seq.MaxPositions / bt)];
+        int kept = Math.Min(tokens.Length, keys.Length * bt);
+        var load = new PrefixLoad(this, seq, keys, tokens[..kept].ToArray(), promptLength);
+        var (source, ids) = (load.Source, load.Ids);
 
-        // Plan first, touching nothing: where each leading block is, up to the first block no tier has.
-        var source = new int[keys.Length]; // -1 DRAM, else the level
+        // Plan first, touching nothing: where each leading block is, up to the first block no local tier has. A remote
+        // store is asked afterwards, in one batch, off this thread.
         int found = 0;
         for (; found < keys.Length; found++)
         {
@@ -119,35 +124,50 @@ public sealed class KvCacheManager : IDisposable
         // Pin every planned block — DRAM hits in the pool, the rest in their tiers — before allocating room for the
         // loads: an allocation evicts DRAM blocks downward, which must not push out what is about to be read.
         for (int b = 0; b < found; b++) if (source[b] >= 0) _levels[source[b]].Pin(keys[b]);
-        var ids = new int[found];
-        Array.Fill(ids, -1);
         for (int b = 0; b < found; b++)
             if (source[b] == -1 && !Pool.TryAcquire(keys[b], out ids[b])) throw new InvalidOperationException("planned block vanished");
         int usable = found;
         for (int b = 0; b < found && usable == found; b++)
             if (source[b] >= 0 && !Pool.TryAllocate(out ids[b])) { ids[b] = -1; usable = b; }
+        load.Found = found;
+        load.Usable = usable;
 
-        var loads = new List<int>();
-        for (int b = 0; b < usable; b++) if (source[b] >= 0) loads.Add(b);
-        var ok = new bool[usable];
-        TierReaders.Batch? reads = null;
+        for (int b = 0; b < usable; b++) if (source[b] >= 0) load.Loads.Add(b);
+        var ok = load.Ok;
         var store = Pool.Store;
         if (store is null)
         {
             // Metadata only (replay): nothing to read.
-            foreach (int b in loads) ok[b] = _levels[source[b]].Contains(keys[b]);
+            foreach (int b in load.Loads) ok[b] = _levels[source[b]].Contains(keys[b]);
+            return load;
         }
-        else if (loads.Count > 0)
+        if (load.Loads.Count > 0)
         {
-            var blocks = loads.Select(b => (Level: _levels[source[b]], Key: keys[b], Id: ids[b], Index: b)).ToArray();
-            reads = TierReaders.Begin(blocks.Length, i =>
+            var blocks = load.Loads.Select(b => (Level: _levels[source[b]], Key: keys[b], Id: ids[b], Index: b)).ToArray();
+            load.AddReads(TierReaders.Begin(blocks.Length, i =>
             {
                 var (level, key, id, index) = blocks[i];
                 ok[index] = level.TryRead(key, store.Block(id));
-            });
+            }));
         }
-        int kept = Math.Min(tokens.Length, found * bt);
-        return new PrefixLoad(this, seq, keys, source, ids, ok, found, usable, loads, tokens[..kept].ToArray(), promptLength, reads);
+        if (_remote is { } remote && usable == found && found < keys.Length)
+        {
+            // Everything past the local prefix is asked of the store in one batch, into blocks allocated now: the
+            // prompt needs them anyway (read or computed), so a miss costs nothing but the nil answers.
+            int level = Array.IndexOf(_levels, remote), got = 0;
+            while (found + got < keys.Length && Pool.TryAllocate(out ids[found + got]))
+            {
+                source[found + got] = level;
+                load.Loads.Add(found + got);
+                got++;
+            }
+            if (found + got < keys.Length) ids[found + got] = -1;
+            load.Found = load.Usable = found + got;
+            int from = found;
+            if (got > 0)
+                load.AddReads(TierReaders.Begin(1, _ => remote.ReadMany(keys.AsSpan(from, got), i => store.Block(ids[from + i]), ok.AsSpan(from, got))));
+        }
+        return load;
     }
 
     /// <summary>Called by <see cref="PrefixLoad.Complete"/> on the engine's thread once the reads are done.</summary>
@@ -178,9 +198,11 @@ public sealed class KvCacheManager : IDisposable
         var reuse = new PrefixReuse(usable * bt, byTier);
         if (load.PromptLength <= 0 || seq.Length < load.PromptLength) return reuse;
         // Every token was cached: the last one is computed again for its logits, in a private copy of its block
-        // (the sequence's copy-on-write), so the shared block is never written.
-        seq.Truncate(load.PromptLength - 1);
-        return reuse with { Tokens = load.PromptLength - 1 };
+        // (the sequence's copy-on-write), so the shared block is never written. With no block free for the copy
+        // (every one in use), the last block is given back and computed again instead.
+        int keep = Pool.FreeBlocks > 0 ? load.PromptLength - 1 : (load.PromptLength - 1) / bt * bt;
+        seq.Truncate(keep);
+        return reuse with { Tokens = keep };
     }
 
     /// <summary>
@@ -208,8 +230,8 @@ public sealed class KvCacheManager : IDisposable
         seq.MarkCommitted(key);
         int id = seq.BlockTable[index];
         bool named = Pool.Register(id, key);
-        if (named && _writeMode == KvWriteMode.Through && _ssd is not null)
-            _ssd.Put(key, Pool.Store is { } s ? s.Block(id) : default);
+        if (named && _writeMode == KvWriteMode.Through)
+            foreach (var level in _through) level.Put(key, Pool.Store is { } s ? s.Block(id) : default);
     }
 
     // A cached DRAM block is about to be reused: keep its content one tier down.

@@ -1,5 +1,6 @@
 using System.Globalization;
 using Strata.Kv.Policies;
+using Strata.Kv.Tiers;
 
 namespace Strata.Kv;
 
@@ -25,6 +26,8 @@ public sealed record KvCacheOptions
     public string? SsdDirectory { get; init; }
     /// <summary>Bytes of the ssd tier; 0 picks <see cref="DefaultSsdBytes"/> capped by the free space.</summary>
     public long SsdBytes { get; init; }
+    /// <summary>Tiers built by a registered factory (<see cref="KvTierFactories"/>), slowest last: <c>remote=redis://…</c>.</summary>
+    public IReadOnlyList<KvTierSpec> ExternalTiers { get; init; } = [];
     public string Policy { get; init; } = EvictionPolicies.Default;
     /// <summary>False turns prefix reuse off (every prompt computed in full): for measuring what the cache saves.</summary>
     public bool PrefixCaching { get; init; } = true;
@@ -36,8 +39,9 @@ public sealed record KvCacheOptions
     public const long DefaultSsdBytes = 32L << 30;
 
     /// <summary>
-    /// Reads a tier list such as <c>dram=2GiB,far=8GiB,ssd=64GiB</c> into this record (sizes in B, KiB, MiB, GiB,
-    /// TiB, or KB/MB/GB/TB as powers of ten). An ssd entry needs <paramref name="kvDir"/>.
+    /// Reads a tier list such as <c>dram=2GiB,far=8GiB,ssd=64GiB,remote=redis://127.0.0.1:6379</c> into this record
+    /// (sizes in B, KiB, MiB, GiB, TiB, or KB/MB/GB/TB as powers of ten; a tier registered in
+    /// <see cref="KvTierFactories"/> takes its own text). An ssd entry needs <paramref name="kvDir"/>.
     /// </summary>
     public KvCacheOptions WithTiers(string? spec, string? kvDir)
     {
@@ -50,13 +54,20 @@ public sealed record KvCacheOptions
             if (eq <= 0) throw new StrataException($"--kv-tiers: '{part}' should be TIER=SIZE (for example dram=2GiB)");
             string tier = part[..eq].Trim().ToLowerInvariant();
             if (!seen.Add(tier)) throw new StrataException($"--kv-tiers: tier '{tier}' is given twice");
+            if (tier is not ("dram" or "far" or "ssd") && KvTierFactories.TryGet(tier, out var factory))
+            {
+                string value = part[(eq + 1)..].Trim();
+                if (factory.Validate(value) is { } problem) throw new StrataException($"--kv-tiers {tier}: {problem}");
+                o = o with { ExternalTiers = [.. o.ExternalTiers, new KvTierSpec(tier, value)] };
+                continue;
+            }
             long bytes = ParseSize(part[(eq + 1)..].Trim(), $"--kv-tiers {tier}");
             o = tier switch
             {
                 "dram" => o with { DramBytes = bytes },
                 "far" => o with { FarBytes = bytes },
                 "ssd" => o with { SsdBytes = bytes },
-                _ => throw new StrataException($"--kv-tiers: unknown tier '{tier}' (tiers: dram, far, ssd)"),
+                _ => throw new StrataException($"--kv-tiers: unknown tier '{tier}' (tiers: {string.Join(", ", ["dram", "far", "ssd", .. KvTierFactories.Names])})"),
             };
         }
         if (o.SsdBytes > 0 && o.SsdDirectory is null) throw new StrataException("--kv-tiers: the ssd tier needs a directory: add --kv-dir DIR");

@@ -38,6 +38,8 @@ public sealed class StrataServer : IAsyncDisposable
     /// <param name="logging">Where logs go; none when left out.</param>
     public static StrataServer Create(StrataServerOptions options, Action<ILoggingBuilder>? logging = null)
     {
+        // --kv-tiers remote=… is built by Strata.Kv.Redis; Strata.Core knows it only by name.
+        Strata.Kv.Redis.RedisKvTier.Register();
         // The engine's compute threads keep every core busy while they decode; request handlers must not also wait for
         // the thread pool to inject threads one by one (on a 2-core machine it starts with 2).
         ThreadPool.GetMinThreads(out int workers, out int io);

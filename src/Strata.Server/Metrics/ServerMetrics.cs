@@ -44,6 +44,12 @@ public sealed class ServerMetrics : IDisposable
         Meter.CreateObservableCounter("strata.prefix_cache_hits", () => Kv(m => m.KvCache.PrefixHitBlocks * m.KvCache.Layout.BlockTokens), "{token}", "Prompt tokens found in the prefix cache (any tier).");
         Meter.CreateObservableCounter("strata.kv_tier_hits", TierHits, "{block}", "Prefix blocks found, by tier.");
         Meter.CreateObservableCounter("strata.kv_tier_writes", () => Tiers(t => t.Writes), "{block}", "Blocks written to a lower tier.");
+        Meter.CreateObservableCounter("strata.kv_tier_misses", () => Tiers(t => t.Misses), "{block}", "Reads from a lower tier that found no usable block (absent, corrupt, or the tier failing).");
+        Meter.CreateObservableCounter("strata.kv_tier_write_failures", () => Tiers(t => t.WriteFailures), "{block}", "Blocks a lower tier did not take (full, failing, or too many writes in flight).");
+        Meter.CreateObservableCounter("strata.kv_tier_dropped_writes", () => Tiers(t => t.DroppedWrites), "{block}", "Blocks not written because a lower tier's write queue was full.");
+        Meter.CreateObservableCounter("strata.kv_tier_corrupt_blocks", () => Health(h => h.CorruptBlocks), "{block}", "Values a tier held that failed their version, identity or checksum check (each a miss).");
+        Meter.CreateObservableCounter("strata.kv_tier_errors", () => Health(h => h.Errors), "{operation}", "Tier operations that failed, timed out, or were skipped while the tier was unavailable.");
+        Meter.CreateObservableGauge("strata.kv_tier_available", () => Health(h => h.Available ? 1 : 0), "1", "1 while a tier is used, 0 while it is skipped after failures (circuit breaker open).");
         Meter.CreateObservableGauge("strata.kv_blocks", () => AllTiers(dram: m => m.KvPool.CachedBlocks, lower: t => t.Count), "{block}", "KV blocks held, by tier.");
         Meter.CreateObservableGauge("strata.kv_capacity_blocks", () => AllTiers(dram: m => m.KvPool.Capacity, lower: t => t.Capacity), "{block}", "KV block capacity, by tier.");
         Meter.CreateObservableGauge("strata.kv_bytes", () => AllTiers(dram: m => (long)m.KvPool.CachedBlocks * m.KvCache.Layout.BlockBytes,
@@ -66,7 +72,9 @@ public sealed class ServerMetrics : IDisposable
     {
         "strata.request_success" => ["finished_reason"],
         "strata.api_requests" => ["endpoint", "status"],
-        "strata.kv_tier_hits" or "strata.kv_tier_writes" or "strata.kv_blocks" or "strata.kv_capacity_blocks" or "strata.kv_bytes" => ["tier"],
+        "strata.kv_tier_hits" or "strata.kv_tier_writes" or "strata.kv_blocks" or "strata.kv_capacity_blocks" or "strata.kv_bytes"
+            or "strata.kv_tier_misses" or "strata.kv_tier_write_failures" or "strata.kv_tier_dropped_writes" or "strata.kv_tier_corrupt_blocks"
+            or "strata.kv_tier_errors" or "strata.kv_tier_available" => ["tier"],
         _ => [],
     };
 
@@ -92,11 +100,20 @@ public sealed class ServerMetrics : IDisposable
     private IEnumerable<Measurement<long>> Tiers(Func<Kv.Tiers.KvTierLevel, long> f) =>
         _host.IsReady ? _host.Model.KvCache.LowerTiers.Select(t => new Measurement<long>(f(t), new KeyValuePair<string, object?>("tier", t.Name))).ToArray() : [];
 
+    private IEnumerable<Measurement<long>> Health(Func<Kv.Tiers.IKvTierHealth, long> f) =>
+        _host.IsReady
+            ? _host.Model.KvCache.LowerTiers.Where(t => t.Tier is Kv.Tiers.IKvTierHealth)
+                .Select(t => new Measurement<long>(f((Kv.Tiers.IKvTierHealth)t.Tier), new KeyValuePair<string, object?>("tier", t.Name))).ToArray()
+            : [];
+
+    /// <summary>Blocks, capacity and bytes per tier; a remote tier's are its store's business and not known here.</summary>
     private IEnumerable<Measurement<long>> AllTiers(Func<Model, long> dram, Func<Kv.Tiers.KvTierLevel, long> lower)
     {
         if (!_host.IsReady) return [];
         var m = _host.Model;
-        return [new Measurement<long>(dram(m), new KeyValuePair<string, object?>("tier", "dram")), .. Tiers(lower)];
+        var local = m.KvCache.LowerTiers.Where(t => !t.StoreManaged)
+            .Select(t => new Measurement<long>(lower(t), new KeyValuePair<string, object?>("tier", t.Name)));
+        return [new Measurement<long>(dram(m), new KeyValuePair<string, object?>("tier", "dram")), .. local];
     }
 
     /// <summary>Hits per tier; DRAM's are the prefix hits no lower tier had to supply.</summary>

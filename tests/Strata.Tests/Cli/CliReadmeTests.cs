@@ -11,7 +11,7 @@ public class CliReadmeTests
     {
         string readme = File.ReadAllText(Path.Combine(Strata.Tests.DefaultModel.DefaultModelTests.RepoRoot(), "README.md"));
         var rows = Regex.Matches(readme, @"^\| `strata ([a-z]+(?: [a-z]+)?)` \| (.*?) \| .* \|$", RegexOptions.Multiline);
-        Assert.Equal(13, rows.Count);
+        Assert.Equal(14, rows.Count);
         foreach (Match row in rows)
         {
             string command = row.Groups[1].Value;

@@ -44,7 +44,12 @@ public class KvAndBenchCliTests : IClassFixture<CliTests.ModelFile>
     [Fact]
     public void BadTierSpecsAreOneLineUsageErrors()
     {
-        foreach (var (spec, message) in new[] { ("dram=lots", "not a size"), ("tape=1GiB", "unknown tier 'tape'"), ("ssd=1GiB", "needs a directory") })
+        foreach (var (spec, message) in new[]
+                 {
+                     ("dram=lots", "not a size"), ("tape=1GiB", "unknown tier 'tape'"), ("ssd=1GiB", "needs a directory"),
+                     ("remote=http://127.0.0.1:6379", "is not a store address"), ("remote=redis://127.0.0.1:6379?ttl=soon", "ttl=soon: not a duration"),
+                     ("remote=redis://127.0.0.1?prefix={all}", "without braces"), ("remote=redis://127.0.0.1?colour=red", "unknown option 'colour'"),
+                 })
         {
             var r = StrataCli.Run("run", "-m", _model, "--tokens", "1,2", "-n", "1", "--kv-tiers", spec);
             Assert.Equal(2, r.ExitCode);

@@ -175,4 +175,31 @@ public class PrefixCacheTests
         var c = Strata.Models.ModelConfig.FromGguf(f);
         return new KvLayout(c.Layers, c.KvDim, 16).BlockBytes;
     }
+
+    [Fact]
+    public void AFullyCachedPromptInAFullPoolRecomputesItsLastBlockInsteadOfFailing()
+    {
+        using var dir = new TempDir();
+        string path = TestModels.Write(Spec, dir.Path);
+        var tokens = Prompt(64, 64);
+        var expected = Scratch(path, tokens);
+        // A pool of exactly four blocks: one 64-token sequence fills it.
+        int blockBytes = new KvLayout(Spec.Layers, Spec.KvHeads * (Spec.Dim / Spec.Heads), 16).BlockBytes;
+        using var model = Model.Load(path, new ModelOptions { Threads = 2, Context = 64, Kv = new KvCacheOptions { DramBytes = 4L * blockBytes } });
+        Assert.Equal(4, model.KvPool.Capacity);
+        var logits = new float[model.Config.VocabSize];
+        var a = model.NewSequence();
+        model.KvCache.AttachPrefix(a, tokens);
+        model.Transformer.Forward(tokens, a, logits);
+        model.KvCache.Commit(a);
+        Assert.Equal(0, model.KvPool.FreeBlocks);
+
+        // Every block of the prompt is cached and in use: no block is free for a private copy of the last one.
+        using var b = model.NewSequence();
+        var reuse = model.KvCache.AttachPrefix(b, tokens);
+        Assert.Equal(48, reuse.Tokens);
+        a.Dispose();
+        model.Transformer.Forward(tokens.AsSpan(48), b, logits);
+        Assert.Equal(expected, logits);
+    }
 }

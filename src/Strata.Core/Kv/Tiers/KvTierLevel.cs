@@ -22,12 +22,14 @@ public sealed class KvTierLevel : IDisposable
     /// <summary>Bytes of block copies a slow tier's queue holds at most before writes are dropped.</summary>
     public const long QueueBytes = 256L << 20;
 
+    /// <param name="capacityBlocks">Blocks this level may hold; ignored for a remote tier (the store decides).</param>
     public KvTierLevel(IKvTier tier, long capacityBlocks, string policy, int blockBytes, int queueBlocks = 0)
     {
         Tier = tier;
-        Capacity = Math.Max(1, capacityBlocks);
+        StoreManaged = tier.IsRemote;
+        Capacity = StoreManaged ? 0 : Math.Max(1, capacityBlocks);
         _blockBytes = blockBytes;
-        _policy = EvictionPolicies.Create<BlockHash>(policy, (int)Math.Min(Capacity, 1 << 24));
+        _policy = EvictionPolicies.Create<BlockHash>(policy, (int)Math.Clamp(Capacity, 1, 1 << 24));
         // Blocks already on the device (an earlier run's) join the policy; beyond the capacity the oldest go.
         foreach (var key in tier.Keys)
         {
@@ -45,7 +47,11 @@ public sealed class KvTierLevel : IDisposable
 
     public IKvTier Tier { get; }
     public string Name => Tier.Name;
+    /// <summary>Blocks this level may hold; 0 for a remote tier, whose store decides.</summary>
     public long Capacity { get; }
+
+    /// <summary>True for a remote tier: capacity and expiry are the store's, and no policy is kept here.</summary>
+    public bool StoreManaged { get; }
 
     /// <summary>Where this tier's evicted blocks go when <see cref="CascadeEvictions"/> (write-back); null at the bottom.</summary>
     public KvTierLevel? Below { get; set; }
@@ -59,37 +65,51 @@ public sealed class KvTierLevel : IDisposable
     public long Evictions => Interlocked.Read(ref _evictions);
     public long DroppedWrites => Interlocked.Read(ref _dropped);
 
-    public bool Contains(BlockHash key) => Tier.Contains(key);
+    /// <summary>Whether the tier has the block; never for a remote tier, which is asked only in batches (<see cref="ReadMany"/>).</summary>
+    public bool Contains(BlockHash key) => !StoreManaged && Tier.Contains(key);
 
+
+    /// <summary>Reads a batch of blocks (a reader thread); each failed read is a counted miss.</summary>
+    public void ReadMany(ReadOnlySpan<BlockHash> keys, BlockDestination destination, Span<bool> ok)
+    {
+        ok.Clear();
+        Tier.ReadMany(keys, destination, ok);
+        for (int i = 0; i < keys.Length; i++)
+        {
+            Interlocked.Increment(ref ok[i] ? ref _hits : ref _misses);
+            if (!StoreManaged) lock (_lock) { if (ok[i]) _policy.Hit(keys[i]); else _policy.Remove(keys[i]); }
+        }
+    }
     /// <summary>Reads a block (any thread); a failed read is a counted miss and forgets the key.</summary>
     public bool TryRead(BlockHash key, Span<byte> destination)
     {
         if (Tier.TryRead(key, destination))
         {
             Interlocked.Increment(ref _hits);
-            lock (_lock) _policy.Hit(key);
+            if (!StoreManaged) lock (_lock) _policy.Hit(key);
             return true;
         }
         Interlocked.Increment(ref _misses);
-        lock (_lock) _policy.Remove(key);
+        if (!StoreManaged) lock (_lock) _policy.Remove(key);
         return false;
     }
 
     /// <summary>Keeps a key from eviction while it is being loaded (allocating room for it may push other blocks here).</summary>
     public void Pin(BlockHash key)
     {
-        lock (_lock) _policy.Pin(key);
+        if (!StoreManaged) lock (_lock) _policy.Pin(key);
     }
 
     public void Unpin(BlockHash key)
     {
-        lock (_lock) _policy.Unpin(key);
+        if (!StoreManaged) lock (_lock) _policy.Unpin(key);
     }
 
     /// <summary>Stores a copy of a block: now for a memory tier, through the background queue for a slow one.</summary>
     public void Put(BlockHash key, ReadOnlySpan<byte> bytes)
     {
-        if (Tier.Contains(key)) return;
+        // A remote store is not asked first: that would be a round trip on the engine's thread.
+        if (!StoreManaged && Tier.Contains(key)) return;
         if (_queue is null)
         {
             Store(key, bytes);
@@ -110,6 +130,12 @@ public sealed class KvTierLevel : IDisposable
     {
         // Decide under the lock, do the device work outside it: the engine thread takes this lock to pin and count
         // blocks, and must never wait for a write to reach the disk.
+        if (StoreManaged)
+        {
+            // The store evicts and expires; writing a block another process already wrote replaces it with the same bytes.
+            Interlocked.Increment(ref Tier.TryWrite(key, bytes[.._blockBytes]) ? ref _writes : ref _writeFailures);
+            return;
+        }
         List<BlockHash>? victims = null;
         lock (_lock)
         {
@@ -129,7 +155,7 @@ public sealed class KvTierLevel : IDisposable
     private void Evict(BlockHash victim)
     {
         Interlocked.Increment(ref _evictions);
-        if (CascadeEvictions && Below is { } below && !below.Contains(victim))
+        if (CascadeEvictions && Below is { } below && (below.StoreManaged || !below.Contains(victim)))
         {
             var buffer = ArrayPool<byte>.Shared.Rent(Math.Max(_blockBytes, 1));
             if (Tier.TryRead(victim, buffer.AsSpan(0, _blockBytes))) below.Put(victim, buffer.AsSpan(0, _blockBytes));

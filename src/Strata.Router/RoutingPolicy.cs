@@ -1,0 +1,103 @@
+using Strata.Kv;
+
+namespace Strata.Router;
+
+/// <summary>How the router picks backends: <c>prefix</c> (affinity, balanced by load) or <c>round-robin</c>.</summary>
+public enum RoutePolicy
+{
+    Prefix,
+    RoundRobin,
+}
+
+/// <summary>Why a request went where it went (a label of the router's request counter).</summary>
+public enum RouteReason
+{
+    /// <summary>To a backend believed to hold a prefix of the prompt.</summary>
+    Affinity,
+    /// <summary>To a backend holding none of it: none did, or those that did were too busy.</summary>
+    Balanced,
+    RoundRobin,
+}
+
+public readonly record struct RouteChoice(Backend Backend, RouteReason Reason, int MatchedBlocks);
+
+/// <summary>
+/// Picks a backend for a prompt's block hashes. With <see cref="RoutePolicy.Prefix"/>, the healthy backend with the
+/// least expected work for it: the blocks it would have to compute (the prompt's, less the leading run it is believed
+/// to hold) plus its load in sequences times the mean blocks of a request — so a backend holding a prefix wins unless
+/// the queue in front of it costs more than the prefix saves. Ties go to the one holding more, then the less loaded,
+/// then a rendezvous hash of the first block, so that requests with the same new prefix go to the same backend (and
+/// several routers agree without talking). Either way the prompt's blocks are then recorded for the chosen backend.
+/// </summary>
+public sealed class RoutingPolicy
+{
+    private readonly Backend[] _backends;
+    private readonly AffinityTable _table;
+    private readonly Lock _lock = new();
+    private long _next;
+    private double _meanBlocks = -1;
+
+    public RoutingPolicy(IReadOnlyList<Backend> backends, RoutePolicy policy, AffinityTable? table = null)
+    {
+        if (backends.Count is 0 or > AffinityTable.MaxBackends) throw new ArgumentException($"1 to {AffinityTable.MaxBackends} backends");
+        _backends = backends.ToArray();
+        Policy = policy;
+        _table = table ?? new AffinityTable();
+    }
+
+    public RoutePolicy Policy { get; }
+    public AffinityTable Table => _table;
+    public IReadOnlyList<Backend> Backends => _backends;
+
+    /// <summary>Blocks of a routed prompt, on average (an exponential moving average): what one sequence of load costs.</summary>
+    public double MeanBlocks
+    {
+        get { lock (_lock) return Math.Max(1, _meanBlocks); }
+    }
+
+    /// <summary>The backend for a prompt, leaving out <paramref name="exclude"/> (backends already tried); null when none is healthy.</summary>
+    public RouteChoice? Pick(ReadOnlySpan<BlockHash> blocks, ulong exclude = 0)
+    {
+        var candidates = _backends.Where(b => b.Healthy && (exclude & (1UL << b.Index)) == 0).ToArray();
+        if (candidates.Length == 0) return null;
+        RouteChoice choice;
+        if (Policy == RoutePolicy.RoundRobin)
+        {
+            long n = Interlocked.Increment(ref _next) - 1;
+            choice = new RouteChoice(candidates[(int)(n % candidates.Length)], RouteReason.RoundRobin, 0);
+        }
+        else choice = ByPrefix(blocks, candidates);
+        if (!blocks.IsEmpty)
+        {
+            _table.Record(blocks, choice.Backend.Index);
+            lock (_lock) _meanBlocks = _meanBlocks < 0 ? blocks.Length : 0.95 * _meanBlocks + 0.05 * blocks.Length;
+        }
+        return choice;
+    }
+
+    private RouteChoice ByPrefix(ReadOnlySpan<BlockHash> blocks, Backend[] candidates)
+    {
+        var matched = blocks.IsEmpty ? new int[_backends.Length] : _table.Matches(blocks, _backends.Length);
+        double perSequence = MeanBlocks;
+        var first = blocks.IsEmpty ? default : blocks[0];
+        int n = blocks.Length;
+        var best = candidates
+            .OrderBy(b => n - matched[b.Index] + b.Load * perSequence)
+            .ThenByDescending(b => matched[b.Index])
+            .ThenBy(b => b.Load)
+            .ThenByDescending(b => Rendezvous(first, b.Index))
+            .First();
+        int m = matched[best.Index];
+        return new RouteChoice(best, m > 0 ? RouteReason.Affinity : RouteReason.Balanced, m);
+    }
+
+    /// <summary>Highest-random-weight hashing: every router replica ranks backends for a prefix the same way.</summary>
+    private static ulong Rendezvous(BlockHash first, int backend)
+    {
+        ulong x = first.Lo ^ (first.Hi * 0x9E3779B97F4A7C15UL) ^ ((ulong)(backend + 1) * 0xC2B2AE3D27D4EB4FUL);
+        x ^= x >> 33;
+        x *= 0xFF51AFD7ED558CCDUL;
+        x ^= x >> 33;
+        return x;
+    }
+}
