@@ -74,7 +74,11 @@ internal sealed class SequenceState : IDisposable
         History.AddRange(request.Request.Prompt);
         _stops = new StopStringFilter(g.StopStrings, text => _released += text);
         _decoder = new StreamingDecoder(model.Tokenizer);
+        if (request.Request.Embedding is not null) Pooled = new Pooling(model.Config.Pooling, model.Config.Dim);
     }
+
+    /// <summary>An embedding request's pooled hidden state so far; null for generation.</summary>
+    public Pooling? Pooled { get; }
 
     public RequestState Request { get; }
     public int Choice { get; }
