@@ -45,10 +45,11 @@ public sealed class Pooling
         _positions += count;
     }
 
-    /// <summary>The pooled vector, L2-normalised when asked (llama.cpp's default for embeddings).</summary>
-    public float[] Finish(bool normalize)
+    /// <summary>The pooled vector, cut to its first <paramref name="dimensions"/> components when given and
+    /// L2-normalised when asked (llama.cpp's default for embeddings).</summary>
+    public float[] Finish(bool normalize, int dimensions = 0)
     {
-        var v = _acc.ToArray();
+        var v = _acc.AsSpan(0, dimensions > 0 ? Math.Min(dimensions, _acc.Length) : _acc.Length).ToArray();
         if (_type == PoolingType.Mean && _positions > 0)
         {
             float inv = 1f / _positions;

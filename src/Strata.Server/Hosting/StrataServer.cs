@@ -73,6 +73,7 @@ public sealed class StrataServer : IAsyncDisposable
         app.UseMiddleware<ApiPipeline>();
         ChatEndpoints.Map(app);
         CompletionEndpoints.Map(app);
+        EmbeddingEndpoints.Map(app);
         InfoEndpoints.Map(app);
         TokenizeEndpoints.Map(app);
         app.MapFallback(ctx => throw new ApiException(404, $"Invalid URL ({ctx.Request.Method} {ctx.Request.Path})."));

@@ -81,6 +81,8 @@ public sealed class InferenceEngine : IInferenceEngine
             if (Model.Config.Pooling == Models.PoolingType.None)
                 throw new StrataException($"{System.IO.Path.GetFileName(Model.Path)} is not an embedding model (its GGUF has no {Model.Config.Architecture.Name}.pooling_type)");
             if (r.Choices != 1) throw new StrataException("an embedding request has one choice");
+            if (r.Embedding.Dimensions < 0 || r.Embedding.Dimensions > Model.Config.Dim)
+                throw new StrataException($"dimensions = {r.Embedding.Dimensions}: this model's embeddings have 1 to {Model.Config.Dim}");
             // Nothing is generated after the prompt, so it may fill the context.
             if (r.Prompt.Length > Model.Context)
                 throw new StrataException($"the input has {r.Prompt.Length} tokens; the context holds {Model.Context}");
@@ -329,7 +331,8 @@ public sealed class InferenceEngine : IInferenceEngine
     {
         var r = s.Request;
         if (r.FirstTokenMs < 0) r.FirstTokenMs = r.Clock.Elapsed.TotalMilliseconds;
-        r.Events.Writer.TryWrite(new EmbeddingEvent(pooled.Finish(r.Request.Embedding!.Normalize)));
+        var o = r.Request.Embedding!;
+        r.Events.Writer.TryWrite(new EmbeddingEvent(pooled.Finish(o.Normalize, o.Dimensions)));
         s.Dispose();
         _running.Remove(s);
         lock (_lock) _runningCount = _running.Count;

@@ -27,6 +27,8 @@ public sealed record EmbeddingOptions
 {
     /// <summary>Scale to unit length (llama.cpp's and OpenAI's default).</summary>
     public bool Normalize { get; init; } = true;
+    /// <summary>Keep only the first this many components (Matryoshka-style truncation, before normalising); 0 keeps all.</summary>
+    public int Dimensions { get; init; }
 }
 
 /// <summary>The log-probability of the chosen token and of the most likely alternatives at that step.</summary>
