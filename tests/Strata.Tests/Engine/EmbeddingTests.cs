@@ -104,7 +104,7 @@ public class EmbeddingTests(ITestOutputHelper output)
         Assert.Contains("rank", e.Message);
     }
 
-    private static async Task<float[][]> LlamaCppEmbeddings(string path, string[] texts)
+    internal static async Task<float[][]> LlamaCppEmbeddings(string path, string[] texts)
     {
         LlamaCpp.QuietNativeLog();
         var p = new ModelParams(path) { ContextSize = 256, BatchSize = 256, UBatchSize = 256, Threads = 2, GpuLayerCount = 0, Embeddings = true };
@@ -115,7 +115,7 @@ public class EmbeddingTests(ITestOutputHelper output)
         return result;
     }
 
-    private static (double MaxError, double Cosine) Compare(float[] a, float[] b)
+    internal static (double MaxError, double Cosine) Compare(float[] a, float[] b)
     {
         Assert.Equal(b.Length, a.Length);
         double worst = 0, dot = 0, na = 0, nb = 0;
