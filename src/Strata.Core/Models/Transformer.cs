@@ -13,13 +13,13 @@ public readonly record struct BatchEntry(KvSequence Sequence, int Count, LogitRo
 /// The forward pass shared by every supported architecture, readable top to bottom. A batch of tokens (prefill) or a
 /// single token (decode) goes in, the KV rows of those positions are written into the sequence's blocks, and logits
 /// (or, for embedding models, the final hidden states) come out. Every buffer is allocated in the constructor;
-/// <see cref="Forward"/> allocates nothing.
+/// <c>Forward</c> allocates nothing.
 /// </summary>
 public sealed class Transformer : IDisposable
 {
     public ModelConfig Config { get; }
     public ModelWeights Weights { get; }
-    /// <summary>Most tokens one <see cref="Forward"/> call takes; longer prompts go in chunks.</summary>
+    /// <summary>Most tokens one <c>Forward</c> call takes; longer prompts go in chunks.</summary>
     public int MaxBatch { get; }
 
     private readonly ComputePool _pool;
