@@ -4,10 +4,29 @@ using Strata.Tensors;
 
 namespace Strata.Bench;
 
-/// <summary>One matrix-vector product per call; weights read once, so bytes/time is the kernel's bandwidth.</summary>
+/// <summary>
+/// One matrix product per call over <see cref="Tokens"/> activation rows: with 1 a matrix-vector product whose
+/// bytes/time is the kernel's bandwidth; with more, the matrix-matrix tiles (GFLOP/s is what they reach).
+/// </summary>
 public unsafe class MatVec : IDisposable
 {
-    [Params(GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.F16, GgmlType.Q4_K, GgmlType.Q6_K)]
+    /// <summary>Type and layout as one parameter ("Q4_0 x8" is the interleaved layout), so only real pairs are run.</summary>
+    [ParamsSource(nameof(KernelNames))]
+    public string Kernel
+    {
+        get => Type + (Layout == WeightLayout.Interleaved8 ? " x8" : "");
+        set
+        {
+            var parts = value.Split(' ');
+            Type = Enum.Parse<GgmlType>(parts[0]);
+            Layout = parts.Length > 1 ? WeightLayout.Interleaved8 : WeightLayout.Plain;
+        }
+    }
+
+    public static IEnumerable<string> KernelNames() =>
+        new[] { GgmlType.F16, GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K }
+            .SelectMany(t => Strata.Weights.WeightPacker.HasInterleavedLayout(t) ? new[] { $"{t}", $"{t} x8" } : new[] { $"{t}" });
+
     public GgmlType Type { get; set; }
 
     [Params(2048, 8192)]
@@ -16,8 +35,10 @@ public unsafe class MatVec : IDisposable
     [Params(1, 2)]
     public int Threads { get; set; }
 
-    [Params(WeightLayout.Plain)]
     public WeightLayout Layout { get; set; }
+
+    [Params(1, 8, 64)]
+    public int Tokens { get; set; } = 1;
 
     public const int Cols = 2048;
 
@@ -44,18 +65,19 @@ public unsafe class MatVec : IDisposable
         }
         if (Layout == WeightLayout.Interleaved8)
         {
+            if (!Strata.Weights.WeightPacker.HasInterleavedLayout(Type)) throw new NotSupportedException($"{Type} has no interleaved layout");
             var plain = new Span<byte>(_w, (int)WeightBytes).ToArray();
-            if (Type == GgmlType.Q4_0) Q4_0x8.Repack(plain, new Span<byte>(_w, (int)WeightBytes), Rows, Cols);
-            else Q4_Kx8.Repack(plain, new Span<byte>(_w, (int)WeightBytes), Rows, Cols);
+            Strata.Weights.WeightPacker.Repack(Type, plain, new Span<byte>(_w, (int)WeightBytes), Rows, Cols);
         }
-        _p = (byte*)NativeMemory.AlignedAlloc((nuint)_k.PreparedBytes(Cols), 64);
-        _k.Prepare(x, new Span<byte>(_p, _k.PreparedBytes(Cols)));
-        _y = (float*)NativeMemory.AlignedAlloc((nuint)(Rows * 4), 64);
+        int pb = _k.PreparedBytes(Cols);
+        _p = (byte*)NativeMemory.AlignedAlloc((nuint)(pb * Tokens), 64);
+        for (int t = 0; t < Tokens; t++) _k.Prepare(x, new Span<byte>(_p + t * pb, pb));
+        _y = (float*)NativeMemory.AlignedAlloc((nuint)(Rows * 4 * Tokens), 64);
         _pool = new ComputePool(Threads);
     }
 
     [Benchmark]
-    public void Run() => _pool!.MatMul(_k, (nint)_w, Rows, Cols, (nint)_p, 1, (nint)_y, Rows);
+    public void Run() => _pool!.MatMul(_k, (nint)_w, Rows, Cols, (nint)_p, Tokens, (nint)_y, Rows);
 
     [GlobalCleanup]
     public void Dispose()

@@ -8,11 +8,17 @@ using Strata.Tensors;
 // "serve-load ...": concurrent streaming clients against `strata serve` on loopback (ServeLoadBench.cs).
 // "speed ...": the CPU-speed table, prefill and decode per weight type against llama.cpp (SpeedVsLlamaCpp.cs).
 // "attention ...": tiled attention against the two-pass form (AttentionBench.cs).
+// "grammar-mask ...": the cost of grammar-constrained decoding per token, and decode with and without it (GrammarMaskBench.cs).
 // "kv-restart ...": time to first token of a conversation continued from the ssd tier by a new process (KvRestartBench.cs).
 // Default: a quick Stopwatch sweep of matvec kernels printing GB/s of weights read. "--bdn" runs the BenchmarkDotNet suite instead.
 if (args.Length > 0 && args[0] == "decode")
 {
     Environment.ExitCode = Strata.Bench.SideBySide.DecodeVsLlamaCpp.Run(args[1..]);
+    return;
+}
+if (args.Length > 0 && args[0] == "grammar-mask")
+{
+    Environment.ExitCode = GrammarMaskBench.Run(args[1..]);
     return;
 }
 if (args.Length > 0 && args[0] == "kv-restart")
@@ -66,7 +72,7 @@ GgmlType[] types = args.Length > 0
        GgmlType.Q2_K, GgmlType.Q3_K, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K];
 // cpu GB/s = bytes / (process CPU seconds / threads): what the kernel does when it has the cores to itself
 Console.WriteLine($"{"type",-6} {"rows x cols",-12} {"threads",7} {"GB/s",8} {"cpu GB/s",9} {"us/call",9}");
-foreach (var (type, layout) in types.SelectMany(t => t is GgmlType.Q4_0 or GgmlType.Q4_K ? new[] { (t, WeightLayout.Plain), (t, WeightLayout.Interleaved8) } : new[] { (t, WeightLayout.Plain) }))
+foreach (var (type, layout) in types.SelectMany(t => Strata.Weights.WeightPacker.HasInterleavedLayout(t) ? new[] { (t, WeightLayout.Plain), (t, WeightLayout.Interleaved8) } : new[] { (t, WeightLayout.Plain) }))
     foreach (int rows in new[] { 2048, 8192 })
         foreach (int threads in new[] { 1, 2 })
         {

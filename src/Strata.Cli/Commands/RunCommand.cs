@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text.Json;
 using Strata.Engine;
+using Strata.Grammar;
 using Strata.Sampling;
 
 namespace Strata.Cli.Commands;
@@ -23,6 +24,9 @@ internal sealed class RunCommand : Command
     private readonly Option<int> _repeatLastN = Opt.Int("--repeat-last-n", [], "tokens the penalties look back over (-1: the whole context)", 64, -1, int.MaxValue);
     private readonly Option<ulong> _seed = Opt.Seed("--seed", ["-s"], "sampling seed (-1 or none: random)");
     private readonly Option<string[]> _stop = new("--stop") { Description = "stop when the text contains TEXT (repeatable)", HelpName = "TEXT" };
+    private readonly Option<string?> _grammar = new("--grammar") { Description = "constrain the output to a GBNF grammar (llama.cpp's syntax, start rule root)", HelpName = "TEXT" };
+    private readonly Option<string?> _grammarFile = new Option<string?>("--grammar-file") { Description = "constrain the output to the GBNF grammar in FILE", HelpName = "FILE" }.ExistingFile();
+    private readonly Option<string?> _jsonSchema = new("--json-schema") { Description = "constrain the output to JSON that validates against this JSON Schema", HelpName = "JSON" };
     private readonly Option<int> _ctx = CommonOptions.CtxSize();
     private readonly Option<int> _threads = CommonOptions.Threads();
     private readonly Option<bool> _json = CommonOptions.Json("print one JSON object (prompt_tokens, tokens, text, prefill_ms, decode_tok_s, stop_reason, cached_tokens, ttft_ms, cache_hits_by_tier) instead of streaming");
@@ -31,12 +35,14 @@ internal sealed class RunCommand : Command
     public RunCommand() : base("run", "generate text, streaming it to stdout; without -p or --tokens, an interactive chat (Ctrl-C stops an answer, Ctrl-D exits)")
     {
         foreach (var o in new Option[] { _model, _prompt, _tokens, _system, _nPredict, _temp, _topK, _topP, _minP, _repeatPenalty, _presencePenalty,
-                     _frequencyPenalty, _repeatLastN, _seed, _stop, _ctx, _threads, _json })
+                     _frequencyPenalty, _repeatLastN, _seed, _stop, _grammar, _grammarFile, _jsonSchema, _ctx, _threads, _json })
             Add(o);
         foreach (var o in _kv.All) Add(o);
         Validators.Add(r =>
         {
             if (r.GetResult(_prompt) is not null && r.GetResult(_tokens) is not null) r.AddError("give either -p TEXT or --tokens, not both");
+            if (new Option[] { _grammar, _grammarFile, _jsonSchema }.Count(o => r.GetResult(o) is not null) > 1)
+                r.AddError("give one of --grammar, --grammar-file and --json-schema");
         });
         SetAction(Execute);
     }
@@ -57,6 +63,7 @@ internal sealed class RunCommand : Command
         };
         try { sampling.Validate(); }
         catch (StrataException e) { throw new UsageException(e.Message); }
+        string? gbnf = GrammarText(p);
         var options = new GenerationOptions { MaxTokens = p.GetValue(_nPredict), Sampling = sampling, StopStrings = p.GetValue(_stop) ?? [] };
         string? prompt = p.GetValue(_prompt);
         int[]? tokens = p.GetResult(_tokens) is null ? null : p.GetValue(_tokens); // left out: null, not an empty array
@@ -64,6 +71,7 @@ internal sealed class RunCommand : Command
 
         var kv = _kv.Read(p, KvOptions.Warn);
         using var model = Model.Load(CommonOptions.ModelPath(p.GetValue(_model)), new ModelOptions { Threads = p.GetValue(_threads), Context = p.GetValue(_ctx), Kv = kv, KvType = _kv.ReadType(p) });
+        if (gbnf is not null) options = options with { Grammar = TokenGrammar.Get(gbnf, model.Tokenizer, model.Config.VocabSize) };
         if (prompt is null && tokens is null) return ChatLoop.Run(model, options, p.GetValue(_system));
         int[] promptTokens = tokens ?? model.Tokenize(prompt!);
         foreach (int t in promptTokens)
@@ -91,6 +99,34 @@ internal sealed class RunCommand : Command
             Console.CancelKeyPress -= onCancel;
         }
         return 0;
+    }
+
+    /// <summary>The GBNF of --grammar, --grammar-file or --json-schema (checked before the model loads), or null.</summary>
+    private string? GrammarText(ParseResult p)
+    {
+        try
+        {
+            if (p.GetValue(_grammar) is { } text)
+            {
+                Gbnf.Parse(text);
+                return text;
+            }
+            if (p.GetValue(_grammarFile) is { } file)
+            {
+                string fileText;
+                try { fileText = File.ReadAllText(file); }
+                catch (IOException e) { throw new UsageException($"cannot read --grammar-file {file}: {e.Message}"); }
+                Gbnf.Parse(fileText);
+                return fileText;
+            }
+            if (p.GetValue(_jsonSchema) is { } schema) return JsonSchemaGrammar.ToGbnf(schema);
+            return null;
+        }
+        catch (GrammarException e)
+        {
+            string option = p.GetResult(_jsonSchema) is not null ? "--json-schema" : p.GetResult(_grammarFile) is not null ? "--grammar-file" : "--grammar";
+            throw new UsageException($"{option}: {e.Message}");
+        }
     }
 
     private static void WriteJson(GenerationResult result)

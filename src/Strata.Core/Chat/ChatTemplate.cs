@@ -2,8 +2,22 @@ using Strata.Gguf;
 
 namespace Strata.Chat;
 
-/// <summary>One turn of a conversation.</summary>
-public sealed record ChatMessage(string Role, string Content);
+/// <summary>
+/// One turn of a conversation. Besides role and text, a turn may carry what agents exchange: the calls an assistant
+/// turn made, the call a "tool" turn answers, and an assistant turn's reasoning. The template sees them as Hugging Face
+/// passes them (<c>tool_calls</c>, <c>tool_call_id</c>, <c>name</c>, <c>reasoning_content</c>), each only when set.
+/// </summary>
+public sealed record ChatMessage(string Role, string Content)
+{
+    /// <summary>The calls an assistant turn made.</summary>
+    public IReadOnlyList<Tools.ChatToolCall>? ToolCalls { get; init; }
+    /// <summary>For a "tool" turn: the id of the call it answers.</summary>
+    public string? ToolCallId { get; init; }
+    /// <summary>For a "tool" turn: the function that was called (some templates print it).</summary>
+    public string? Name { get; init; }
+    /// <summary>An assistant turn's reasoning (Qwen3's template renders it inside think tags).</summary>
+    public string? ReasoningContent { get; init; }
+}
 
 /// <summary>Safety limits and the clock for rendering chat templates. The defaults suit any real template.</summary>
 public sealed record ChatTemplateOptions
@@ -61,7 +75,8 @@ public sealed class ChatTemplate
     public ChatTemplate WithOptions(ChatTemplateOptions options) => new(Source, _body, _locate, options);
 
     /// <summary>
-    /// Renders a conversation. The template sees <c>messages</c> (dicts with <c>role</c> and <c>content</c>),
+    /// Renders a conversation. The template sees <c>messages</c> (dicts with <c>role</c> and <c>content</c>, and
+    /// <c>tool_calls</c>, <c>tool_call_id</c>, <c>name</c>, <c>reasoning_content</c> where the message has them),
     /// <c>add_generation_prompt</c>, <c>bos_token</c> and <c>eos_token</c> (left undefined when null), and every entry
     /// of <paramref name="extra"/> (for example <c>tools</c>, <c>enable_thinking</c>; it may also override the others).
     /// Values in <paramref name="extra"/> may be strings, numbers, booleans, dictionaries, sequences or JsonElements.

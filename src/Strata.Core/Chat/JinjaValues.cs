@@ -378,6 +378,37 @@ internal static class JinjaValues
         var d = NewDict();
         d["role"] = m.Role;
         d["content"] = m.Content;
+        if (m.ToolCalls is { Count: > 0 } calls)
+            d["tool_calls"] = calls.Select(c => (object?)ToolCallToDict(c)).ToList();
+        if (m.ToolCallId is not null) d["tool_call_id"] = m.ToolCallId;
+        if (m.Name is not null) d["name"] = m.Name;
+        if (m.ReasoningContent is not null) d["reasoning_content"] = m.ReasoningContent;
+        return d;
+    }
+
+    /// <summary>
+    /// A call as Hugging Face templates expect it: <c>{"id", "type": "function", "function": {"name", "arguments"}}</c>
+    /// with the arguments as a dict (templates write them with tojson, as vLLM and llama.cpp pass them); arguments
+    /// that are not a JSON object stay the string they were.
+    /// </summary>
+    private static OrderedDictionary<object, object?> ToolCallToDict(Tools.ChatToolCall c)
+    {
+        object? arguments = c.Arguments;
+        try
+        {
+            using var doc = JsonDocument.Parse(c.Arguments, new JsonDocumentOptions { MaxDepth = 64 });
+            if (doc.RootElement.ValueKind == JsonValueKind.Object) arguments = FromJson(doc.RootElement, 1);
+        }
+        catch (JsonException)
+        {
+        }
+        var function = NewDict();
+        function["name"] = c.Name;
+        function["arguments"] = arguments;
+        var d = NewDict();
+        d["id"] = c.Id;
+        d["type"] = "function";
+        d["function"] = function;
         return d;
     }
 

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Strata.Grammar;
 using Strata.Kv;
 using Strata.Sampling;
 using Strata.Tokenizers;
@@ -12,6 +13,14 @@ public sealed record GenerationOptions
     public SamplerOptions Sampling { get; init; } = new();
     /// <summary>Generation stops when the text contains one of these; the stop string itself is not returned.</summary>
     public IReadOnlyList<string> StopStrings { get; init; } = [];
+    /// <summary>Constrains the output to a grammar (structured output); each sequence gets its own matcher. When the
+    /// grammar is complete and allows nothing more, generation ends as at an end-of-generation token.</summary>
+    public TokenGrammar? Grammar { get; init; }
+    /// <summary>
+    /// Control tokens whose text is kept in the output (detokenizing drops control tokens otherwise): the markers a
+    /// chat format writes its function calls with, such as Llama 3's <c>&lt;|python_tag|&gt;</c> or Mistral's <c>[TOOL_CALLS]</c>.
+    /// </summary>
+    public IReadOnlySet<int>? ShownControlTokens { get; init; }
 }
 
 public enum StopReason { EndOfGeneration, MaxTokens, StopString, ContextFull, Cancelled, TimedOut }
@@ -58,7 +67,7 @@ public sealed class Generator : IDisposable
         var cache = _model.KvCache;
         using var seq = _model.NewSequence();
 
-        var sampler = new Sampler(options.Sampling, _model.Config.VocabSize);
+        var sampler = new Sampler(options.Sampling, _model.Config.VocabSize, options.Grammar?.NewMatcher());
         var history = new List<int>(prompt.Count + Math.Max(0, options.MaxTokens));
         history.AddRange(prompt);
         var output = new List<int>();
@@ -80,10 +89,11 @@ public sealed class Generator : IDisposable
             if (cancel.IsCancellationRequested) { reason = StopReason.Cancelled; break; }
             int token = sampler.Sample(_logits, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(history));
             if (output.Count == 0) ttftMs = prefillMs + sw.Elapsed.TotalMilliseconds;
-            if (vocab.IsEndOfGeneration(token)) { reason = StopReason.EndOfGeneration; break; }
+            if (vocab.IsEndOfGeneration(token) || sampler.Grammar is { Ended: true } or { Rejected: true }) { reason = StopReason.EndOfGeneration; break; }
             output.Add(token);
             history.Add(token);
             if (text.Push(decoder.Push(token))) { reason = StopReason.StopString; break; }
+            if (sampler.Grammar is { IsComplete: true }) { reason = StopReason.EndOfGeneration; break; }
             if (seq.Length >= seq.MaxPositions) { reason = StopReason.ContextFull; break; }
             if (options.MaxTokens >= 0 && output.Count >= options.MaxTokens) break;
             _model.Transformer.Forward([token], seq, _logits);

@@ -69,7 +69,7 @@ public sealed class Model : IDisposable
         int blocksPerSequence = (Context + layout.BlockTokens - 1) / layout.BlockTokens;
 
         _weights = new GgufWeightSource(file);
-        _packer = new WeightPacker(o.RepackWeights);
+        _packer = new WeightPacker(o.RepackWeights, sourceIsFileMapping: true);
         ComputePool? pool = null;
         try
         {

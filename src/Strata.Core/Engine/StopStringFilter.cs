@@ -14,6 +14,9 @@ internal sealed class StopStringFilter(IReadOnlyList<string> stops, Action<strin
 
     public string Text => _all.ToString();
 
+    /// <summary>The stop string that ended the text, once one has.</summary>
+    public string? Matched { get; private set; }
+
     /// <summary>Adds text; returns true when a stop string has appeared (the text is cut before it).</summary>
     public bool Push(string piece)
     {
@@ -28,7 +31,7 @@ internal sealed class StopStringFilter(IReadOnlyList<string> stops, Action<strin
         {
             if (stop.Length == 0) continue;
             int at = window.IndexOf(stop, StringComparison.Ordinal);
-            if (at >= 0 && (cut < 0 || at < cut)) cut = at;
+            if (at >= 0 && (cut < 0 || at < cut)) (cut, Matched) = (at, stop);
         }
         if (cut >= 0)
         {

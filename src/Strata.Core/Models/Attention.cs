@@ -23,6 +23,8 @@ internal sealed class Attention
 {
     public const int Chunk = 8;
     public const int MaxTile = 8;
+    // Multiply-adds below which attention runs on the calling thread (about what one pool wake-up costs).
+    private const long SmallWork = 1 << 16;
 
     private readonly ModelConfig _c;
     private readonly ComputePool _pool;
@@ -83,17 +85,21 @@ internal sealed class Attention
         {
             // Tiles: runs of consecutive positions of one sequence, at most MaxTile tokens each.
             int tiles = 0;
+            long work = 0; // query-key pairs, to keep small jobs off the pool
             for (int i = 0; i < n;)
             {
                 int start = i++;
                 while (i < n && i - start < MaxTile && ReferenceEquals(seqs[i], seqs[start]) && positions[i] == positions[i - 1] + 1) i++;
                 _tileStart[tiles] = start;
                 _tileCount[tiles++] = i - start;
+                work += (long)(i - start) * (positions[i - 1] + 1);
             }
             _tiles = tiles;
+            int items = _c.KvHeads * tiles;
             // Head-major items: each thread's contiguous share covers every tile (early tiles are cheap, late ones
-            // dear), which balances the causal triangle.
-            _pool.ParallelFor(_c.KvHeads * tiles, _tiledBody);
+            // dear), which balances the causal triangle. A few thousand multiply-adds cost less than waking the pool.
+            if (work * _c.Heads * _c.HeadDim < SmallWork) _tiledBody(0, items, 0);
+            else _pool.ParallelFor(items, _tiledBody);
         }
         else _pool.ParallelFor(n * _c.Heads, _referenceBody);
         _seqs = [];

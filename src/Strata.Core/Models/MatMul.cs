@@ -11,11 +11,13 @@ namespace Strata.Models;
 internal sealed unsafe class MatMul
 {
     private readonly ComputePool _pool;
-    private readonly byte[] _prepared; // [maxBatch × PreparedBytes(maxCols)] activations in the kernel's format
+    private readonly byte[] _prepared;  // [maxBatch × PreparedBytes(maxCols)] activations in the kernel's format
+    private readonly byte[] _prepared2; // the same for a fused part whose kernel prepares another format
+    private readonly ComputePool.Part[] _parts = new ComputePool.Part[ComputePool.MaxParts];
 
     // What _prepared holds now.
     private float[]? _preparedFrom;
-    private WeightKernel? _preparedFor;
+    private object? _preparedFor;
     private int _preparedRows, _preparedCols;
 
     /// <summary>When set, the time spent preparing activation rows is moved from the caller's phase to <see cref="ForwardPhase.Prepare"/>.</summary>
@@ -28,6 +30,7 @@ internal sealed unsafe class MatMul
     private readonly Action<int, int, int> _prepareBody;
     private WeightKernel? _jobKernel;
     private float[]? _jobInput;
+    private byte[]? _jobBuffer;
     private int _jobCols, _jobPb;
 
     public MatMul(ComputePool pool, int maxBatch, int maxCols)
@@ -43,6 +46,7 @@ internal sealed unsafe class MatMul
             most = Math.Max(most, Kernels.For(t).PreparedBytes((maxCols + bs - 1) / bs * bs));
         }
         _prepared = new byte[maxBatch * most];
+        _prepared2 = new byte[maxBatch * most];
     }
 
     /// <param name="sameInput">
@@ -52,32 +56,79 @@ internal sealed unsafe class MatMul
     public void Run(WeightTensor w, float[] input, int n, Span<float> output, bool sameInput = false)
     {
         var kernel = Kernels.For(w.Type, w.Layout);
-        int cols = w.Cols, rows = w.Rows;
-        int pb = kernel.PreparedBytes(cols);
-        var prepared = _prepared.AsSpan(0, n * pb);
-        bool reuse = sameInput && ReferenceEquals(_preparedFrom, input) && _preparedFor == kernel && _preparedRows == n && _preparedCols == cols;
-        if (!reuse)
-        {
-            long start = Profile is null ? 0 : System.Diagnostics.Stopwatch.GetTimestamp();
-            if (n >= ParallelPrepareRows)
-            {
-                (_jobKernel, _jobInput, _jobCols, _jobPb) = (kernel, input, cols, pb);
-                _pool.ParallelFor(n, _prepareBody);
-                (_jobKernel, _jobInput) = (null, null);
-            }
-            else
-                for (int i = 0; i < n; i++) kernel.Prepare(input.AsSpan(i * cols, cols), prepared.Slice(i * pb, pb));
-            (_preparedFrom, _preparedFor, _preparedRows, _preparedCols) = (input, kernel, n, cols);
-            if (Profile is not null) Profile.MovePrepare(System.Diagnostics.Stopwatch.GetTimestamp() - start);
-        }
-        fixed (byte* p = prepared)
+        Prepare(kernel, _prepared, input, n, w.Cols, sameInput);
+        fixed (byte* p = _prepared)
         fixed (float* y = output)
-            _pool.MatMul(kernel, w.Data, rows, cols, (nint)p, n, (nint)y, rows);
+            _pool.MatMul(kernel, w.Data, w.Rows, w.Cols, (nint)p, n, (nint)y, w.Rows);
+    }
+
+    /// <summary>
+    /// Two or three projections of the same input (gate/up; q/k/v) in one pool job: one wake-up and one barrier.
+    /// Each output is [n × its rows]. The input is prepared once per distinct activation format.
+    /// </summary>
+    public void Run(WeightTensor a, WeightTensor b, WeightTensor? c, float[] input, int n, Span<float> ya, Span<float> yb, Span<float> yc)
+    {
+        int cols = a.Cols;
+        if (b.Cols != cols || c is not null && c.Cols != cols) throw new ArgumentException("fused projections must read rows of the same length");
+        var ka = Kernels.For(a.Type, a.Layout);
+        var kb = Kernels.For(b.Type, b.Layout);
+        var kc = c is null ? null : Kernels.For(c.Type, c.Layout);
+        Prepare(ka, _prepared, input, n, cols, sameInput: false);
+        // A second format (rare: mixed types of one input) goes to the second buffer; a third must match one of them.
+        object first = ka.PrepareKey;
+        object? second = null;
+        if (kb.PrepareKey != first)
+        {
+            second = kb.PrepareKey;
+            PrepareInto(kb, _prepared2, input, n, cols);
+        }
+        if (kc is not null && kc.PrepareKey != first && kc.PrepareKey != second)
+        {
+            if (second is not null) throw new NotSupportedException("three projections of one input in three activation formats");
+            second = kc.PrepareKey;
+            PrepareInto(kc, _prepared2, input, n, cols);
+        }
+        fixed (byte* p1 = _prepared)
+        fixed (byte* p2 = _prepared2)
+        fixed (float* y1 = ya)
+        fixed (float* y2 = yb)
+        fixed (float* y3 = yc)
+        {
+            _parts[0] = new ComputePool.Part(ka, a.Data, a.Rows, (nint)p1, (nint)y1);
+            _parts[1] = new ComputePool.Part(kb, b.Data, b.Rows, kb.PrepareKey == first ? (nint)p1 : (nint)p2, (nint)y2);
+            int count = 2;
+            if (c is not null) _parts[count++] = new ComputePool.Part(kc!, c.Data, c.Rows, kc!.PrepareKey == first ? (nint)p1 : (nint)p2, (nint)y3);
+            _pool.MatMul(_parts.AsSpan(0, count), cols, n);
+            Array.Clear(_parts);
+        }
+    }
+
+    private void Prepare(WeightKernel kernel, byte[] buffer, float[] input, int n, int cols, bool sameInput)
+    {
+        bool reuse = sameInput && ReferenceEquals(_preparedFrom, input) && _preparedFor == kernel.PrepareKey && _preparedRows == n && _preparedCols == cols;
+        if (reuse) return;
+        PrepareInto(kernel, buffer, input, n, cols);
+        (_preparedFrom, _preparedFor, _preparedRows, _preparedCols) = (input, kernel.PrepareKey, n, cols);
+    }
+
+    private void PrepareInto(WeightKernel kernel, byte[] buffer, float[] input, int n, int cols)
+    {
+        long start = Profile is null ? 0 : System.Diagnostics.Stopwatch.GetTimestamp();
+        int pb = kernel.PreparedBytes(cols);
+        if (n >= ParallelPrepareRows)
+        {
+            (_jobKernel, _jobInput, _jobBuffer, _jobCols, _jobPb) = (kernel, input, buffer, cols, pb);
+            _pool.ParallelFor(n, _prepareBody);
+            (_jobKernel, _jobInput, _jobBuffer) = (null, null, null);
+        }
+        else
+            for (int i = 0; i < n; i++) kernel.Prepare(input.AsSpan(i * cols, cols), buffer.AsSpan(i * pb, pb));
+        if (Profile is not null) Profile.MovePrepare(System.Diagnostics.Stopwatch.GetTimestamp() - start);
     }
 
     private void PrepareRows(int begin, int end, int thread)
     {
         for (int i = begin; i < end; i++)
-            _jobKernel!.Prepare(_jobInput.AsSpan(i * _jobCols, _jobCols), _prepared.AsSpan(i * _jobPb, _jobPb));
+            _jobKernel!.Prepare(_jobInput.AsSpan(i * _jobCols, _jobCols), _jobBuffer.AsSpan(i * _jobPb, _jobPb));
     }
 }

@@ -177,9 +177,7 @@ public sealed class Transformer : IDisposable
             Mark(ForwardPhase.Embed);
             RmsNormRows(x, w.AttnNorm, xn, n);
             Mark(ForwardPhase.Elementwise);
-            _matmul.Run(w.Q, _xn, n, q);
-            _matmul.Run(w.K, _xn, n, k, sameInput: true);
-            _matmul.Run(w.V, _xn, n, v, sameInput: true);
+            _matmul.Run(w.Q, w.K, w.V, _xn, n, q, k, v);
             Mark(ForwardPhase.MatMulQkv);
             if (w.QBias is not null) AddBiasRows(q, w.QBias, n);
             if (w.KBias is not null) AddBiasRows(k, w.KBias, n);
@@ -203,8 +201,7 @@ public sealed class Transformer : IDisposable
             // Feed-forward block (SwiGLU): x += Wdown · (silu(Wgate·norm(x)) ⊙ Wup·norm(x)).
             RmsNormRows(x, w.FfnNorm, xn, n);
             Mark(ForwardPhase.Elementwise);
-            _matmul.Run(w.Gate, _xn, n, gate);
-            _matmul.Run(w.Up, _xn, n, up, sameInput: true);
+            _matmul.Run(w.Gate, w.Up, null, _xn, n, gate, up, default);
             Mark(ForwardPhase.MatMulGateUp);
             Ops.SwiGlu(gate, up, gate);
             Mark(ForwardPhase.Elementwise);

@@ -1,9 +1,12 @@
+using Strata.Grammar;
+
 namespace Strata.Sampling;
 
 /// <summary>
-/// Picks the next token from logits: penalties, then top-k, top-p and min-p (on temperature-1 probabilities), then
-/// temperature and a seeded random draw — llama.cpp's default order. Buffers are sized to the vocabulary once;
-/// sampling allocates nothing.
+/// Picks the next token from logits: penalties, then the grammar's mask (tokens it does not allow get -∞, as llama.cpp
+/// applies its grammar before the other samplers), then top-k, top-p and min-p (on temperature-1 probabilities), then
+/// temperature and a seeded random draw — llama.cpp's default order. The chosen token is fed to the grammar. Buffers
+/// are sized to the vocabulary once; sampling allocates nothing.
 /// </summary>
 public sealed class Sampler
 {
@@ -15,9 +18,13 @@ public sealed class Sampler
     private readonly Dictionary<int, int> _counts = new();
     private ulong _rng;
 
-    public Sampler(SamplerOptions options, int vocabSize)
+    /// <param name="grammar">Constrains every choice (greedy too) to what the grammar allows; null: unconstrained.</param>
+    public Sampler(SamplerOptions options, int vocabSize, GrammarMatcher? grammar = null)
     {
         options.Validate();
+        if (grammar is not null && grammar.Grammar.VocabSize != vocabSize)
+            throw new ArgumentException($"the grammar was compiled for {grammar.Grammar.VocabSize} tokens, the sampler has {vocabSize}");
+        Grammar = grammar;
         _o = options;
         _vocab = vocabSize;
         _logits = new float[vocabSize];
@@ -28,13 +35,24 @@ public sealed class Sampler
 
     public SamplerOptions Options => _o;
 
+    /// <summary>The grammar constraining this sampler's choices, if any; it has seen every token chosen.</summary>
+    public GrammarMatcher? Grammar { get; }
+
     /// <summary>Chooses a token; <paramref name="history"/> is every token so far (prompt and output), for penalties.</summary>
     public int Sample(ReadOnlySpan<float> logits, ReadOnlySpan<int> history)
+    {
+        int token = Choose(logits, history);
+        Grammar?.Accept(token);
+        return token;
+    }
+
+    private int Choose(ReadOnlySpan<float> logits, ReadOnlySpan<int> history)
     {
         if (logits.Length < _vocab) throw new ArgumentException("logits shorter than the vocabulary");
         var l = _logits.AsSpan(0, _vocab);
         logits[.._vocab].CopyTo(l);
         ApplyPenalties(l, history);
+        Grammar?.ApplyTo(l);
         if (_o.IsGreedy) return ArgMax(l);
 
         // Candidates sorted by logit, best first; top-k limits how many are sorted at all.

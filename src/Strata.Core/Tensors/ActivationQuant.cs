@@ -46,6 +46,9 @@ internal readonly struct Q8KLayout
 /// <summary>Activation quantizers with the CPU backend's rounding (x86 quantize_row_q8_0/q8_1 and quantize_row_q8_K).</summary>
 internal static unsafe class ActivationQuant
 {
+    /// <summary>The <see cref="WeightKernel.PrepareKey"/> of every kernel that reads Q8_K rows.</summary>
+    public static readonly object Q8KKey = new();
+
     /// <summary>Q8_0 quants with id = 127/amax and round-half-even, as ggml's AVX path; d rounded to f16 like the block stores it.</summary>
     public static void Q8(ReadOnlySpan<float> x, Span<byte> prepared, int offset = 0)
     {

@@ -18,14 +18,19 @@ public sealed unsafe class ComputePool : IDisposable
     private volatile bool _disposed;
     private Exception? _error;
 
-    // current job: either a ParallelFor body or a matmul
+    // current job: either a ParallelFor body or up to MaxParts matmuls over one input, their chunks in one queue
+    public const int MaxParts = 3;
     private Action<int, int, int>? _body;
     private int _count;
-    private WeightKernel? _kernel;
-    private byte* _w, _prepared;
-    private float* _y;
-    private long _rowBytes;
-    private int _cols, _n, _yStride, _chunkRows, _chunks, _nextChunk;
+    private bool _matmul;
+    private readonly WeightKernel?[] _pk = new WeightKernel?[MaxParts];
+    private readonly nint[] _pw = new nint[MaxParts], _pp = new nint[MaxParts], _py = new nint[MaxParts];
+    private readonly long[] _prb = new long[MaxParts];
+    private readonly int[] _prows = new int[MaxParts], _pstride = new int[MaxParts], _pchunk = new int[MaxParts], _pend = new int[MaxParts];
+    private int _parts, _cols, _n, _chunks, _nextChunk;
+
+    // Below this many weight bytes a single-row matmul runs on the calling thread: waking the workers costs more.
+    private const long InlineBytes = 32 << 10;
 
     public ComputePool(int threads)
     {
@@ -54,7 +59,7 @@ public sealed unsafe class ComputePool : IDisposable
         if (count <= 0) return;
         _body = body;
         _count = count;
-        _kernel = null;
+        _matmul = false;
         Run();
     }
 
@@ -67,16 +72,32 @@ public sealed unsafe class ComputePool : IDisposable
     {
         ArgumentNullException.ThrowIfNull(kernel);
         if (rows <= 0 || n <= 0) return;
-        _kernel = kernel;
-        _body = null;
-        _w = (byte*)weights;
-        _prepared = (byte*)prepared;
-        _y = (float*)y;
-        _rowBytes = GgmlTypeInfo.RowBytes(kernel.Type, cols);
-        _cols = cols;
-        _n = n;
-        _yStride = yStride;
-        // ~32 KiB of weights per chunk, at least 4 chunks per thread for balance
+        _parts = 0;
+        AddPart(kernel, weights, rows, cols, prepared, y, yStride, n);
+        RunMatMul(cols, n);
+    }
+
+    /// <summary>One matmul of a fused job: its own weights, prepared rows and output ([n × Rows]).</summary>
+    public readonly record struct Part(WeightKernel Kernel, nint Weights, int Rows, nint Prepared, nint Output);
+
+    /// <summary>
+    /// Several matmuls over the same n input rows of <paramref name="cols"/> (q/k/v, gate/up) as one job: one wake-up
+    /// and one barrier for all of them, their row chunks in one queue.
+    /// </summary>
+    public void MatMul(ReadOnlySpan<Part> parts, int cols, int n)
+    {
+        if (parts.Length is 0 or > MaxParts) throw new ArgumentException($"1 to {MaxParts} parts");
+        if (n <= 0) return;
+        _parts = 0;
+        foreach (var p in parts)
+            if (p.Rows > 0) AddPart(p.Kernel, p.Weights, p.Rows, cols, p.Prepared, p.Output, p.Rows, n);
+        if (_parts > 0) RunMatMul(cols, n);
+    }
+
+    private void AddPart(WeightKernel kernel, nint weights, int rows, int cols, nint prepared, nint y, int yStride, int n)
+    {
+        int i = _parts++;
+        long rowBytes = GgmlTypeInfo.RowBytes(kernel.Type, cols);
         int chunk;
         if (n == 1)
         {
@@ -86,17 +107,43 @@ public sealed unsafe class ComputePool : IDisposable
         }
         else
         {
-            chunk = (int)Math.Clamp(32768 / Math.Max(1, _rowBytes), 4, 256);
+            // ~32 KiB of weights per chunk, at least 4 chunks per thread for balance
+            chunk = (int)Math.Clamp(32768 / Math.Max(1, rowBytes), 4, 256);
             while (chunk > 4 && (rows + chunk - 1) / chunk < 4 * Threads) chunk /= 2;
         }
         // Kernels over interleaved layouts need chunks that start on their row groups.
         int group = kernel.RowGroup;
         chunk = (chunk + group - 1) / group * group;
-        _chunkRows = chunk;
-        _chunks = (rows + chunk - 1) / chunk;
-        _count = rows;
+        (_pk[i], _pw[i], _prows[i], _pp[i], _py[i], _pstride[i], _prb[i], _pchunk[i]) = (kernel, weights, rows, prepared, y, yStride, rowBytes, chunk);
+        _pend[i] = (i > 0 ? _pend[i - 1] : 0) + (rows + chunk - 1) / chunk;
+    }
+
+    private void RunMatMul(int cols, int n)
+    {
+        _cols = cols;
+        _n = n;
+        _chunks = _pend[_parts - 1];
         _nextChunk = 0;
+        _body = null;
+        long bytes = 0;
+        for (int i = 0; i < _parts; i++) bytes += _prb[i] * _prows[i];
+        if (n == 1 && bytes < InlineBytes || Threads == 1)
+        {
+            // Too small to split: the calling thread does it all, no wake-up, no barrier.
+            _matmul = true;
+            _error = null;
+            try { MatMulChunks(); }
+            finally { ClearParts(); }
+            return;
+        }
+        _matmul = true;
         Run();
+    }
+
+    private void ClearParts()
+    {
+        _matmul = false;
+        Array.Clear(_pk);
     }
 
     /// <summary>Span overload: the spans stay pinned for the call, which returns only when all threads are done.</summary>
@@ -123,7 +170,7 @@ public sealed unsafe class ComputePool : IDisposable
         var spin = new SpinWait();
         while (Volatile.Read(ref _running) != 0) spin.SpinOnce(sleep1Threshold: -1);
         _body = null;
-        _kernel = null;
+        ClearParts();
         var e = _error;
         if (e != null) ExceptionDispatchInfo.Throw(e);
     }
@@ -151,7 +198,7 @@ public sealed unsafe class ComputePool : IDisposable
     {
         try
         {
-            if (_kernel != null) MatMulChunks();
+            if (_matmul) MatMulChunks();
             else if (_body != null)
             {
                 int start = (int)((long)_count * index / Threads), end = (int)((long)_count * (index + 1) / Threads);
@@ -166,17 +213,23 @@ public sealed unsafe class ComputePool : IDisposable
 
     private void MatMulChunks()
     {
-        var kernel = _kernel!;
         int c;
         while ((c = Interlocked.Increment(ref _nextChunk) - 1) < _chunks)
         {
-            int rs = c * _chunkRows, re = Math.Min(_count, rs + _chunkRows);
+            int p = 0;
+            while (c >= _pend[p]) p++;
+            var kernel = _pk[p]!;
+            int first = p > 0 ? _pend[p - 1] : 0;
+            int rs = (c - first) * _pchunk[p], re = Math.Min(_prows[p], rs + _pchunk[p]);
+            long rb = _prb[p];
             // the kernel sees a matrix starting at row rs, so spans stay under 2 GiB for any weight size
-            var w = new ReadOnlySpan<byte>(_w + rs * _rowBytes, checked((int)((re - rs) * _rowBytes)));
+            var w = new ReadOnlySpan<byte>((byte*)_pw[p] + rs * rb, checked((int)((re - rs) * rb)));
             int pb = kernel.PreparedBytes(_cols);
-            var p = new ReadOnlySpan<byte>(_prepared, checked(pb * _n));
-            if (_n == 1) kernel.DotRows(w, _cols, p, new Span<float>(_y + rs, re - rs), 0, re - rs);
-            else kernel.DotRowsBatch(w, _cols, p, _n, new Span<float>(_y + rs, checked((_n - 1) * _yStride + re - rs)), _yStride, 0, re - rs);
+            var x = new ReadOnlySpan<byte>((byte*)_pp[p], checked(pb * _n));
+            float* y = (float*)_py[p];
+            int stride = _pstride[p];
+            if (_n == 1) kernel.DotRows(w, _cols, x, new Span<float>(y + rs, re - rs), 0, re - rs);
+            else kernel.DotRowsBatch(w, _cols, x, _n, new Span<float>(y + rs, checked((_n - 1) * stride + re - rs)), stride, 0, re - rs);
             if (_error != null) return;
         }
     }

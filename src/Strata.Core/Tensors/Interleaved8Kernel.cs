@@ -40,6 +40,7 @@ internal abstract unsafe class Interleaved8Kernel(WeightKernel plain) : WeightKe
     public override int RowGroup => Rows;
     public override int PreparedBytes(int cols) => plain.PreparedBytes(cols);
     public override void Prepare(ReadOnlySpan<float> x, Span<byte> prepared) => plain.Prepare(x, prepared);
+    public override object PrepareKey => plain.PrepareKey;
 
     /// <summary>Whether this machine runs <see cref="Group"/> (otherwise the scalar twin runs).</summary>
     protected abstract bool SimdSupported { get; }

@@ -39,6 +39,7 @@ internal unsafe class KQuantKernel<T> : RowKernel where T : struct, IKFormat
     public override GgmlType Type => T.Type;
     public override int PreparedBytes(int cols) => new Q8KLayout(cols).Bytes;
     public override void Prepare(ReadOnlySpan<float> x, Span<byte> prepared) => ActivationQuant.Q8K(x, prepared);
+    public override object PrepareKey => ActivationQuant.Q8KKey;
 
     protected override float DotRow(byte* w, byte* x, int cols)
     {

@@ -57,6 +57,7 @@ public static class Kernels
     private static readonly WeightKernel Q4_KInterleaved = new Q4_Kx8Kernel();
     private static readonly WeightKernel Q8_0Interleaved = new Q8_0x8Kernel();
     private static readonly WeightKernel Q6_KInterleaved = new Q6_Kx8Kernel();
+    private static readonly WeightKernel Q5_KInterleaved = new Q5_Kx8Kernel();
 
     /// <summary>The kernel for weights of a type stored in a layout (see <see cref="WeightLayout"/>).</summary>
     public static WeightKernel For(GgmlType type, WeightLayout layout) => layout switch
@@ -66,6 +67,7 @@ public static class Kernels
         WeightLayout.Interleaved8 when type == GgmlType.Q4_K => Q4_KInterleaved,
         WeightLayout.Interleaved8 when type == GgmlType.Q8_0 => Q8_0Interleaved,
         WeightLayout.Interleaved8 when type == GgmlType.Q6_K => Q6_KInterleaved,
+        WeightLayout.Interleaved8 when type == GgmlType.Q5_K => Q5_KInterleaved,
         _ => throw new NotSupportedException($"no kernel for {GgmlTypeInfo.Name(type)} weights in layout {layout}"),
     };
 

@@ -63,7 +63,7 @@ internal sealed unsafe class Q4_Kx8Kernel() : Interleaved8Kernel(new ScaleMinKKe
     }
 
     private static readonly Vector256<byte> Scale0 = Mask(0, 0), Scale1 = Mask(1, 1), Scale2 = Mask(2, 2), Scale3 = Mask(3, 3);
-    private static readonly Vector256<byte> Min01 = Mask(0, 1), Min23 = Mask(2, 3);
+    internal static readonly Vector256<byte> Min01 = Mask(0, 1), Min23 = Mask(2, 3);
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     protected override void Group(byte* g, byte* x, int cols, float* dots)
@@ -210,7 +210,7 @@ internal sealed unsafe class Q4_Kx8Kernel() : Interleaved8Kernel(new ScaleMinKKe
 
     /// <summary>One token's super-block: acc + d·xd·Σ scale·dot − dmin·xd·Σ min·bsum, as <see cref="Group"/> computes it.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> Finish(Vector256<float> acc, Vector256<int> sumi, byte* x, Q8KLayout L, int b, Vector256<float> d, Vector256<float> dmin,
+    internal static Vector256<float> Finish(Vector256<float> acc, Vector256<int> sumi, byte* x, Q8KLayout L, int b, Vector256<float> d, Vector256<float> dmin,
         Vector256<short> m01, Vector256<short> m23, Vector256<short> m45, Vector256<short> m67)
     {
         short* bs = (short*)(x + L.BsumOff) + 16 * b;

@@ -15,6 +15,12 @@ public abstract class WeightKernel
     /// <summary>Scratch bytes for one prepared activation row of <paramref name="cols"/> elements.</summary>
     public abstract int PreparedBytes(int cols);
 
+    /// <summary>
+    /// Kernels whose <see cref="Prepare"/> writes the same bytes return the same key, so a row prepared for one serves
+    /// the others (q/k/v of a Q4_K_M model are Q4_K and Q6_K, both reading Q8_K blocks).
+    /// </summary>
+    public virtual object PrepareKey => this;
+
     /// <summary>Converts one activation row (length = cols) into <paramref name="prepared"/> (PreparedBytes(cols) bytes).</summary>
     public abstract void Prepare(ReadOnlySpan<float> x, Span<byte> prepared);
 

@@ -4,7 +4,7 @@ using Strata.Tensors;
 namespace Strata.Weights;
 
 /// <summary>
-/// Rearranges matrices into the layouts the fastest kernels read (today: Q4_0, Q8_0, Q4_K and Q6_K in interleaved groups of 8 rows) in
+/// Rearranges matrices into the layouts the fastest kernels read (today: Q4_0, Q8_0, Q4_K, Q5_K and Q6_K in interleaved groups of 8 rows) in
 /// native memory it owns. Matrices with no faster layout are returned as they are, still in the source's memory.
 /// </summary>
 public sealed unsafe class WeightPacker : IDisposable
@@ -12,8 +12,18 @@ public sealed unsafe class WeightPacker : IDisposable
     private readonly List<nint> _allocations = new();
     private readonly bool _enabled;
 
+    private readonly bool _releaseSource;
+
     /// <param name="enabled">False keeps every matrix in its plain layout (to compare, or to save the copy).</param>
-    public WeightPacker(bool enabled = true) => _enabled = enabled;
+    /// <param name="sourceIsFileMapping">
+    /// The matrices live in a read-only file mapping: once copied, their pages are dropped from the resident set, so a
+    /// repacked model is not held twice in memory (reading them again faults them back from the file).
+    /// </param>
+    public WeightPacker(bool enabled = true, bool sourceIsFileMapping = false)
+    {
+        _enabled = enabled;
+        _releaseSource = sourceIsFileMapping;
+    }
 
     /// <summary>Bytes held in repacked copies.</summary>
     public long PackedBytes { get; private set; }
@@ -21,14 +31,7 @@ public sealed unsafe class WeightPacker : IDisposable
     /// <summary>The matrix in the best layout for matrix-vector products.</summary>
     public WeightTensor Pack(WeightTensor w)
     {
-        Repacker? repack = w.Type switch
-        {
-            GgmlType.Q4_0 when Q4_0x8.IsSupported => Q4_0x8.Repack,
-            GgmlType.Q4_K when Q4_Kx8.IsSupported => Q4_Kx8.Repack,
-            GgmlType.Q8_0 when Q8_0x8.IsSupported => Q8_0x8.Repack,
-            GgmlType.Q6_K when Q6_Kx8.IsSupported => Q6_Kx8.Repack,
-            _ => null,
-        };
+        Repacker? repack = RepackerFor(w.Type);
         if (!_enabled || w.Layout != WeightLayout.Plain || repack is null || w.Rows < Interleaved8Kernel.Rows)
             return w;
         var copy = (byte*)NativeMemory.AlignedAlloc((nuint)w.ByteSize, 64);
@@ -45,10 +48,28 @@ public sealed unsafe class WeightPacker : IDisposable
             var dst = new Span<byte>(copy + row * rowBytes, (int)(rows * rowBytes));
             repack(src, dst, rows, w.Cols);
         }
+        if (_releaseSource) Strata.IO.PageAdvice.DontNeedFileBacked(w.Data, w.ByteSize);
         return w with { Data = (nint)copy, Layout = WeightLayout.Interleaved8 };
     }
 
     private delegate void Repacker(ReadOnlySpan<byte> src, Span<byte> dst, int rows, int cols);
+
+    private static Repacker? RepackerFor(GgmlType type) => type switch
+    {
+        GgmlType.Q4_0 when Q4_0x8.IsSupported => Q4_0x8.Repack,
+        GgmlType.Q4_K when Q4_Kx8.IsSupported => Q4_Kx8.Repack,
+        GgmlType.Q8_0 when Q8_0x8.IsSupported => Q8_0x8.Repack,
+        GgmlType.Q6_K when Q6_Kx8.IsSupported => Q6_Kx8.Repack,
+        GgmlType.Q5_K when Q5_Kx8.IsSupported => Q5_Kx8.Repack,
+        _ => null,
+    };
+
+    /// <summary>Whether matrices of this type have an interleaved layout on this machine.</summary>
+    public static bool HasInterleavedLayout(GgmlType type) => RepackerFor(type) is not null;
+
+    /// <summary>Writes a plain matrix of <paramref name="rows"/> × <paramref name="cols"/> into <see cref="WeightLayout.Interleaved8"/>.</summary>
+    public static void Repack(GgmlType type, ReadOnlySpan<byte> plain, Span<byte> packed, int rows, int cols) =>
+        (RepackerFor(type) ?? throw new NotSupportedException($"no interleaved layout for {GgmlTypeInfo.Name(type)}"))(plain, packed, rows, cols);
 
     public void Dispose()
     {

@@ -103,7 +103,13 @@ public sealed record GenerationFields
         }.ToSamplerOptions();
         return new GenerationFields
         {
-            Generation = new GenerationOptions { MaxTokens = max is { } m ? (int)m : -1, Sampling = sampling, StopStrings = Stops(b, limits.MaxStopStrings) },
+            Generation = new GenerationOptions
+            {
+                MaxTokens = max is { } m ? (int)m : -1,
+                Sampling = sampling,
+                StopStrings = Stops(b, limits.MaxStopStrings),
+                Grammar = StructuredOutput.Parse(b, host),
+            },
             Choices = n,
             TopLogprobs = topLogprobs,
             User = string.IsNullOrEmpty(user) ? fairnessKey : "user:" + user,
@@ -112,6 +118,46 @@ public sealed record GenerationFields
             IncludeUsage = includeUsage,
             MaxTokens = max is { } mt ? (int)mt : null,
         };
+    }
+
+    /// <summary>
+    /// The fields of the newer APIs (Responses, Anthropic's Messages), which name their own: one choice, no penalties,
+    /// top_k and min_p at llama.cpp's server defaults unless given.
+    /// </summary>
+    public static GenerationFields Simple(ModelHost host, string fairnessKey, double temperature, double topP, int? topK, int? maxTokens,
+        IReadOnlyList<string> stops, bool stream, string? user)
+    {
+        if (user is { Length: > 256 }) throw JsonBody.OutOfRange("user", "of at most 256 characters", $"{user.Length} characters");
+        var sampling = new SamplerOptions
+        {
+            Temperature = (float)temperature,
+            TopK = topP == 0 ? 1 : Math.Max(0, topK ?? 40),
+            TopP = topP == 0 ? 1 : (float)topP,
+            MinP = 0.05f,
+            Seed = (ulong)Random.Shared.NextInt64(),
+        };
+        return new GenerationFields
+        {
+            Generation = new GenerationOptions { MaxTokens = maxTokens ?? -1, Sampling = sampling, StopStrings = stops },
+            User = string.IsNullOrEmpty(user) ? fairnessKey : "user:" + user,
+            Stream = stream,
+            MaxTokens = maxTokens,
+        };
+    }
+
+    /// <summary>A list of stop strings (Anthropic's stop_sequences): strings only, at most the server's limit.</summary>
+    public static IReadOnlyList<string> StopList(JsonElement? v, string param, int maxStops)
+    {
+        if (v is not { } a) return [];
+        if (a.ValueKind != JsonValueKind.Array) throw JsonBody.WrongType(param, "an array of strings", a);
+        if (a.GetArrayLength() > maxStops) throw JsonBody.OutOfRange(param, $"with at most {maxStops} strings", $"{a.GetArrayLength()}");
+        var stops = new List<string>();
+        foreach (var s in a.EnumerateArray())
+        {
+            if (s.ValueKind != JsonValueKind.String) throw JsonBody.WrongType(param, "an array of strings", s);
+            if (s.GetString() is { Length: > 0 } text) stops.Add(text);
+        }
+        return stops;
     }
 
     private static IReadOnlyList<string> Stops(JsonBody b, int maxStops)
@@ -136,11 +182,8 @@ public sealed record GenerationFields
             throw ApiException.Invalid("'logit_bias' is not supported by this server.", "logit_bias", "unsupported_parameter");
         if (chat)
         {
-            foreach (var name in new[] { "tools", "functions" })
-                if (b.Get(name) is { ValueKind: JsonValueKind.Array } a && a.GetArrayLength() > 0)
-                    throw ApiException.Invalid($"'{name}' is not supported by this server.", name, "unsupported_parameter");
-            if (b.Get("response_format") is { ValueKind: JsonValueKind.Object } rf && JsonBody.Get(rf, "type")?.GetString() is { } t && t != "text")
-                throw ApiException.Invalid($"response_format '{t}' is not supported by this server.", "response_format", "unsupported_parameter");
+            if (b.Get("functions") is { ValueKind: JsonValueKind.Array } a && a.GetArrayLength() > 0)
+                throw ApiException.Invalid("'functions' (deprecated) is not supported by this server: use 'tools'.", "functions", "unsupported_parameter");
         }
         else
         {

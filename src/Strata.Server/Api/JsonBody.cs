@@ -25,7 +25,7 @@ public sealed class JsonBody : IDisposable
         }
         catch (JsonException)
         {
-            throw ApiException.Invalid("We could not parse the JSON body of your request. The OpenAI API expects a JSON payload.");
+            throw ApiException.Invalid("We could not parse the JSON body of your request: the API expects a JSON payload.");
         }
         catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
         {

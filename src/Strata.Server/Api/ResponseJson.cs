@@ -42,7 +42,7 @@ public sealed class ResponseJson(ModelHost host, string idPrefix, string objectN
         w.WriteNumber("cached_tokens", u.CachedTokens);
         w.WriteEndObject();
         w.WriteStartObject("completion_tokens_details");
-        w.WriteNumber("reasoning_tokens", 0);
+        w.WriteNumber("reasoning_tokens", u.ReasoningTokens);
         w.WriteEndObject();
         w.WriteEndObject();
     }
@@ -90,6 +90,10 @@ public sealed class Usage
     public int PromptTokens { get; private set; }
     public int CachedTokens { get; private set; }
     public int CompletionTokens { get; private set; }
+    /// <summary>Of the completion tokens, those the model spent thinking (counted by the output parser).</summary>
+    public int ReasoningTokens { get; private set; }
+
+    public void AddReasoning(int tokens) => ReasoningTokens += tokens;
 
     public void Add(UsageEvent u)
     {

@@ -3,7 +3,8 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
-using Strata.Chat;
+using Strata.Chat.Output;
+using Strata.Chat.Tools;
 using Strata.Engine.Serving;
 using Strata.Server.Api;
 using Strata.Server.Hosting;
@@ -11,7 +12,7 @@ using Strata.Server.Metrics;
 
 namespace Strata.Server.Endpoints;
 
-/// <summary>POST /v1/chat/completions, whole or streamed, shaped as OpenAI's.</summary>
+/// <summary>POST /v1/chat/completions, whole or streamed, shaped as OpenAI's: content, reasoning_content and tool_calls.</summary>
 public static class ChatEndpoints
 {
     public static void Map(IEndpointRouteBuilder app)
@@ -20,88 +21,28 @@ public static class ChatEndpoints
         app.MapPost("/chat/completions", Handle); // llama.cpp's alias
     }
 
-    private static readonly HashSet<string> Roles = ["system", "developer", "user", "assistant"];
-
     private static async Task Handle(HttpContext ctx)
     {
         var host = ctx.RequestServices.GetRequiredService<ModelHost>();
         var metrics = ctx.RequestServices.GetRequiredService<ServerMetrics>();
         using var body = await JsonBody.ReadAsync(ctx.Request);
         host.CheckModel(body.String("model"));
-        var messages = Messages(body, host.Options.Limits.MaxMessages);
+        var conversation = ChatRequestReader.Read(body, host.Options.Limits.MaxMessages, host.Options.Limits.MaxTools);
         var g = GenerationFields.Parse(body, host, chat: true, ApiKeyCheck.FairnessKey(ctx));
-        int[] prompt;
-        try
-        {
-            prompt = ChatPrompt.Tokens(host.Model, host.Template, messages);
-        }
-        catch (ChatTemplateException e)
-        {
-            throw ApiException.Invalid($"The model's chat template could not render these messages: {e.Message}", "messages");
-        }
-        GenerationFields.CheckLength(host, prompt.Length, g.MaxTokens, "messages");
-        var events = EngineRun.Start(host, metrics, [g.ToRequest(prompt)], ctx.RequestAborted);
+        var turn = ChatTurn.Prepare(host, conversation, g, "messages");
+        var events = EngineRun.Start(host, metrics, [turn.ToRequest()], ctx.RequestAborted);
         var json = new ResponseJson(host, "chatcmpl-", "chat.completion");
-        if (g.Stream) await StreamAsync(ctx, json, g, events);
-        else await WholeAsync(ctx, json, g, events);
+        if (g.Stream) await StreamAsync(ctx, json, turn, events);
+        else await WholeAsync(ctx, json, turn, events);
     }
 
-    /// <summary>messages: 1 to the limit, each with a known role and string or text-part content.</summary>
-    private static List<ChatMessage> Messages(JsonBody b, int max)
-    {
-        if (b.Get("messages") is not { } v) throw ApiException.Invalid("Missing required parameter: 'messages'.", "messages", "missing_required_parameter");
-        if (v.ValueKind != JsonValueKind.Array) throw JsonBody.WrongType("messages", "an array", v);
-        int count = v.GetArrayLength();
-        if (count == 0) throw ApiException.Invalid("Invalid 'messages': empty array. Expected an array with minimum length 1, but got an empty array instead.", "messages", "empty_array");
-        if (count > max) throw JsonBody.OutOfRange("messages", $"with at most {max} messages", $"{count}");
-        var list = new List<ChatMessage>(count);
-        int i = 0;
-        foreach (var m in v.EnumerateArray())
-        {
-            string at = $"messages[{i}]";
-            if (m.ValueKind != JsonValueKind.Object) throw JsonBody.WrongType(at, "an object", m);
-            if (JsonBody.Get(m, "role") is not { ValueKind: JsonValueKind.String } r)
-                throw ApiException.Invalid($"Missing or invalid '{at}.role'.", $"{at}.role");
-            string role = r.GetString()!;
-            if (!Roles.Contains(role))
-                throw ApiException.Invalid($"Invalid value: '{role}'. Supported values are: 'system', 'developer', 'user' and 'assistant'.", $"{at}.role", "invalid_value");
-            if (JsonBody.Get(m, "tool_calls") is { ValueKind: JsonValueKind.Array } tc && tc.GetArrayLength() > 0)
-                throw ApiException.Invalid("Tool calls are not supported by this server.", $"{at}.tool_calls", "unsupported_parameter");
-            string content = Content(JsonBody.Get(m, "content"), $"{at}.content", allowNull: role == "assistant");
-            // Chat templates know "system"; OpenAI's newer "developer" role means the same.
-            list.Add(new ChatMessage(role == "developer" ? "system" : role, content));
-            i++;
-        }
-        return list;
-    }
+    /// <summary>"tool_calls" when the answer is calls; otherwise "stop" or "length".</summary>
+    private static string Finish(ChatChoice c) => c.HasCalls ? "tool_calls" : ResponseJson.FinishReason(c.Reason ?? Engine.StopReason.Cancelled);
 
-    private static string Content(JsonElement? content, string param, bool allowNull)
+    private static async Task WholeAsync(HttpContext ctx, ResponseJson json, ChatTurn turn, IAsyncEnumerable<PromptEvent> events)
     {
-        if (content is not { } c)
-        {
-            if (allowNull) return "";
-            throw ApiException.Invalid($"Missing required parameter: '{param}'.", param, "missing_required_parameter");
-        }
-        if (c.ValueKind == JsonValueKind.String) return c.GetString()!;
-        if (c.ValueKind != JsonValueKind.Array) throw JsonBody.WrongType(param, "a string or an array of content parts", c);
-        var text = new System.Text.StringBuilder();
-        int k = 0;
-        foreach (var part in c.EnumerateArray())
-        {
-            string at = $"{param}[{k++}]";
-            if (part.ValueKind != JsonValueKind.Object) throw JsonBody.WrongType(at, "an object", part);
-            string? type = JsonBody.Get(part, "type") is { ValueKind: JsonValueKind.String } t ? t.GetString() : null;
-            if (type != "text")
-                throw ApiException.Invalid($"Content parts of type '{type ?? "(none)"}' are not supported: this model reads text only.", $"{at}.type", "unsupported_content");
-            if (JsonBody.Get(part, "text") is not { ValueKind: JsonValueKind.String } s) throw ApiException.Invalid($"Missing or invalid '{at}.text'.", $"{at}.text");
-            text.Append(s.GetString());
-        }
-        return text.ToString();
-    }
-
-    private static async Task WholeAsync(HttpContext ctx, ResponseJson json, GenerationFields g, IAsyncEnumerable<PromptEvent> events)
-    {
-        var (choices, usage) = await ChoiceResult.CollectAsync(events, 1, g.Choices);
+        var g = turn.Fields;
+        var (choices, usage) = await ChatChoice.CollectAsync(events, turn, g.Choices);
         await ResponseJson.WriteJsonAsync(ctx, w =>
         {
             w.WriteStartObject();
@@ -110,11 +51,20 @@ public static class ChatEndpoints
             for (int i = 0; i < choices.Length; i++)
             {
                 var c = choices[i];
+                var o = c.Output;
                 w.WriteStartObject();
                 w.WriteNumber("index", i);
                 w.WriteStartObject("message");
                 w.WriteString("role", "assistant");
-                w.WriteString("content", c.Text.ToString());
+                // OpenAI's content is null beside calls when there is no text.
+                if (c.HasCalls && !o.HasContent) w.WriteNull("content"); else w.WriteString("content", o.Content);
+                if (o.Reasoning is { } reasoning) w.WriteString("reasoning_content", reasoning);
+                if (c.HasCalls)
+                {
+                    w.WriteStartArray("tool_calls");
+                    foreach (var call in o.Calls) WriteCall(w, call);
+                    w.WriteEndArray();
+                }
                 w.WriteNull("refusal");
                 w.WriteEndObject();
                 if (g.TopLogprobs >= 0)
@@ -127,7 +77,7 @@ public static class ChatEndpoints
                     w.WriteEndObject();
                 }
                 else w.WriteNull("logprobs");
-                w.WriteString("finish_reason", ResponseJson.FinishReason(c.Reason ?? Engine.StopReason.Cancelled));
+                w.WriteString("finish_reason", Finish(c));
                 w.WriteEndObject();
             }
             w.WriteEndArray();
@@ -136,15 +86,31 @@ public static class ChatEndpoints
         });
     }
 
-    /// <summary>
-    /// OpenAI's chunks: each choice's first delta carries the role, then content deltas, then an empty delta with the
-    /// finish_reason; with include_usage every chunk has "usage": null and a last chunk with no choices carries it.
-    /// </summary>
-    private static async Task StreamAsync(HttpContext ctx, ResponseJson json, GenerationFields g, IAsyncEnumerable<PromptEvent> events)
+    private static void WriteCall(Utf8JsonWriter w, ChatToolCall call)
     {
+        w.WriteStartObject();
+        w.WriteString("id", call.Id);
+        w.WriteString("type", "function");
+        w.WriteStartObject("function");
+        w.WriteString("name", call.Name);
+        w.WriteString("arguments", call.Arguments);
+        w.WriteEndObject();
+        w.WriteEndObject();
+    }
+
+    /// <summary>
+    /// OpenAI's chunks: each choice's first delta carries the role, then content (and reasoning_content) deltas; a call
+    /// comes as a delta with its index, id, type, function name and empty arguments, then its arguments; last an empty
+    /// delta with the finish_reason. With include_usage every chunk has "usage": null and a last chunk with no choices
+    /// carries it. A call is sent once it is complete and parses (so a truncated or malformed one can still become
+    /// plain content), its arguments then in one fragment.
+    /// </summary>
+    private static async Task StreamAsync(HttpContext ctx, ResponseJson json, ChatTurn turn, IAsyncEnumerable<PromptEvent> events)
+    {
+        var g = turn.Fields;
         var sse = new Sse(ctx);
         sse.Begin();
-        void Chunk(Utf8JsonWriter w, int index, bool role, string? content, TokenEvent? lp, string? finish)
+        Task Chunk(int index, Action<Utf8JsonWriter> delta, TokenEvent? lp = null, string? finish = null) => sse.WriteAsync(w =>
         {
             w.WriteStartObject();
             json.WriteHeader(w, "chat.completion.chunk");
@@ -152,13 +118,7 @@ public static class ChatEndpoints
             w.WriteStartObject();
             w.WriteNumber("index", index);
             w.WriteStartObject("delta");
-            if (role)
-            {
-                w.WriteString("role", "assistant");
-                w.WriteString("content", "");
-                w.WriteNull("refusal");
-            }
-            else if (content is not null) w.WriteString("content", content);
+            delta(w);
             w.WriteEndObject();
             if (lp is not null)
             {
@@ -175,20 +135,52 @@ public static class ChatEndpoints
             w.WriteEndArray();
             if (g.IncludeUsage) w.WriteNull("usage");
             w.WriteEndObject();
+        });
+
+        // Writes a parser's events as deltas; the token's logprobs go with the first chunk (or an empty delta).
+        async Task Deltas(int index, IReadOnlyList<ChatOutputEvent> output, TokenEvent? lp)
+        {
+            foreach (var e in output.ToArray())
+            {
+                switch (e)
+                {
+                    case ContentDelta d:
+                        await Chunk(index, w => w.WriteString("content", d.Text), lp);
+                        break;
+                    case ReasoningDelta r:
+                        await Chunk(index, w => w.WriteString("reasoning_content", r.Text), lp);
+                        break;
+                    case ToolCallDelta t:
+                        await Chunk(index, w => ToolCallDeltaJson(w, t, head: true), lp);
+                        lp = null;
+                        await Chunk(index, w => ToolCallDeltaJson(w, t, head: false));
+                        break;
+                }
+                lp = null;
+            }
+            if (lp is not null) await Chunk(index, _ => { }, lp);
         }
 
-        for (int c = 0; c < g.Choices; c++) await sse.WriteAsync(w => Chunk(w, c, true, null, null, null));
+        var choices = Enumerable.Range(0, g.Choices).Select(_ => new ChatChoice(turn)).ToArray();
+        for (int c = 0; c < g.Choices; c++)
+            await Chunk(c, w =>
+            {
+                w.WriteString("role", "assistant");
+                w.WriteString("content", "");
+                w.WriteNull("refusal");
+            });
         var usage = new Usage();
         await foreach (var (_, e) in events)
         {
             switch (e)
             {
-                case TokenEvent t when t.Text.Length > 0 || t.Logprobs is not null:
-                    await sse.WriteAsync(w => Chunk(w, t.Choice, false, t.Text, t.Logprobs is null ? null : t, null));
+                case TokenEvent t:
+                    await Deltas(t.Choice, choices[t.Choice].Push(t), t.Logprobs is null ? null : t);
                     break;
                 case FinishEvent f:
-                    if (f.Text.Length > 0) await sse.WriteAsync(w => Chunk(w, f.Choice, false, f.Text, null, null));
-                    await sse.WriteAsync(w => Chunk(w, f.Choice, false, null, null, ResponseJson.FinishReason(f.Reason)));
+                    var choice = choices[f.Choice];
+                    await Deltas(f.Choice, choice.Finish(f), null);
+                    await Chunk(f.Choice, _ => { }, finish: Finish(choice));
                     break;
                 case UsageEvent u:
                     usage.Add(u);
@@ -198,6 +190,7 @@ public static class ChatEndpoints
                     return;
             }
         }
+        foreach (var c in choices) usage.AddReasoning(c.ReasoningTokens);
         if (g.IncludeUsage)
             await sse.WriteAsync(w =>
             {
@@ -209,5 +202,24 @@ public static class ChatEndpoints
                 w.WriteEndObject();
             });
         await sse.DoneAsync();
+    }
+
+    /// <summary>A call's first delta (index, id, type, name, arguments "") or its arguments fragment (index, arguments).</summary>
+    private static void ToolCallDeltaJson(Utf8JsonWriter w, ToolCallDelta t, bool head)
+    {
+        w.WriteStartArray("tool_calls");
+        w.WriteStartObject();
+        w.WriteNumber("index", t.Index);
+        if (head)
+        {
+            w.WriteString("id", t.Call.Id);
+            w.WriteString("type", "function");
+        }
+        w.WriteStartObject("function");
+        if (head) w.WriteString("name", t.Call.Name);
+        w.WriteString("arguments", head ? "" : t.Call.Arguments);
+        w.WriteEndObject();
+        w.WriteEndObject();
+        w.WriteEndArray();
     }
 }

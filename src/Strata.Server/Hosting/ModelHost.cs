@@ -18,6 +18,7 @@ public sealed class ModelHost : IDisposable
     private Model? _model;
     private InferenceEngine? _engine;
     private ChatTemplate? _template;
+    private ChatFormat? _chatFormat;
     private volatile bool _isReady;
 
     public ModelHost(StrataServerOptions options, ILogger<ModelHost> log)
@@ -43,6 +44,8 @@ public sealed class ModelHost : IDisposable
     public Model Model => _model ?? throw NotReady();
     public InferenceEngine Engine => _engine ?? throw NotReady();
     public ChatTemplate Template => _template ?? throw NotReady();
+    /// <summary>The template's call syntax and thinking, for reading answers back.</summary>
+    public ChatFormat ChatFormat => _chatFormat ?? throw NotReady();
     /// <summary>OpenAI's system_fingerprint: the KV cache's model fingerprint, short form.</summary>
     public string Fingerprint { get; private set; } = "";
     /// <summary>GGUF general.name, also accepted as the request's model.</summary>
@@ -65,6 +68,7 @@ public sealed class ModelHost : IDisposable
                 KvType = _o.KvType,
             });
             _template = ChatPrompt.TemplateFor(model);
+            _chatFormat = ChatFormat.Of(_template, model.Tokenizer.Vocabulary);
             Fingerprint = "fp_" + model.KvCache.Fingerprint.Short;
             GeneralName = model.File.Metadata.TryGetString("general.name");
             _engine = new InferenceEngine(model, new EngineOptions

@@ -72,6 +72,8 @@ public sealed class StrataServer : IAsyncDisposable
         var host = app.Services.GetRequiredService<ModelHost>();
         app.UseMiddleware<ApiPipeline>();
         ChatEndpoints.Map(app);
+        MessagesEndpoints.Map(app);
+        ResponsesEndpoints.Map(app);
         CompletionEndpoints.Map(app);
         EmbeddingEndpoints.Map(app);
         InfoEndpoints.Map(app);

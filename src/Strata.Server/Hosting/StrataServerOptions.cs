@@ -34,6 +34,8 @@ public sealed class ServerLimits
     public long MaxBodyBytes { get; set; } = 8 << 20;
     public int MaxMessages { get; set; } = 1024;
     public int MaxStopStrings { get; set; } = 16;
+    /// <summary>Functions one request may offer (OpenAI's limit).</summary>
+    public int MaxTools { get; set; } = 128;
     /// <summary>Prompts in one /v1/completions request.</summary>
     public int MaxPrompts { get; set; } = 16;
     /// <summary>Inputs in one /v1/embeddings request (OpenAI's limit).</summary>

@@ -41,7 +41,9 @@ public static class TestModels
         return Enumerable.Range(0, n).Select(_ => rng.Next(3, vocab)).ToArray();
     }
 
-    public static string Write(ModelSpec s, string dir)
+    /// <param name="vocabulary">Writes the tokenizer keys instead of the synthetic SentencePiece vocabulary (it must
+    /// have <see cref="ModelSpec.Vocab"/> tokens): a random model over a real vocabulary.</param>
+    public static string Write(ModelSpec s, string dir, Action<GgufWriter>? vocabulary = null)
     {
         var rng = new Random(s.Seed);
         int hd = s.HeadDim ?? s.Dim / s.Heads;
@@ -67,7 +69,8 @@ public static class TestModels
         w.Add("general.file_type", 0u);
         // An embedding model (llama.cpp reads the pooling type from here); with Tied it has no output head at all.
         if (s.Pooling != PoolingType.None) w.Add($"{a}.pooling_type", (uint)s.Pooling);
-        AddSpmVocab(w, s.Vocab, rng);
+        if (vocabulary is null) AddSpmVocab(w, s.Vocab, rng);
+        else vocabulary(w);
 
         void Matrix(string name, int cols, int rows, double scale, GgmlType type)
         {

@@ -5,13 +5,8 @@ namespace Strata.Tests.Tensors;
 /// <summary>The interleaved layouts (Q4_0, Q4_K) and their kernels give the plain kernels' results for every row count and range.</summary>
 public class Interleaved8Tests
 {
-    private static void Repack(GgmlType type, byte[] plain, byte[] packed, int rows, int cols)
-    {
-        if (type == GgmlType.Q4_0) Q4_0x8.Repack(plain, packed, rows, cols);
-        else if (type == GgmlType.Q8_0) Q8_0x8.Repack(plain, packed, rows, cols);
-        else if (type == GgmlType.Q6_K) Q6_Kx8.Repack(plain, packed, rows, cols);
-        else Q4_Kx8.Repack(plain, packed, rows, cols);
-    }
+    private static void Repack(GgmlType type, byte[] plain, byte[] packed, int rows, int cols) =>
+        Strata.Weights.WeightPacker.Repack(type, plain, packed, rows, cols);
 
     private static (byte[] Plain, byte[] Packed, float[] X) Case(GgmlType type, int rows, int cols, int seed)
     {
@@ -33,6 +28,8 @@ public class Interleaved8Tests
     [InlineData(GgmlType.Q4_0, 67, 512)]
     [InlineData(GgmlType.Q8_0, 8, 32)]
     [InlineData(GgmlType.Q8_0, 19, 2048)]
+    [InlineData(GgmlType.Q5_K, 8, 256)]
+    [InlineData(GgmlType.Q5_K, 19, 512)]
     [InlineData(GgmlType.Q6_K, 8, 256)]
     [InlineData(GgmlType.Q6_K, 23, 768)]
     [InlineData(GgmlType.Q4_K, 8, 256)]
@@ -124,6 +121,8 @@ public class Interleaved8Tests
     [InlineData(GgmlType.Q4_K, 11, 27, 768)]
     [InlineData(GgmlType.Q8_0, 4, 24, 64)]
     [InlineData(GgmlType.Q8_0, 13, 43, 2048)]
+    [InlineData(GgmlType.Q5_K, 4, 16, 256)]
+    [InlineData(GgmlType.Q5_K, 7, 35, 1024)]
     [InlineData(GgmlType.Q6_K, 4, 16, 256)]
     [InlineData(GgmlType.Q6_K, 9, 29, 2048)]
     public void TilesOfTokensMatchThePlainKernel(GgmlType type, int n, int rows, int cols)

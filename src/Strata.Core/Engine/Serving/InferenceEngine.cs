@@ -311,7 +311,7 @@ public sealed class InferenceEngine : IInferenceEngine
         int token = s.Sampler.Sample(logits, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(s.History));
         if (r.FirstTokenMs < 0) r.FirstTokenMs = r.Clock.Elapsed.TotalMilliseconds;
         if (s.Choice == 0) r.PromptReady = true;
-        if (Model.Tokenizer.Vocabulary.IsEndOfGeneration(token))
+        if (Model.Tokenizer.Vocabulary.IsEndOfGeneration(token) || s.Sampler.Grammar is { Ended: true } or { Rejected: true })
         {
             Finish(s, StopReason.EndOfGeneration);
             return;
@@ -323,6 +323,7 @@ public sealed class InferenceEngine : IInferenceEngine
         var (text, stopped) = s.Push(token);
         r.Events.Writer.TryWrite(new TokenEvent(s.Choice, token, text, lp));
         if (stopped) Finish(s, StopReason.StopString, stopped: true);
+        else if (s.Sampler.Grammar is { IsComplete: true }) Finish(s, StopReason.EndOfGeneration);
         else if (g.MaxTokens >= 0 && s.Generated >= g.MaxTokens) Finish(s, StopReason.MaxTokens);
         else if (s.History.Count >= Model.Context) Finish(s, StopReason.ContextFull);
     }
@@ -342,7 +343,7 @@ public sealed class InferenceEngine : IInferenceEngine
     private void Finish(SequenceState s, StopReason reason, bool stopped = false)
     {
         var r = s.Request;
-        r.Events.Writer.TryWrite(new FinishEvent(s.Choice, reason, s.Flush(stopped)));
+        r.Events.Writer.TryWrite(new FinishEvent(s.Choice, reason, s.Flush(stopped)) { StopString = stopped ? s.MatchedStop : null });
         s.Dispose();
         _running.Remove(s);
         lock (_lock) _runningCount = _running.Count;

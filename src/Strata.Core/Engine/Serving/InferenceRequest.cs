@@ -44,7 +44,11 @@ public abstract record InferenceEvent;
 public sealed record TokenEvent(int Choice, int Token, string Text, TokenLogprobs? Logprobs) : InferenceEvent;
 
 /// <summary>A choice ended; <see cref="Text"/> is text still held back, now released.</summary>
-public sealed record FinishEvent(int Choice, StopReason Reason, string Text) : InferenceEvent;
+public sealed record FinishEvent(int Choice, StopReason Reason, string Text) : InferenceEvent
+{
+    /// <summary>With <see cref="StopReason.StopString"/>: which of the request's stop strings ended the choice.</summary>
+    public string? StopString { get; init; }
+}
 
 /// <summary>An embedding request's vector (pooled, normalised when asked).</summary>
 public sealed record EmbeddingEvent(float[] Vector) : InferenceEvent;

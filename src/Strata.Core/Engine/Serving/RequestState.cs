@@ -61,6 +61,8 @@ internal sealed class SequenceState : IDisposable
 {
     private readonly StopStringFilter _stops;
     private readonly StreamingDecoder _decoder;
+    private readonly Tokenizers.ITokenizer _tokenizer;
+    private readonly IReadOnlySet<int>? _shown;
     private string _released = "";
 
     public SequenceState(RequestState request, int choice, Model model)
@@ -69,13 +71,20 @@ internal sealed class SequenceState : IDisposable
         Choice = choice;
         var g = request.Request.Generation;
         // Choices differ by seed, so n > 1 gives n continuations, reproducibly for a given seed.
-        Sampler = new Sampler(g.Sampling with { Seed = g.Sampling.Seed + (ulong)choice }, model.Config.VocabSize);
+        // Each choice follows the shared grammar with its own matcher; the matcher lives as long as this state, so a
+        // preempted choice resumes where its grammar stood.
+        Sampler = new Sampler(g.Sampling with { Seed = g.Sampling.Seed + (ulong)choice }, model.Config.VocabSize, g.Grammar?.NewMatcher());
         History = new List<int>(request.Request.Prompt.Length + Math.Max(0, g.MaxTokens));
         History.AddRange(request.Request.Prompt);
         _stops = new StopStringFilter(g.StopStrings, text => _released += text);
         _decoder = new StreamingDecoder(model.Tokenizer);
+        _tokenizer = model.Tokenizer;
+        _shown = g.ShownControlTokens is { Count: > 0 } shown ? shown : null;
         if (request.Request.Embedding is not null) Pooled = new Pooling(model.Config.Pooling, model.Config.Dim);
     }
+
+    /// <summary>The stop string that ended the choice, if one did.</summary>
+    public string? MatchedStop => _stops.Matched;
 
     /// <summary>An embedding request's pooled hidden state so far; null for generation.</summary>
     public Pooling? Pooled { get; }
@@ -101,7 +110,8 @@ internal sealed class SequenceState : IDisposable
     /// <summary>Adds a sampled token's text; returns what is released now and whether a stop string ended it.</summary>
     public (string Text, bool Stopped) Push(int token)
     {
-        bool stopped = _stops.Push(_decoder.Push(token));
+        string piece = _shown is not null && _shown.Contains(token) ? _decoder.PushBytes(_tokenizer.TokenBytes(token, special: true)) : _decoder.Push(token);
+        bool stopped = _stops.Push(piece);
         string text = _released;
         _released = "";
         return (text, stopped);
