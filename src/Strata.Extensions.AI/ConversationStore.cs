@@ -112,7 +112,8 @@ internal sealed class ConversationStore(string? kvDirectory, ILogger log)
     }
 }
 
-/// <summary>A stored message as JSON: role and content, and the optional fields only when set.</summary>
+/// <summary>A stored message as JSON: role and content, and the optional fields (calls, the call answered, the
+/// function's name, reasoning) only when set.</summary>
 internal static class ConversationJson
 {
     public static void Write(Utf8JsonWriter w, StrataMessage m)
@@ -120,9 +121,36 @@ internal static class ConversationJson
         w.WriteStartObject();
         w.WriteString("role", m.Role);
         w.WriteString("content", m.Content);
+        if (m.ToolCalls is { Count: > 0 } calls)
+        {
+            w.WriteStartArray("tool_calls");
+            foreach (var c in calls)
+            {
+                w.WriteStartObject();
+                w.WriteString("id", c.Id);
+                w.WriteString("name", c.Name);
+                w.WriteString("arguments", c.Arguments);
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
+        }
+        if (m.ToolCallId is not null) w.WriteString("tool_call_id", m.ToolCallId);
+        if (m.Name is not null) w.WriteString("name", m.Name);
+        if (m.ReasoningContent is not null) w.WriteString("reasoning_content", m.ReasoningContent);
         w.WriteEndObject();
     }
 
-    public static StrataMessage Read(JsonElement e) =>
-        new(e.GetProperty("role").GetString()!, e.GetProperty("content").GetString()!);
+    public static StrataMessage Read(JsonElement e)
+    {
+        string? Optional(string name) => e.TryGetProperty(name, out var v) ? v.GetString() : null;
+        return new StrataMessage(e.GetProperty("role").GetString()!, e.GetProperty("content").GetString()!)
+        {
+            ToolCalls = e.TryGetProperty("tool_calls", out var calls)
+                ? calls.EnumerateArray().Select(c => new Strata.Chat.Tools.ChatToolCall(c.GetProperty("id").GetString()!, c.GetProperty("name").GetString()!, c.GetProperty("arguments").GetString()!)).ToList()
+                : null,
+            ToolCallId = Optional("tool_call_id"),
+            Name = Optional("name"),
+            ReasoningContent = Optional("reasoning_content"),
+        };
+    }
 }

@@ -3,9 +3,11 @@ using System.Security.Cryptography;
 using System.Text;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Logging;
-using ChatPrompt = Strata.Chat.ChatPrompt;
-using ChatTemplateException = Strata.Chat.ChatTemplateException;
+using Strata.Chat.Output;
 using ChatMessage = Microsoft.Extensions.AI.ChatMessage;
+using ChatPlanException = Strata.Chat.ChatPlanException;
+using ChatTemplateException = Strata.Chat.ChatTemplateException;
+using ChatTurnPlan = Strata.Chat.ChatTurnPlan;
 using Strata.Engine;
 using Strata.Engine.Serving;
 using StrataMessage = Strata.Chat.ChatMessage;
@@ -89,45 +91,74 @@ public sealed class StrataChatClient : IChatClient
             FinishReason = finish,
         };
 
-        var answer = new StringBuilder();
+        var parser = turn.Plan.NewParser();
+        var answer = new ChatOutput();
         StopReason? reason = null;
         UsageEvent? usage = null;
+        int reasoningTokens = 0;
         await foreach (var e in events.ConfigureAwait(false))
         {
             // Once cancelled, nothing more is handed out; the events are drained until the engine has let go.
             if (cancellationToken.IsCancellationRequested) continue;
+            IReadOnlyList<ChatOutputEvent> pieces;
             switch (e)
             {
-                case TokenEvent { Text.Length: > 0 } t:
-                    answer.Append(t.Text);
-                    yield return Update([new TextContent(t.Text)]);
+                case TokenEvent t:
+                    bool before = parser.InReasoning;
+                    pieces = parser.Push(t.Text);
+                    if (before || parser.InReasoning) reasoningTokens++;
                     break;
                 case FinishEvent f:
                     reason = f.Reason;
-                    if (f.Text.Length > 0)
-                    {
-                        answer.Append(f.Text);
-                        yield return Update([new TextContent(f.Text)]);
-                    }
+                    var last = new List<ChatOutputEvent>(parser.Push(f.Text));
+                    last.AddRange(parser.Finish());
+                    pieces = last;
                     break;
                 case UsageEvent u:
                     usage = u;
-                    break;
+                    continue;
                 case ErrorEvent error:
                     throw new StrataException($"the engine failed the request: {error.Message}");
+                default:
+                    continue;
             }
+            answer.Add(pieces);
+            if (Contents(pieces) is { Count: > 0 } contents) yield return Update(contents);
         }
         // The engine has freed the sequence by now: a cancelled call leaves nothing running behind it.
         cancellationToken.ThrowIfCancellationRequested();
         if (reason is null or StopReason.Cancelled) throw new ObjectDisposedException(nameof(InferenceEngine), "the engine stopped before the answer was complete");
 
-        if (turn.ConversationId is { } id) _conversations.Set(id, [.. turn.Messages, new StrataMessage("assistant", answer.ToString())]);
-        var finish = reason is StopReason.EndOfGeneration or StopReason.StopString ? ChatFinishReason.Stop : ChatFinishReason.Length;
-        yield return Update([new UsageContent(Usage(usage!))], finish);
+        if (turn.ConversationId is { } id)
+            _conversations.Set(id, [.. turn.Messages, new StrataMessage("assistant", answer.Content)
+            {
+                ToolCalls = answer.Calls.Count > 0 ? answer.Calls.ToList() : null,
+                ReasoningContent = answer.Reasoning,
+            }]);
+        var finish = answer.Calls.Count > 0 ? ChatFinishReason.ToolCalls
+            : reason is StopReason.EndOfGeneration or StopReason.StopString ? ChatFinishReason.Stop : ChatFinishReason.Length;
+        yield return Update([new UsageContent(Usage(usage!, reasoningTokens))], finish);
     }
 
-    private static UsageDetails Usage(UsageEvent u) => new()
+    /// <summary>The parser's pieces as Microsoft.Extensions.AI content: text, reasoning, function calls.</summary>
+    private static List<AIContent> Contents(IReadOnlyList<ChatOutputEvent> pieces)
     {
+        var contents = new List<AIContent>(pieces.Count);
+        foreach (var p in pieces)
+        {
+            switch (p)
+            {
+                case ContentDelta { Text.Length: > 0 } c: contents.Add(new TextContent(c.Text)); break;
+                case ReasoningDelta { Text.Length: > 0 } r: contents.Add(new TextReasoningContent(r.Text)); break;
+                case ToolCallDelta call: contents.Add(ChatMessageMapping.ToContent(call.Call)); break;
+            }
+        }
+        return contents;
+    }
+
+    private static UsageDetails Usage(UsageEvent u, int reasoningTokens) => new()
+    {
+        ReasoningTokenCount = reasoningTokens,
         InputTokenCount = u.PromptTokens,
         OutputTokenCount = u.CompletionTokens,
         TotalTokenCount = u.PromptTokens + u.CompletionTokens,
@@ -137,39 +168,45 @@ public sealed class StrataChatClient : IChatClient
             : new AdditionalPropertiesDictionary<long>(u.CacheHitsByTier.ToDictionary(t => "cached_blocks_" + t.Key, t => (long)t.Value)),
     };
 
-    private sealed record Turn(InferenceRequest Request, List<StrataMessage> Messages, string? ConversationId);
+    private sealed record Turn(InferenceRequest Request, ChatTurnPlan Plan, List<StrataMessage> Messages, string? ConversationId);
 
-    /// <summary>The conversation (stored turns, then the new messages) rendered by the model's template, tokenized and
-    /// checked against the context, with the options in the engine's terms.</summary>
+    /// <summary>The conversation (stored turns, then the new messages) with its tools, rendered by the model's template
+    /// (<see cref="ChatTurnPlan"/>, as the HTTP server prepares its turns), checked against the context, with the options
+    /// in the engine's terms.</summary>
     private Turn Prepare(IEnumerable<ChatMessage> messages, ChatOptions? options)
     {
         if (options?.ModelId is { Length: > 0 } modelId && !_runtime.IsThisModel(modelId))
             throw new ArgumentException($"ChatOptions.ModelId '{modelId}' is not this client's model ('{_runtime.ModelId}')", nameof(options));
-        var generation = ChatOptionsMapping.Generation(options);
+        var generation = ChatOptionsMapping.Generation(options, _runtime.Model);
         string? conversationId = string.IsNullOrEmpty(options?.ConversationId) ? null : options.ConversationId;
         var all = new List<StrataMessage>(conversationId is null ? [] : _conversations.Get(conversationId));
         all.AddRange(ChatMessageMapping.ToStrata(messages));
         if (all.Count == 0) throw new ArgumentException("there are no messages to answer", nameof(messages));
+        var conversation = ChatOptionsMapping.Conversation(ChatMessageMapping.WithInstructions(all, options?.Instructions), options);
 
-        int[] prompt;
+        ChatTurnPlan plan;
         try
         {
-            prompt = ChatPrompt.Tokens(_runtime.Model, _runtime.Template, ChatMessageMapping.WithInstructions(all, options?.Instructions));
+            plan = ChatTurnPlan.Prepare(_runtime.Model, _runtime.Template, _runtime.Format, conversation, generation);
         }
         catch (ChatTemplateException e)
         {
             throw new ArgumentException($"the model's chat template could not render these messages: {e.Message}", nameof(messages), e);
         }
-        if (prompt.Length >= _runtime.Model.Context)
-            throw new ArgumentException($"the conversation is {prompt.Length} tokens; the model's context holds {_runtime.Model.Context}", nameof(messages));
+        catch (ChatPlanException e)
+        {
+            throw new ArgumentException($"ChatOptions: {e.Message}", nameof(options), e);
+        }
+        if (plan.Prompt.Length >= _runtime.Model.Context)
+            throw new ArgumentException($"the conversation is {plan.Prompt.Length} tokens; the model's context holds {_runtime.Model.Context}", nameof(messages));
         var request = new InferenceRequest
         {
-            Prompt = prompt,
-            Generation = generation,
+            Prompt = plan.Prompt,
+            Generation = plan.Generation,
             User = ChatOptionsMapping.UserOf(options),
             Priority = ChatOptionsMapping.PriorityOf(options),
         };
-        return new Turn(request, all, conversationId);
+        return new Turn(request, plan, all, conversationId);
     }
 
     /// <inheritdoc />

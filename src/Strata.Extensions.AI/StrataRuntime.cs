@@ -27,6 +27,7 @@ internal sealed class StrataRuntime : IDisposable
         {
             Engine = new InferenceEngine(model, options.ToEngineOptions(e => _log.LogError(e, "engine error: {Error}", e.Message)));
             Template = ChatPrompt.TemplateFor(model);
+            Format = ChatFormat.Of(Template, model.Tokenizer.Vocabulary);
         }
         catch
         {
@@ -48,11 +49,14 @@ internal sealed class StrataRuntime : IDisposable
         Engine = engine;
         Model = engine.Model;
         Template = ChatPrompt.TemplateFor(engine.Model);
+        Format = ChatFormat.Of(Template, engine.Model.Tokenizer.Vocabulary);
     }
 
     public Model Model { get; }
     public InferenceEngine Engine { get; }
     public ChatTemplate Template { get; }
+    /// <summary>What the template implies for the output: the family's call syntax, think tags.</summary>
+    public ChatFormat Format { get; }
     /// <summary>The ssd tier's directory, where conversations are kept too; null without one.</summary>
     public string? KvDirectory { get; }
     public ILogger Log => _log;

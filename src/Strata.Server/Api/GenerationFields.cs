@@ -128,14 +128,7 @@ public sealed record GenerationFields
         IReadOnlyList<string> stops, bool stream, string? user)
     {
         if (user is { Length: > 256 }) throw JsonBody.OutOfRange("user", "of at most 256 characters", $"{user.Length} characters");
-        var sampling = new SamplerOptions
-        {
-            Temperature = (float)temperature,
-            TopK = topP == 0 ? 1 : Math.Max(0, topK ?? 40),
-            TopP = topP == 0 ? 1 : (float)topP,
-            MinP = 0.05f,
-            Seed = (ulong)Random.Shared.NextInt64(),
-        };
+        var sampling = new SamplingRequest { Temperature = temperature, TopP = topP, TopK = topK }.ToSamplerOptions();
         return new GenerationFields
         {
             Generation = new GenerationOptions { MaxTokens = maxTokens ?? -1, Sampling = sampling, StopStrings = stops },
