@@ -19,10 +19,12 @@ namespace Strata.Extensions.AI;
 /// <c>strata serve</c>, with no server and no native library. Safe for concurrent calls, which are batched together
 /// (up to <see cref="StrataOptions.Parallel"/> sequences per forward pass, the rest queued fairly). The model's own chat
 /// template renders the messages. <see cref="ChatOptions"/> is honoured where the engine can: temperature, top-p,
-/// top-k, max output tokens, seed, stop sequences, penalties, instructions, conversation ids (see
+/// top-k, max output tokens, seed, stop sequences, penalties, instructions, tools and tool mode (calls come back as
+/// <see cref="FunctionCallContent"/>; a required call is enforced by a grammar), response formats (JSON, JSON schema:
+/// constrained decoding), conversation ids (see
 /// <see cref="ChatOptions.ConversationId"/>: only a turn's new messages need sending, the earlier turns' KV is
 /// reused) and Strata's own knobs in <see cref="ChatOptions.AdditionalProperties"/> (<c>min_p</c>,
-/// <c>repeat_penalty</c>, <c>repeat_last_n</c>, <c>priority</c>, <c>user</c>).
+/// <c>repeat_penalty</c>, <c>repeat_last_n</c>, <c>grammar</c>, <c>priority</c>, <c>user</c>).
 /// </summary>
 public sealed class StrataChatClient : IChatClient
 {
