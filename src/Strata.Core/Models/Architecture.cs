@@ -71,6 +71,8 @@ public static class HParamKeys
     public const string RopeScalingFactor = "{0}.rope.scaling.factor";
     public const string RopeScaleLinear = "{0}.rope.scale_linear";
     public const string VocabSize = "{0}.vocab_size";
+    public const string PoolingType = "{0}.pooling_type";
+    public const string CausalAttention = "{0}.attention.causal";
 
     public static string For(string key, string arch) => string.Format(System.Globalization.CultureInfo.InvariantCulture, key, arch);
 }

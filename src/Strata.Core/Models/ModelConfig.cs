@@ -2,6 +2,12 @@ using Strata.Gguf;
 
 namespace Strata.Models;
 
+/// <summary>
+/// How an embedding model turns its per-token hidden states into one vector (GGUF <c>&lt;arch&gt;.pooling_type</c>,
+/// numbered as llama.cpp's <c>llama_pooling_type</c>). <see cref="None"/>: a generative model, no embedding.
+/// </summary>
+public enum PoolingType { None = 0, Mean = 1, Cls = 2, Last = 3 }
+
 /// <summary>The hyper-parameters of a decoder-only transformer, read from GGUF metadata and checked for consistency.</summary>
 public sealed record ModelConfig
 {
@@ -20,6 +26,8 @@ public sealed record ModelConfig
     public required int RopeDims { get; init; }
     /// <summary>Position multiplier from linear rope scaling (1 / factor); 1 when unscaled.</summary>
     public required float RopeFreqScale { get; init; }
+    /// <summary>Set for embedding models: how their hidden states are pooled into one vector.</summary>
+    public PoolingType Pooling { get; init; }
 
     public int QDim => Heads * HeadDim;
     public int KvDim => KvHeads * HeadDim;
@@ -92,6 +100,11 @@ public sealed record ModelConfig
         }
 
         int context = Positive(HParamKeys.ContextLength, 2048);
+        var pooling = ReadPooling(m, K(HParamKeys.PoolingType), Bad);
+        // Embedding models of these architectures attend causally, as the forward pass does; a bidirectional one would
+        // give other vectors, so it is refused rather than computed wrongly.
+        if (m.TryGetBool(K(HParamKeys.CausalAttention)) == false)
+            throw Bad($"'{K(HParamKeys.CausalAttention)}' is false: Strata computes causal attention only");
 
         return new ModelConfig
         {
@@ -108,6 +121,22 @@ public sealed record ModelConfig
             RopeFreqBase = freqBase,
             RopeDims = ropeDims,
             RopeFreqScale = freqScale,
+            Pooling = pooling,
+        };
+    }
+
+    private static PoolingType ReadPooling(GgufMetadata m, string key, Func<string, GgufFormatException> bad)
+    {
+        // Any integer width is accepted; -1 (llama.cpp's "unspecified") reads as none, as in llama.cpp.
+        int? value = m.TryGetInt32(key);
+        return value switch
+        {
+            null or -1 or 0 => PoolingType.None,
+            1 => PoolingType.Mean,
+            2 => PoolingType.Cls,
+            3 => PoolingType.Last,
+            4 => throw bad($"'{key}' = 4 (rank) is a reranker's pooling, which Strata does not compute"),
+            _ => throw bad($"'{key}' = {value} is not a pooling type (1 mean, 2 cls, 3 last)"),
         };
     }
 }

@@ -85,12 +85,14 @@ public sealed class ModelWeights
             ropeFactors = Vector(TensorNames.RopeFrequencies, c.RopeDims / 2);
             if (ropeFactors.Any(f => !(f > 0) || float.IsInfinity(f))) throw Bad($"tensor '{TensorNames.RopeFrequencies}' holds non-positive factors");
         }
+        var output = Optional(TensorNames.Output, c.Dim, c.VocabSize);
         return new ModelWeights
         {
             TokenEmbedding = embd,
             OutputNorm = Vector(TensorNames.OutputNorm, c.Dim),
-            // A tied output reuses the embedding's bytes; the embedding itself stays plain for row lookups.
-            Output = Pack(Optional(TensorNames.Output, c.Dim, c.VocabSize) ?? embd),
+            // A tied output reuses the embedding's bytes; the embedding itself stays plain for row lookups. An embedding
+            // model without an output head needs no logits to embed, so its stand-in is not repacked (no copy made).
+            Output = output is not null ? Pack(output) : c.Pooling != PoolingType.None ? embd : Pack(embd),
             RopeFactors = ropeFactors,
             Layers = layers,
         };

@@ -3,22 +3,23 @@ using Strata.Tensors;
 
 namespace Strata.Models;
 
-/// <summary>
-/// The forward pass shared by every supported architecture, readable top to bottom. A batch of tokens (prefill) or a
-/// single token (decode) goes in, the KV rows of those positions are written into the sequence's blocks, and logits
-/// come out. Every buffer is allocated in the constructor; <see cref="Forward"/> allocates nothing.
-/// </summary>
 /// <summary>Which logits a batch entry wants back.</summary>
 public enum LogitRows { None, Last, All }
 
 /// <summary>One sequence's share of a batched forward pass: its next <see cref="Count"/> tokens.</summary>
 public readonly record struct BatchEntry(KvSequence Sequence, int Count, LogitRows Logits = LogitRows.Last);
 
+/// <summary>
+/// The forward pass shared by every supported architecture, readable top to bottom. A batch of tokens (prefill) or a
+/// single token (decode) goes in, the KV rows of those positions are written into the sequence's blocks, and logits
+/// (or, for embedding models, the final hidden states) come out. Every buffer is allocated in the constructor;
+/// <c>Forward</c> allocates nothing.
+/// </summary>
 public sealed class Transformer : IDisposable
 {
     public ModelConfig Config { get; }
     public ModelWeights Weights { get; }
-    /// <summary>Most tokens one <see cref="Forward"/> call takes; longer prompts go in chunks.</summary>
+    /// <summary>Most tokens one <c>Forward</c> call takes; longer prompts go in chunks.</summary>
     public int MaxBatch { get; }
 
     private readonly ComputePool _pool;
@@ -111,9 +112,10 @@ public sealed class Transformer : IDisposable
     /// entry order, each entry continues its own sequence at its own positions. Every matrix is read once for the
     /// whole batch; attention runs per token against that token's sequence. Logits go to <paramref name="logits"/>,
     /// entry after entry: [Count × Vocab] for <see cref="LogitRows.All"/>, [Vocab] for <see cref="LogitRows.Last"/>,
-    /// nothing for <see cref="LogitRows.None"/>.
+    /// nothing for <see cref="LogitRows.None"/>. When <paramref name="hidden"/> is given, the final normed hidden state
+    /// of every token of the batch goes there too, [n × Dim] in token order (what embedding models pool).
     /// </summary>
-    public void Forward(ReadOnlySpan<int> tokens, ReadOnlySpan<BatchEntry> entries, Span<float> logits)
+    public void Forward(ReadOnlySpan<int> tokens, ReadOnlySpan<BatchEntry> entries, Span<float> logits, Span<float> hidden = default)
     {
         var c = Config;
         int n = tokens.Length;
@@ -127,6 +129,7 @@ public sealed class Transformer : IDisposable
         }
         if (total != n) throw new ArgumentException($"entries cover {total} tokens, {n} given");
         if (logits.Length < logitRows * c.VocabSize) throw new ArgumentException("logits buffer too small");
+        if (!hidden.IsEmpty && hidden.Length < n * c.Dim) throw new ArgumentException("hidden-state buffer too small");
         foreach (int t in tokens)
             if ((uint)t >= (uint)c.VocabSize) throw new StrataException($"token id {t} is outside the vocabulary (0 to {c.VocabSize - 1})");
 
@@ -207,6 +210,8 @@ public sealed class Transformer : IDisposable
             Ops.Add(x, xn, x);
             Mark(ForwardPhase.Elementwise);
         }
+
+        if (!hidden.IsEmpty) RmsNormRows(x, Weights.OutputNorm, hidden, n);
 
         // Logits only for the rows asked for (decode and the end of a prefill chunk need just the last one).
         int rows = 0;

@@ -29,16 +29,20 @@ public static class EngineRun
         {
             all.Cancel();
             all.Dispose();
-            throw e switch
-            {
-                EngineBusyException busy => new ApiException(429, busy.Message, "rate_limit_error", code: "rate_limit_exceeded") { RetryAfter = busy.RetryAfter },
-                ObjectDisposedException => new ApiException(503, "The server is shutting down.", "unavailable_error", code: "shutting_down"),
-                StrataException s => ApiException.Invalid(s.Message),
-                _ => e,
-            };
+            throw Refusal(e);
         }
         return Merge(started, all);
     }
+
+    /// <summary>The engine's refusal of a request as an API error: 429 when the queue is full, 503 while shutting down,
+    /// 400 for a request it cannot run; anything else is left as it is.</summary>
+    public static Exception Refusal(Exception e) => e switch
+    {
+        EngineBusyException busy => new ApiException(429, busy.Message, "rate_limit_error", code: "rate_limit_exceeded") { RetryAfter = busy.RetryAfter },
+        ObjectDisposedException => new ApiException(503, "The server is shutting down.", "unavailable_error", code: "shutting_down"),
+        StrataException s => ApiException.Invalid(s.Message),
+        _ => e,
+    };
 
     private static async IAsyncEnumerable<PromptEvent> Merge(List<IAsyncEnumerable<InferenceEvent>> streams, CancellationTokenSource all)
     {

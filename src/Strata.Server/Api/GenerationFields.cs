@@ -31,22 +31,23 @@ public sealed record GenerationFields
     };
 
     /// <summary>
-    /// Reads the fields. Defaults follow OpenAI where it defines them (temperature 1, top_p 1, no penalties) and
-    /// llama.cpp's server for its extras (top_k 40, min_p 0.05, repeat_penalty 1, repeat_last_n 64).
+    /// Reads the fields. Defaults are <see cref="SamplingRequest"/>'s: OpenAI's where it defines them (temperature 1,
+    /// top_p 1, no penalties) and llama.cpp's server's for its extras (top_k 40, min_p 0.05, repeat_penalty 1, repeat_last_n 64).
     /// </summary>
     /// <param name="fairnessKey">Whom the request counts against when it names no <c>user</c> (from the API key).</param>
     public static GenerationFields Parse(JsonBody b, ModelHost host, bool chat, string fairnessKey)
     {
         var limits = host.Options.Limits;
-        double temperature = b.Number("temperature", 0, 2) ?? 1;
-        double topP = b.Number("top_p", 0, 1) ?? 1;
-        int topK = (int)(b.Integer("top_k", -1, int.MaxValue) ?? 40);
-        double minP = b.Number("min_p", 0, 1) ?? 0.05;
-        double repeat = b.Number("repeat_penalty", 0, 100) ?? 1;
+        // Absent fields get SamplingRequest's defaults, the same as the in-process IChatClient's.
+        double? temperature = b.Number("temperature", 0, 2);
+        double? topP = b.Number("top_p", 0, 1);
+        int? topK = (int?)b.Integer("top_k", -1, int.MaxValue);
+        double? minP = b.Number("min_p", 0, 1);
+        double? repeat = b.Number("repeat_penalty", 0, 100);
         if (repeat <= 0) throw JsonBody.OutOfRange("repeat_penalty", "above 0", "0");
-        double presence = b.Number("presence_penalty", -2, 2) ?? 0;
-        double frequency = b.Number("frequency_penalty", -2, 2) ?? 0;
-        int lastN = (int)(b.Integer("repeat_last_n", -1, int.MaxValue) ?? 64);
+        double? presence = b.Number("presence_penalty", -2, 2);
+        double? frequency = b.Number("frequency_penalty", -2, 2);
+        int? lastN = (int?)b.Integer("repeat_last_n", -1, int.MaxValue);
         long? seed = b.Integer("seed", long.MinValue, long.MaxValue);
 
         // max_completion_tokens is the newer name in chat; llama.cpp's n_predict is accepted as well.
@@ -88,19 +89,18 @@ public sealed record GenerationFields
         if (user is { Length: > 256 }) throw JsonBody.OutOfRange("user", "of at most 256 characters", $"{user.Length} characters");
         int priority = (int)(b.Integer("priority", -1_000_000, 1_000_000) ?? 0);
 
-        var sampling = new SamplerOptions
+        var sampling = new SamplingRequest
         {
-            // top_p 0 means "only the most likely token" in OpenAI's API; the sampler wants p in (0, 1].
-            Temperature = (float)temperature,
-            TopK = topP == 0 ? 1 : Math.Max(0, topK),
-            TopP = topP == 0 ? 1 : (float)topP,
-            MinP = (float)minP,
-            RepeatPenalty = (float)repeat,
-            PresencePenalty = (float)presence,
-            FrequencyPenalty = (float)frequency,
-            PenaltyLastN = lastN,
-            Seed = seed is { } s ? unchecked((ulong)s) : (ulong)Random.Shared.NextInt64(),
-        };
+            Temperature = temperature,
+            TopP = topP,
+            TopK = topK,
+            MinP = minP,
+            RepeatPenalty = repeat,
+            PresencePenalty = presence,
+            FrequencyPenalty = frequency,
+            RepeatLastN = lastN,
+            Seed = seed,
+        }.ToSamplerOptions();
         return new GenerationFields
         {
             Generation = new GenerationOptions
@@ -128,14 +128,7 @@ public sealed record GenerationFields
         IReadOnlyList<string> stops, bool stream, string? user)
     {
         if (user is { Length: > 256 }) throw JsonBody.OutOfRange("user", "of at most 256 characters", $"{user.Length} characters");
-        var sampling = new SamplerOptions
-        {
-            Temperature = (float)temperature,
-            TopK = topP == 0 ? 1 : Math.Max(0, topK ?? 40),
-            TopP = topP == 0 ? 1 : (float)topP,
-            MinP = 0.05f,
-            Seed = (ulong)Random.Shared.NextInt64(),
-        };
+        var sampling = new SamplingRequest { Temperature = temperature, TopP = topP, TopK = topK }.ToSamplerOptions();
         return new GenerationFields
         {
             Generation = new GenerationOptions { MaxTokens = maxTokens ?? -1, Sampling = sampling, StopStrings = stops },

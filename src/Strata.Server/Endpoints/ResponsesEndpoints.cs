@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Strata.Engine;
+using Strata.Chat;
 using Strata.Engine.Serving;
 using Strata.Server.Api;
 using Strata.Server.Api.Responses;

@@ -77,6 +77,7 @@ public sealed class StrataServer : IAsyncDisposable
         MessagesEndpoints.Map(app);
         ResponsesEndpoints.Map(app);
         CompletionEndpoints.Map(app);
+        EmbeddingEndpoints.Map(app);
         InfoEndpoints.Map(app);
         TokenizeEndpoints.Map(app);
         app.MapFallback(ctx => throw new ApiException(404, $"Invalid URL ({ctx.Request.Method} {ctx.Request.Path})."));

@@ -38,6 +38,8 @@ public sealed class ServerLimits
     public int MaxTools { get; set; } = 128;
     /// <summary>Prompts in one /v1/completions request.</summary>
     public int MaxPrompts { get; set; } = 16;
+    /// <summary>Inputs in one /v1/embeddings request (OpenAI's limit).</summary>
+    public int MaxEmbeddingInputs { get; set; } = 2048;
     /// <summary>Requests waiting for a slot before new ones get 429.</summary>
     public int MaxWaiting { get; set; } = 256;
     /// <summary>A request still generating after this long is stopped; 0: never.</summary>

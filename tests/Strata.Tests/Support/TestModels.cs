@@ -20,10 +20,11 @@ public sealed record ModelSpec(
     float RopeBase = 10000f,
     bool RopeFactors = false,
     int Seed = 1,
-    int Context = 512)
+    int Context = 512,
+    PoolingType Pooling = PoolingType.None)
 {
     public override string ToString() =>
-        $"{Arch} d{Dim} L{Layers} h{Heads}/{KvHeads}{(HeadDim is int hd ? $" hd{hd}" : "")} ff{FeedForward} v{Vocab} {Type}{(Tied ? " tied" : "")}{(RopeFactors ? " ropefreqs" : "")}";
+        $"{Arch} d{Dim} L{Layers} h{Heads}/{KvHeads}{(HeadDim is int hd ? $" hd{hd}" : "")} ff{FeedForward} v{Vocab} {Type}{(Tied ? " tied" : "")}{(RopeFactors ? " ropefreqs" : "")}{(Pooling != PoolingType.None ? $" pool-{Pooling}" : "")}";
 }
 
 /// <summary>
@@ -66,6 +67,8 @@ public static class TestModels
         w.Add($"{a}.rope.freq_base", s.RopeBase);
         w.Add($"{a}.rope.dimension_count", (uint)hd);
         w.Add("general.file_type", 0u);
+        // An embedding model (llama.cpp reads the pooling type from here); with Tied it has no output head at all.
+        if (s.Pooling != PoolingType.None) w.Add($"{a}.pooling_type", (uint)s.Pooling);
         if (vocabulary is null) AddSpmVocab(w, s.Vocab, rng);
         else vocabulary(w);
 
@@ -118,7 +121,7 @@ public static class TestModels
             w.AddTensor(TensorNames.RopeFrequencies, GgmlType.F32, new long[] { f.Length }, MemoryMarshal.AsBytes(f.AsSpan()).ToArray());
         }
 
-        string path = Path.Combine(dir, $"{a}-{s.Dim}-{s.Layers}-{s.Heads}-{s.KvHeads}-{s.Vocab}-{s.Type}-{(s.Tied ? "t" : "u")}-{s.Seed}.gguf");
+        string path = Path.Combine(dir, $"{a}-{s.Dim}-{s.Layers}-{s.Heads}-{s.KvHeads}-{s.Vocab}-{s.Type}-{(s.Tied ? "t" : "u")}-{s.Seed}{(s.Pooling != PoolingType.None ? "-" + s.Pooling : "")}.gguf");
         w.Write(path);
         return path;
     }

@@ -9,7 +9,8 @@ public interface IInferenceEngine : IDisposable
     Model Model { get; }
 
     /// <summary>
-    /// Queues a request and streams its events: tokens and finishes per choice, then one <see cref="UsageEvent"/>.
+    /// Queues a request and streams its events: tokens and finishes per choice (an embedding request: one
+    /// <see cref="EmbeddingEvent"/>, or a cancelled <see cref="FinishEvent"/>), then one <see cref="UsageEvent"/>.
     /// Throws <see cref="EngineBusyException"/> at once when the queue is full and <see cref="StrataException"/> for a
     /// request that cannot run (a prompt longer than the context). Cancelling the token stops the request and frees
     /// its KV blocks at the next step.
@@ -21,6 +22,9 @@ public interface IInferenceEngine : IDisposable
 
     /// <summary>Sequences preempted so far because the KV pool ran out (vLLM's num_preemptions).</summary>
     long Preemptions { get; }
+
+    /// <summary>The most sequences one forward pass has computed together so far: above 1 once requests were batched.</summary>
+    int PeakBatchSequences { get; }
 }
 
 public readonly record struct EngineLoad(int Running, int Waiting);

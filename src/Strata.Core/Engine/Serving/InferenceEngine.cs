@@ -21,9 +21,11 @@ public sealed class InferenceEngine : IInferenceEngine
     private readonly int[] _tokens;                 // [MaxBatch] the step's tokens, entry after entry
     private readonly Models.BatchEntry[] _entries;  // [MaxRunning] the step's sequences
     private readonly float[] _logits;               // [MaxRunning × Vocab] the step's logits, one row per sampled sequence
+    private readonly float[] _hidden;               // [MaxBatch × Dim] the step's final hidden states (embedding models only)
     private readonly Thread _thread;
     private readonly SemaphoreSlim _wake = new(0);
     private long _arrivals, _admissions, _preemptions;
+    private int _peakBatch;
     private volatile bool _stopping;
 
     public InferenceEngine(Model model, EngineOptions? options = null)
@@ -35,6 +37,7 @@ public sealed class InferenceEngine : IInferenceEngine
         _budget = new StepBudget(Math.Min(_o.StepTokenBudget, model.Transformer.MaxBatch), _o.TargetStepSeconds);
         _entries = new Models.BatchEntry[_o.MaxRunning];
         _logits = new float[_o.MaxRunning * model.Config.VocabSize];
+        _hidden = model.Config.Pooling != Models.PoolingType.None ? new float[model.Transformer.MaxBatch * model.Config.Dim] : [];
         _thread = new Thread(Loop) { IsBackground = true, Name = "strata-engine" };
         _thread.Start();
     }
@@ -51,6 +54,8 @@ public sealed class InferenceEngine : IInferenceEngine
 
     /// <summary>Sequences preempted so far (their blocks given back when the pool ran out).</summary>
     public long Preemptions => Interlocked.Read(ref _preemptions);
+
+    public int PeakBatchSequences => Volatile.Read(ref _peakBatch);
 
     public IAsyncEnumerable<InferenceEvent> RunAsync(InferenceRequest request, CancellationToken cancel = default)
     {
@@ -71,7 +76,18 @@ public sealed class InferenceEngine : IInferenceEngine
     private void Validate(InferenceRequest r)
     {
         if (r.Prompt.Length == 0) throw new StrataException("the prompt is empty");
-        if (r.Prompt.Length >= Model.Context)
+        if (r.Embedding is not null)
+        {
+            if (Model.Config.Pooling == Models.PoolingType.None)
+                throw new StrataException($"{System.IO.Path.GetFileName(Model.Path)} is not an embedding model (its GGUF has no {Model.Config.Architecture.Name}.pooling_type)");
+            if (r.Choices != 1) throw new StrataException("an embedding request has one choice");
+            if (r.Embedding.Dimensions < 0 || r.Embedding.Dimensions > Model.Config.Dim)
+                throw new StrataException($"dimensions = {r.Embedding.Dimensions}: this model's embeddings have 1 to {Model.Config.Dim}");
+            // Nothing is generated after the prompt, so it may fill the context.
+            if (r.Prompt.Length > Model.Context)
+                throw new StrataException($"the input has {r.Prompt.Length} tokens; the context holds {Model.Context}");
+        }
+        else if (r.Prompt.Length >= Model.Context)
             throw new StrataException($"the prompt has {r.Prompt.Length} tokens; the context holds {Model.Context}");
         if (r.Choices < 1 || r.Choices > _o.MaxRunning)
             throw new StrataException($"n = {r.Choices}: between 1 and {_o.MaxRunning} choices can run at once");
@@ -133,26 +149,38 @@ public sealed class InferenceEngine : IInferenceEngine
             if (_running.Any(r => r.Load is not null)) Thread.Sleep(1);
             return;
         }
+        if (_batch.Count > _peakBatch) Volatile.Write(ref _peakBatch, _batch.Count);
 
         // One forward pass for everything: every matrix is read once for all sequences of the step.
         int n = 0;
+        bool embedding = false;
         for (int e = 0; e < _batch.Count; e++)
         {
             var (s, count) = _batch[e];
             System.Runtime.InteropServices.CollectionsMarshal.AsSpan(s.History).Slice(s.Kv!.Length, count).CopyTo(_tokens.AsSpan(n));
             n += count;
-            _entries[e] = new Models.BatchEntry(s.Kv, count, count == s.Pending ? Models.LogitRows.Last : Models.LogitRows.None);
+            embedding |= s.Pooled is not null;
+            bool last = count == s.Pending && s.Pooled is null;
+            _entries[e] = new Models.BatchEntry(s.Kv, count, last ? Models.LogitRows.Last : Models.LogitRows.None);
         }
         long started = System.Diagnostics.Stopwatch.GetTimestamp();
-        Model.Transformer.Forward(_tokens.AsSpan(0, n), _entries.AsSpan(0, _batch.Count), _logits);
+        Model.Transformer.Forward(_tokens.AsSpan(0, n), _entries.AsSpan(0, _batch.Count), _logits, embedding ? _hidden : default);
         _budget.Observe(n, System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds);
 
         int row = 0;
-        for (int e = 0; e < _batch.Count; e++)
+        for (int e = 0, first = 0; e < _batch.Count; first += _batch[e].Count, e++)
         {
             var s = _batch[e].Sequence;
             bool sample = _entries[e].Logits == Models.LogitRows.Last;
             _entries[e] = default;
+            if (s.Pooled is { } pooled)
+            {
+                // An embedding is one-off: its blocks are not named in the cache, its states are pooled as they come.
+                int d = Model.Config.Dim;
+                pooled.Add(_hidden.AsSpan(first * d, _batch[e].Count * d), _batch[e].Count);
+                if (s.Pending == 0) FinishEmbedding(s, pooled);
+                continue;
+            }
             Model.KvCache.Commit(s.Kv!);
             if (!sample) continue;
             Sample(s, _logits.AsSpan(row++ * Model.Config.VocabSize, Model.Config.VocabSize));
@@ -170,6 +198,12 @@ public sealed class InferenceEngine : IInferenceEngine
         {
             if (s.Choice > 0 && !s.Request.PromptReady) return false;
             s.Kv = Model.NewSequence();
+            if (s.Pooled is { } pooled)
+            {
+                // Pooling needs every position's hidden state, which cached KV blocks do not give.
+                pooled.Reset();
+                return true;
+            }
             s.Load = Model.KvCache.BeginAttachPrefix(s.Kv, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(s.History));
         }
         if (s.Load is not { } load) return true;
@@ -292,6 +326,18 @@ public sealed class InferenceEngine : IInferenceEngine
         else if (s.Sampler.Grammar is { IsComplete: true }) Finish(s, StopReason.EndOfGeneration);
         else if (g.MaxTokens >= 0 && s.Generated >= g.MaxTokens) Finish(s, StopReason.MaxTokens);
         else if (s.History.Count >= Model.Context) Finish(s, StopReason.ContextFull);
+    }
+
+    private void FinishEmbedding(SequenceState s, Pooling pooled)
+    {
+        var r = s.Request;
+        if (r.FirstTokenMs < 0) r.FirstTokenMs = r.Clock.Elapsed.TotalMilliseconds;
+        var o = r.Request.Embedding!;
+        r.Events.Writer.TryWrite(new EmbeddingEvent(pooled.Finish(o.Normalize, o.Dimensions)));
+        s.Dispose();
+        _running.Remove(s);
+        lock (_lock) _runningCount = _running.Count;
+        if (r.CloseChoice()) r.Complete();
     }
 
     private void Finish(SequenceState s, StopReason reason, bool stopped = false)

@@ -14,6 +14,21 @@ public sealed record InferenceRequest
     public string User { get; init; } = "";
     /// <summary>Lower runs first (vLLM's convention); 0 by default.</summary>
     public int Priority { get; init; }
+    /// <summary>
+    /// Set to embed the prompt instead of continuing it (embedding models only): the prompt is computed without logits
+    /// or the prefix cache, its final hidden states pooled as the model says, and one <see cref="EmbeddingEvent"/> comes
+    /// back before the <see cref="UsageEvent"/>. <see cref="Generation"/> and <see cref="Choices"/> do not apply.
+    /// </summary>
+    public EmbeddingOptions? Embedding { get; init; }
+}
+
+/// <summary>How an embedding request's vector is finished.</summary>
+public sealed record EmbeddingOptions
+{
+    /// <summary>Scale to unit length (llama.cpp's and OpenAI's default).</summary>
+    public bool Normalize { get; init; } = true;
+    /// <summary>Keep only the first this many components (Matryoshka-style truncation, before normalising); 0 keeps all.</summary>
+    public int Dimensions { get; init; }
 }
 
 /// <summary>The log-probability of the chosen token and of the most likely alternatives at that step.</summary>
@@ -34,6 +49,9 @@ public sealed record FinishEvent(int Choice, StopReason Reason, string Text) : I
     /// <summary>With <see cref="StopReason.StopString"/>: which of the request's stop strings ended the choice.</summary>
     public string? StopString { get; init; }
 }
+
+/// <summary>An embedding request's vector (pooled, normalised when asked).</summary>
+public sealed record EmbeddingEvent(float[] Vector) : InferenceEvent;
 
 /// <summary>The last event of a request: token counts and timings.</summary>
 public sealed record UsageEvent(int PromptTokens, int CachedTokens, int CompletionTokens, double QueueMs, double TimeToFirstTokenMs,

@@ -80,10 +80,14 @@ internal sealed class SequenceState : IDisposable
         _decoder = new StreamingDecoder(model.Tokenizer);
         _tokenizer = model.Tokenizer;
         _shown = g.ShownControlTokens is { Count: > 0 } shown ? shown : null;
+        if (request.Request.Embedding is not null) Pooled = new Pooling(model.Config.Pooling, model.Config.Dim);
     }
 
     /// <summary>The stop string that ended the choice, if one did.</summary>
     public string? MatchedStop => _stops.Matched;
+
+    /// <summary>An embedding request's pooled hidden state so far; null for generation.</summary>
+    public Pooling? Pooled { get; }
 
     public RequestState Request { get; }
     public int Choice { get; }

@@ -1,7 +1,6 @@
-using Strata.Chat;
 using Strata.Chat.Tools;
 
-namespace Strata.Server.Api;
+namespace Strata.Chat;
 
 public enum ToolChoiceMode { Auto, None, Required, Function }
 
@@ -11,7 +10,10 @@ public sealed record ToolChoice(ToolChoiceMode Mode, string? Function = null)
     public static readonly ToolChoice Auto = new(ToolChoiceMode.Auto), None = new(ToolChoiceMode.None), Required = new(ToolChoiceMode.Required);
 }
 
-/// <summary>A chat request in the engine's terms, whichever API it came through (chat completions, Responses, Messages).</summary>
+/// <summary>
+/// A chat request in the engine's terms, whichever front end it came through: the HTTP APIs (chat completions,
+/// Responses, Messages) and the in-process <c>IChatClient</c>.
+/// </summary>
 public sealed record ChatConversation
 {
     public required List<ChatMessage> Messages { get; init; }
@@ -21,12 +23,14 @@ public sealed record ChatConversation
     /// <summary>Extra template variables (chat_template_kwargs), such as enable_thinking.</summary>
     public IReadOnlyDictionary<string, object?>? TemplateVariables { get; init; }
 
-    /// <summary>A named tool_choice must name a function the request offers.</summary>
-    public void CheckToolChoice(string param)
+    /// <summary>What is wrong with the tool choice, or null: a named choice must name an offered function, and a
+    /// required call needs tools.</summary>
+    public string? ToolChoiceError()
     {
         if (ToolChoice.Mode == ToolChoiceMode.Function && !Tools.Any(t => t.Name == ToolChoice.Function))
-            throw ApiException.Invalid($"Invalid '{param}': the function '{ToolChoice.Function}' is not among the tools.", param, "invalid_value");
+            return $"the function '{ToolChoice.Function}' is not among the tools";
         if (ToolChoice.Mode is ToolChoiceMode.Required or ToolChoiceMode.Function && Tools.Count == 0)
-            throw ApiException.Invalid($"Invalid '{param}': a tool call is required but no tools were given.", param, "invalid_value");
+            return "a tool call is required but no tools were given";
+        return null;
     }
 }
