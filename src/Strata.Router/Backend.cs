@@ -31,16 +31,20 @@ public sealed class Backend
     /// <summary>strata_num_requests_waiting and strata_num_requests_running at the last scrape.</summary>
     public double Waiting { get; set; }
     public double Running { get; set; }
+    /// <summary>This router's requests in flight to the backend when it was last scraped (part of what the scrape counted).</summary>
+    public int InFlightAtScrape { get; set; }
     public DateTime? LastSeen { get; set; }
     public string? LastError { get; set; }
 
     public int InFlight => Volatile.Read(ref _inFlight);
 
     /// <summary>
-    /// What routing weighs: the backend's own count of waiting and running sequences, or this router's requests in
-    /// flight when that is more (a scrape is up to one interval old; the router's count is now).
+    /// What routing weighs, in sequences: the backend's waiting and running ones from others (its last scrape, less
+    /// this router's requests it counted then) plus this router's in flight now. A scrape is up to one interval old;
+    /// counting the router's own part from its live count keeps a backend that has just finished a request (the
+    /// previous turn of a conversation, typically) from looking busy.
     /// </summary>
-    public double Load => Math.Max(Waiting + Running, InFlight);
+    public double Load => Math.Max(0, Waiting + Running - InFlightAtScrape) + InFlight;
 
     public void Begin() => Interlocked.Increment(ref _inFlight);
     public void End() => Interlocked.Decrement(ref _inFlight);

@@ -59,7 +59,10 @@ public sealed class BackendMonitor : IAsyncDisposable
             problem = (int)health.StatusCode == 200 ? null : $"/health answered {(int)health.StatusCode}";
             if (problem is null)
             {
+                int before = b.InFlight;
                 string metrics = await _http.GetStringAsync(new Uri(b.Address, "/metrics"), cancel);
+                // The backend counted those of the router's requests that were in flight while it answered.
+                b.InFlightAtScrape = Math.Min(before, b.InFlight);
                 b.Waiting = Gauge(metrics, "strata_num_requests_waiting");
                 b.Running = Gauge(metrics, "strata_num_requests_running");
             }

@@ -101,6 +101,22 @@ public class RoutingPolicyTests
     }
 
     [Fact]
+    public void ABackendThatJustFinishedTheRoutersRequestDoesNotLookBusy()
+    {
+        var b = Backends(1)[0];
+        // Scraped while one of this router's requests ran there; that request has finished since.
+        b.Running = 1;
+        b.InFlightAtScrape = 1;
+        Assert.Equal(0, b.Load);
+        b.Begin();
+        Assert.Equal(1, b.Load);
+        b.End();
+        // Others' sequences count as scraped.
+        b.Waiting = 2;
+        Assert.Equal(2, b.Load);
+    }
+
+    [Fact]
     public void RoundRobinTakesTurns()
     {
         var policy = new RoutingPolicy(Backends(3), RoutePolicy.RoundRobin);
