@@ -16,61 +16,17 @@ public static class ChatRequestReader
 
     public static ChatConversation Read(JsonBody b, int maxMessages, int maxTools)
     {
-        var tools = Tools(b, maxTools);
+        var tools = ToolFields.FunctionList(b.Get("tools"), maxTools, nested: true);
         var c = new ChatConversation
         {
             Messages = Messages(b, maxMessages),
             Tools = tools,
-            ToolChoice = Choice(b.Get("tool_choice"), tools.Count > 0),
+            ToolChoice = ToolFields.Choice(b.Get("tool_choice"), tools.Count > 0, nested: true),
             ParallelToolCalls = b.Bool("parallel_tool_calls") ?? true,
             TemplateVariables = ToolFields.TemplateVariables(b.Get("chat_template_kwargs"), "chat_template_kwargs"),
         };
         c.CheckToolChoice("tool_choice");
         return c;
-    }
-
-    /// <summary>tools: [{"type": "function", "function": {"name", "description", "parameters", "strict"}}].</summary>
-    private static List<ToolDefinition> Tools(JsonBody b, int max)
-    {
-        if (b.Get("tools") is not { } v) return [];
-        if (v.ValueKind != JsonValueKind.Array) throw JsonBody.WrongType("tools", "an array", v);
-        if (v.GetArrayLength() > max) throw JsonBody.OutOfRange("tools", $"with at most {max} tools", $"{v.GetArrayLength()}");
-        var list = new List<ToolDefinition>();
-        int i = 0;
-        foreach (var t in v.EnumerateArray())
-        {
-            string at = $"tools[{i++}]";
-            if (t.ValueKind != JsonValueKind.Object) throw JsonBody.WrongType(at, "an object", t);
-            string? type = JsonBody.Get(t, "type") is { ValueKind: JsonValueKind.String } ty ? ty.GetString() : null;
-            if (type != "function")
-                throw ApiException.Invalid($"Tools of type '{type ?? "(none)"}' are not supported: only 'function' tools are.", $"{at}.type", "unsupported_value");
-            if (JsonBody.Get(t, "function") is not { ValueKind: JsonValueKind.Object } f)
-                throw ApiException.Invalid($"Missing or invalid '{at}.function'.", $"{at}.function", "missing_required_parameter");
-            list.Add(ToolFields.Definition(JsonBody.Get(f, "name"), JsonBody.Get(f, "description"), JsonBody.Get(f, "parameters"), $"{at}.function"));
-        }
-        ToolFields.CheckUnique(list, "tools");
-        return list;
-    }
-
-    /// <summary>tool_choice: "auto", "none", "required" or {"type": "function", "function": {"name": ...}}.</summary>
-    private static ToolChoice Choice(JsonElement? v, bool haveTools)
-    {
-        if (v is not { } c) return haveTools ? ToolChoice.Auto : ToolChoice.None;
-        if (c.ValueKind == JsonValueKind.String)
-            return c.GetString() switch
-            {
-                "auto" => ToolChoice.Auto,
-                "none" => ToolChoice.None,
-                "required" => ToolChoice.Required,
-                var s => throw ApiException.Invalid($"Invalid value: '{s}'. Supported values are: 'none', 'auto' and 'required'.", "tool_choice", "invalid_value"),
-            };
-        if (c.ValueKind != JsonValueKind.Object) throw JsonBody.WrongType("tool_choice", "a string or an object", c);
-        string? type = JsonBody.Get(c, "type") is { ValueKind: JsonValueKind.String } t ? t.GetString() : null;
-        if (type != "function")
-            throw ApiException.Invalid($"tool_choice of type '{type ?? "(none)"}' is not supported: use 'auto', 'none', 'required' or a function.", "tool_choice.type", "unsupported_value");
-        if (JsonBody.Get(c, "function") is not { ValueKind: JsonValueKind.Object } f || JsonBody.Get(f, "name") is not { ValueKind: JsonValueKind.String } n)
-            throw ApiException.Invalid("Missing required parameter: 'tool_choice.function.name'.", "tool_choice.function.name", "missing_required_parameter");
-        return new ToolChoice(ToolChoiceMode.Function, n.GetString());
     }
 
     /// <summary>messages: 1 to the limit, each with a known role and string or text-part content.</summary>

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Strata.Chat;
 using Strata.Chat.Tools;
 
 namespace Strata.Server.Api;
@@ -17,6 +18,63 @@ public static class ToolFields
         if (parameters is { } p && p.ValueKind != JsonValueKind.Object) throw JsonBody.WrongType($"{at}.{parametersField}", "an object (a JSON Schema)", p);
         // Cloned: the definition outlives nothing, but must not depend on the request document's lifetime.
         return new ToolDefinition(value, description?.GetString(), parameters?.Clone());
+    }
+
+    /// <summary>
+    /// OpenAI's <c>tools</c>: an array of <c>{"type": "function", …}</c>, at most <paramref name="max"/>. Chat nests the
+    /// function's fields under <c>function</c>; the Responses API puts them beside <c>type</c> (<paramref name="nested"/> false).
+    /// </summary>
+    public static List<ToolDefinition> FunctionList(JsonElement? v, int max, bool nested)
+    {
+        if (v is not { } a) return [];
+        if (a.ValueKind != JsonValueKind.Array) throw JsonBody.WrongType("tools", "an array", a);
+        if (a.GetArrayLength() > max) throw JsonBody.OutOfRange("tools", $"with at most {max} tools", $"{a.GetArrayLength()}");
+        var list = new List<ToolDefinition>();
+        int i = 0;
+        foreach (var t in a.EnumerateArray())
+        {
+            string at = $"tools[{i++}]";
+            if (t.ValueKind != JsonValueKind.Object) throw JsonBody.WrongType(at, "an object", t);
+            string? type = JsonBody.Get(t, "type") is { ValueKind: JsonValueKind.String } ty ? ty.GetString() : null;
+            if (type != "function")
+                throw ApiException.Invalid($"Tools of type '{type ?? "(none)"}' are not supported: only 'function' tools are.", $"{at}.type", "unsupported_value");
+            var f = t;
+            if (nested)
+            {
+                if (JsonBody.Get(t, "function") is not { ValueKind: JsonValueKind.Object } inner)
+                    throw ApiException.Invalid($"Missing or invalid '{at}.function'.", $"{at}.function", "missing_required_parameter");
+                (f, at) = (inner, $"{at}.function");
+            }
+            list.Add(Definition(JsonBody.Get(f, "name"), JsonBody.Get(f, "description"), JsonBody.Get(f, "parameters"), at));
+        }
+        CheckUnique(list, "tools");
+        return list;
+    }
+
+    /// <summary>
+    /// OpenAI's <c>tool_choice</c>: "auto", "none", "required", or a function: <c>{"type": "function", "function":
+    /// {"name": …}}</c> in chat (<paramref name="nested"/>), <c>{"type": "function", "name": …}</c> in the Responses API.
+    /// </summary>
+    public static ToolChoice Choice(JsonElement? v, bool haveTools, bool nested)
+    {
+        if (v is not { } c) return haveTools ? ToolChoice.Auto : ToolChoice.None;
+        if (c.ValueKind == JsonValueKind.String)
+            return c.GetString() switch
+            {
+                "auto" => ToolChoice.Auto,
+                "none" => ToolChoice.None,
+                "required" => ToolChoice.Required,
+                var s => throw ApiException.Invalid($"Invalid value: '{s}'. Supported values are: 'none', 'auto' and 'required'.", "tool_choice", "invalid_value"),
+            };
+        if (c.ValueKind != JsonValueKind.Object) throw JsonBody.WrongType("tool_choice", "a string or an object", c);
+        string? type = JsonBody.Get(c, "type") is { ValueKind: JsonValueKind.String } t ? t.GetString() : null;
+        if (type != "function")
+            throw ApiException.Invalid($"tool_choice of type '{type ?? "(none)"}' is not supported: use 'auto', 'none', 'required' or a function.", "tool_choice.type", "unsupported_value");
+        var holder = nested ? JsonBody.Get(c, "function") : c;
+        string path = nested ? "tool_choice.function.name" : "tool_choice.name";
+        if (holder is not { ValueKind: JsonValueKind.Object } h || JsonBody.Get(h, "name") is not { ValueKind: JsonValueKind.String } n)
+            throw ApiException.Invalid($"Missing required parameter: '{path}'.", path, "missing_required_parameter");
+        return new ToolChoice(ToolChoiceMode.Function, n.GetString());
     }
 
     /// <summary>Names must be unique: a call names its function.</summary>

@@ -36,12 +36,12 @@ public static class ResponsesRequestReader
         var messages = new List<ChatMessage>();
         if (!string.IsNullOrEmpty(instructions)) messages.Add(new ChatMessage("system", instructions));
         Input(b.Get("input"), limits.MaxMessages, messages);
-        var tools = Tools(b.Get("tools"), limits.MaxTools);
+        var tools = ToolFields.FunctionList(b.Get("tools"), limits.MaxTools, nested: false);
         var conversation = new ChatConversation
         {
             Messages = messages,
             Tools = tools,
-            ToolChoice = Choice(b.Get("tool_choice"), tools.Count > 0),
+            ToolChoice = ToolFields.Choice(b.Get("tool_choice"), tools.Count > 0, nested: false),
             ParallelToolCalls = b.Bool("parallel_tool_calls") ?? true,
             TemplateVariables = ToolFields.TemplateVariables(b.Get("chat_template_kwargs"), "chat_template_kwargs"),
         };
@@ -145,47 +145,5 @@ public static class ResponsesRequestReader
             text.Append(Str(part, "text", at));
         }
         return text.ToString();
-    }
-
-    /// <summary>tools: [{"type": "function", "name", "description", "parameters", "strict"}].</summary>
-    private static List<ToolDefinition> Tools(JsonElement? v, int max)
-    {
-        if (v is not { } a) return [];
-        if (a.ValueKind != JsonValueKind.Array) throw JsonBody.WrongType("tools", "an array", a);
-        if (a.GetArrayLength() > max) throw JsonBody.OutOfRange("tools", $"with at most {max} tools", $"{a.GetArrayLength()}");
-        var list = new List<ToolDefinition>();
-        int i = 0;
-        foreach (var t in a.EnumerateArray())
-        {
-            string at = $"tools[{i++}]";
-            if (t.ValueKind != JsonValueKind.Object) throw JsonBody.WrongType(at, "an object", t);
-            string? type = JsonBody.Get(t, "type") is { ValueKind: JsonValueKind.String } ty ? ty.GetString() : null;
-            if (type != "function")
-                throw ApiException.Invalid($"Tools of type '{type ?? "(none)"}' are not supported: only 'function' tools are.", $"{at}.type", "unsupported_value");
-            list.Add(ToolFields.Definition(JsonBody.Get(t, "name"), JsonBody.Get(t, "description"), JsonBody.Get(t, "parameters"), at));
-        }
-        ToolFields.CheckUnique(list, "tools");
-        return list;
-    }
-
-    /// <summary>tool_choice: "auto", "none", "required" or {"type": "function", "name"}.</summary>
-    private static ToolChoice Choice(JsonElement? v, bool haveTools)
-    {
-        if (v is not { } c) return haveTools ? ToolChoice.Auto : ToolChoice.None;
-        if (c.ValueKind == JsonValueKind.String)
-            return c.GetString() switch
-            {
-                "auto" => ToolChoice.Auto,
-                "none" => ToolChoice.None,
-                "required" => ToolChoice.Required,
-                var s => throw ApiException.Invalid($"Invalid value: '{s}'. Supported values are: 'none', 'auto' and 'required'.", "tool_choice", "invalid_value"),
-            };
-        if (c.ValueKind != JsonValueKind.Object) throw JsonBody.WrongType("tool_choice", "a string or an object", c);
-        string? type = JsonBody.Get(c, "type") is { ValueKind: JsonValueKind.String } t ? t.GetString() : null;
-        if (type != "function")
-            throw ApiException.Invalid($"tool_choice of type '{type ?? "(none)"}' is not supported: use 'auto', 'none', 'required' or a function.", "tool_choice.type", "unsupported_value");
-        return JsonBody.Get(c, "name") is { ValueKind: JsonValueKind.String } n
-            ? new ToolChoice(ToolChoiceMode.Function, n.GetString())
-            : throw ApiException.Invalid("Missing required parameter: 'tool_choice.name'.", "tool_choice.name", "missing_required_parameter");
     }
 }
