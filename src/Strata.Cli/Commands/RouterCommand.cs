@@ -49,17 +49,7 @@ internal sealed class RouterCommand : Command
 
     private static async Task<int> Run(RouterOptions options)
     {
-        await using var router = StrataRouter.Create(options, logging => logging
-            .AddSimpleConsole(c =>
-            {
-                c.SingleLine = true;
-                c.TimestampFormat = "HH:mm:ss ";
-            })
-            .AddFilter("Microsoft", LogLevel.Warning)
-            .AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Information)
-            .AddFilter("Strata", LogLevel.Information)
-            .AddFilter("Yarp", LogLevel.Warning)
-            .Services.Configure<Microsoft.Extensions.Logging.Console.ConsoleLoggerOptions>(c => c.LogToStandardErrorThreshold = LogLevel.Trace));
+        await using var router = StrataRouter.Create(options, logging => ServiceLogging.Configure(logging, "Yarp"));
         try
         {
             await router.StartAsync();

@@ -49,17 +49,7 @@ internal sealed class ServeCommand : Command
 
     private static async Task<int> Run(StrataServerOptions options)
     {
-        await using var server = StrataServer.Create(options, logging => logging
-            .AddSimpleConsole(c =>
-            {
-                c.SingleLine = true;
-                c.TimestampFormat = "HH:mm:ss ";
-            })
-            // Logs go to stderr, like every other message of the CLI.
-            .AddFilter("Microsoft", LogLevel.Warning)
-            .AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Information)
-            .AddFilter("Strata", LogLevel.Information)
-            .Services.Configure<Microsoft.Extensions.Logging.Console.ConsoleLoggerOptions>(c => c.LogToStandardErrorThreshold = LogLevel.Trace));
+        await using var server = StrataServer.Create(options, logging => ServiceLogging.Configure(logging));
         try
         {
             await server.StartAsync();
