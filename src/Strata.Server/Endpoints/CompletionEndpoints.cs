@@ -41,39 +41,7 @@ public static class CompletionEndpoints
     {
         if (b.Get("prompt") is not { } v) throw ApiException.Invalid("Missing required parameter: 'prompt'.", "prompt", "missing_required_parameter");
         var model = host.Model;
-        if (v.ValueKind == JsonValueKind.String) return [model.Tokenize(v.GetString()!)];
-        if (v.ValueKind != JsonValueKind.Array) throw JsonBody.WrongType("prompt", "a string, an array of token ids, or an array of either", v);
-        if (v.GetArrayLength() == 0) throw ApiException.Invalid("Invalid 'prompt': empty array.", "prompt", "empty_array");
-        var first = v[0];
-        if (first.ValueKind == JsonValueKind.Number) return [Tokens(v, "prompt", model.Config.VocabSize)];
-        int limit = host.Options.Limits.MaxPrompts;
-        if (v.GetArrayLength() > limit) throw JsonBody.OutOfRange("prompt", $"with at most {limit} prompts", $"{v.GetArrayLength()}");
-        var list = new List<int[]>();
-        int i = 0;
-        foreach (var p in v.EnumerateArray())
-        {
-            string at = $"prompt[{i++}]";
-            list.Add(p.ValueKind switch
-            {
-                JsonValueKind.String => model.Tokenize(p.GetString()!),
-                JsonValueKind.Array => Tokens(p, at, model.Config.VocabSize),
-                _ => throw JsonBody.WrongType(at, "a string or an array of token ids", p),
-            });
-        }
-        return list;
-    }
-
-    public static int[] Tokens(JsonElement array, string param, int vocab)
-    {
-        var tokens = new int[array.GetArrayLength()];
-        int i = 0;
-        foreach (var t in array.EnumerateArray())
-        {
-            if (t.ValueKind != JsonValueKind.Number || !t.TryGetInt32(out int id)) throw JsonBody.WrongType($"{param}[{i}]", "a token id", t);
-            if ((uint)id >= (uint)vocab) throw JsonBody.OutOfRange($"{param}[{i}]", $"between 0 and {vocab - 1} (a token id)", $"{id}");
-            tokens[i++] = id;
-        }
-        return tokens;
+        return PromptInputs.Read(v, "prompt", host.Options.Limits.MaxPrompts, "prompts", model.Config.VocabSize, (t, _) => model.Tokenize(t.GetString()!));
     }
 
     private static async Task WholeAsync(HttpContext ctx, ResponseJson json, GenerationFields g, int count, IAsyncEnumerable<PromptEvent> events)

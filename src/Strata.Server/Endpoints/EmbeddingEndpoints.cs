@@ -91,28 +91,7 @@ public static class EmbeddingEndpoints
     {
         if (b.Get("input") is not { } v) throw ApiException.Invalid("Missing required parameter: 'input'.", "input", "missing_required_parameter");
         var model = host.Model;
-        var list = new List<int[]>();
-        if (v.ValueKind == JsonValueKind.String) list.Add(Text(v, "input", model));
-        else if (v.ValueKind != JsonValueKind.Array) throw JsonBody.WrongType("input", "a string, an array of strings, an array of token ids, or an array of token arrays", v);
-        else if (v.GetArrayLength() == 0) throw ApiException.Invalid("Invalid 'input': empty array. Expected an array with minimum length 1, but got an empty array instead.", "input", "empty_array");
-        else if (v[0].ValueKind == JsonValueKind.Number) list.Add(CompletionEndpoints.Tokens(v, "input", model.Config.VocabSize));
-        else
-        {
-            int limit = host.Options.Limits.MaxEmbeddingInputs;
-            if (v.GetArrayLength() > limit) throw JsonBody.OutOfRange("input", $"with at most {limit} inputs", $"{v.GetArrayLength()}");
-            int i = 0;
-            foreach (var item in v.EnumerateArray())
-            {
-                string at = $"input[{i++}]";
-                list.Add(item.ValueKind switch
-                {
-                    JsonValueKind.String => Text(item, at, model),
-                    JsonValueKind.Array when item.GetArrayLength() == 0 => throw ApiException.Invalid($"Invalid '{at}': empty array of token ids.", at, "empty_array"),
-                    JsonValueKind.Array => CompletionEndpoints.Tokens(item, at, model.Config.VocabSize),
-                    _ => throw JsonBody.WrongType(at, "a string or an array of token ids", item),
-                });
-            }
-        }
+        var list = PromptInputs.Read(v, "input", host.Options.Limits.MaxEmbeddingInputs, "inputs", model.Config.VocabSize, (t, at) => Text(t, at, model));
         for (int i = 0; i < list.Count; i++)
             if (list[i].Length > model.Context)
                 throw ApiException.Invalid($"This model's maximum context length is {model.Context} tokens, however {(list.Count == 1 ? "the input" : $"input[{i}]")} has {list[i].Length} tokens. Please reduce the length of the input.",

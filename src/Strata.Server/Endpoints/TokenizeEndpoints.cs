@@ -55,7 +55,7 @@ public static class TokenizeEndpoints
         using var body = await JsonBody.ReadAsync(ctx.Request);
         if (body.Get("tokens") is not { } v) throw ApiException.Invalid("Missing required parameter: 'tokens'.", "tokens", "missing_required_parameter");
         if (v.ValueKind != JsonValueKind.Array) throw JsonBody.WrongType("tokens", "an array of token ids", v);
-        var tokens = CompletionEndpoints.Tokens(v, "tokens", host.Model.Config.VocabSize);
+        var tokens = PromptInputs.Tokens(v, "tokens", host.Model.Config.VocabSize);
         string text = host.Model.Tokenizer.Decode(tokens);
         await ResponseJson.WriteJsonAsync(ctx, w =>
         {
