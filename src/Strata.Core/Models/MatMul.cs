@@ -6,19 +6,14 @@ namespace Strata.Models;
 /// <summary>
 /// output[n × rows] = input[n × cols] · Wᵀ for a weight matrix of any supported type: each input row is prepared once
 /// (e.g. quantized to the kernel's activation format), then the weight rows are split across the pool. Projections that
-/// read the same input (q/k/v, gate/up) reuse the prepared rows when their kernels agree.
+/// read the same input (q/k/v, gate/up) run as one pool job and share the prepared rows when their kernels agree.
 /// </summary>
 internal sealed unsafe class MatMul
 {
     private readonly ComputePool _pool;
     private readonly byte[] _prepared;  // [maxBatch × PreparedBytes(maxCols)] activations in the kernel's format
-    private readonly byte[] _prepared2; // the same for a fused part whose kernel prepares another format
+    private byte[]? _prepared2;         // the same for a fused part whose kernel prepares another format (made on first need)
     private readonly ComputePool.Part[] _parts = new ComputePool.Part[ComputePool.MaxParts];
-
-    // What _prepared holds now.
-    private float[]? _preparedFrom;
-    private object? _preparedFor;
-    private int _preparedRows, _preparedCols;
 
     /// <summary>When set, the time spent preparing activation rows is moved from the caller's phase to <see cref="ForwardPhase.Prepare"/>.</summary>
     public ForwardProfile? Profile { get; set; }
@@ -46,17 +41,12 @@ internal sealed unsafe class MatMul
             most = Math.Max(most, Kernels.For(t).PreparedBytes((maxCols + bs - 1) / bs * bs));
         }
         _prepared = new byte[maxBatch * most];
-        _prepared2 = new byte[maxBatch * most];
     }
 
-    /// <param name="sameInput">
-    /// True when <paramref name="input"/> has not changed since the previous call read it, so the prepared rows can be
-    /// reused if this weight's kernel prepares them the same way.
-    /// </param>
-    public void Run(WeightTensor w, float[] input, int n, Span<float> output, bool sameInput = false)
+    public void Run(WeightTensor w, float[] input, int n, Span<float> output)
     {
         var kernel = Kernels.For(w.Type, w.Layout);
-        Prepare(kernel, _prepared, input, n, w.Cols, sameInput);
+        PrepareInto(kernel, _prepared, input, n, w.Cols);
         fixed (byte* p = _prepared)
         fixed (float* y = output)
             _pool.MatMul(kernel, w.Data, w.Rows, w.Cols, (nint)p, n, (nint)y, w.Rows);
@@ -73,23 +63,23 @@ internal sealed unsafe class MatMul
         var ka = Kernels.For(a.Type, a.Layout);
         var kb = Kernels.For(b.Type, b.Layout);
         var kc = c is null ? null : Kernels.For(c.Type, c.Layout);
-        Prepare(ka, _prepared, input, n, cols, sameInput: false);
+        PrepareInto(ka, _prepared, input, n, cols);
         // A second format (rare: mixed types of one input) goes to the second buffer; a third must match one of them.
         object first = ka.PrepareKey;
         object? second = null;
         if (kb.PrepareKey != first)
         {
             second = kb.PrepareKey;
-            PrepareInto(kb, _prepared2, input, n, cols);
+            PrepareInto(kb, Second(), input, n, cols);
         }
         if (kc is not null && kc.PrepareKey != first && kc.PrepareKey != second)
         {
             if (second is not null) throw new NotSupportedException("three projections of one input in three activation formats");
             second = kc.PrepareKey;
-            PrepareInto(kc, _prepared2, input, n, cols);
+            PrepareInto(kc, Second(), input, n, cols);
         }
         fixed (byte* p1 = _prepared)
-        fixed (byte* p2 = _prepared2)
+        fixed (byte* p2 = _prepared2 ?? _prepared)
         fixed (float* y1 = ya)
         fixed (float* y2 = yb)
         fixed (float* y3 = yc)
@@ -103,13 +93,7 @@ internal sealed unsafe class MatMul
         }
     }
 
-    private void Prepare(WeightKernel kernel, byte[] buffer, float[] input, int n, int cols, bool sameInput)
-    {
-        bool reuse = sameInput && ReferenceEquals(_preparedFrom, input) && _preparedFor == kernel.PrepareKey && _preparedRows == n && _preparedCols == cols;
-        if (reuse) return;
-        PrepareInto(kernel, buffer, input, n, cols);
-        (_preparedFrom, _preparedFor, _preparedRows, _preparedCols) = (input, kernel.PrepareKey, n, cols);
-    }
+    private byte[] Second() => _prepared2 ??= new byte[_prepared.Length];
 
     private void PrepareInto(WeightKernel kernel, byte[] buffer, float[] input, int n, int cols)
     {

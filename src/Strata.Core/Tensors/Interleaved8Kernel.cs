@@ -53,14 +53,11 @@ internal abstract unsafe class Interleaved8Kernel(WeightKernel plain) : WeightKe
     /// <summary>Tokens per <see cref="GroupTile"/> call.</summary>
     public const int Tile = 4;
 
-    /// <summary>Whether the kernel has <see cref="GroupTile"/> (otherwise batches run <see cref="Group"/> per token).</summary>
-    protected virtual bool HasTile => false;
-
     /// <summary>
     /// dots[8t + r] = row r of the group · prepared row t, for <see cref="Tile"/> prepared rows <paramref name="pb"/>
     /// bytes apart: the group's weights are decoded once and serve every token of the tile.
     /// </summary>
-    protected virtual void GroupTile(byte* g, byte* x, long pb, int cols, float* dots) => throw new NotSupportedException();
+    protected abstract void GroupTile(byte* g, byte* x, long pb, int cols, float* dots);
 
     public override void DotRows(ReadOnlySpan<byte> w, int cols, ReadOnlySpan<byte> prepared, Span<float> y, int rowStart, int rowEnd) =>
         DotRowsBatch(w, cols, prepared, 1, y[..(rowEnd - rowStart)], 0, rowStart, rowEnd, yOffset: -rowStart);
@@ -82,12 +79,11 @@ internal abstract unsafe class Interleaved8Kernel(WeightKernel plain) : WeightKe
         fixed (float* py = y)
         {
             float* dots = stackalloc float[Rows * Tile];
-            bool tile = simd && HasTile;
             for (int g = rowStart; g < fullEnd; g += Rows)
             {
                 int b = 0;
                 // The group's weights stay in L1 while every tile of tokens passes over them.
-                if (tile)
+                if (simd)
                     for (; b + Tile <= n; b += Tile)
                     {
                         GroupTile(pw + g * rb, px + (long)b * pb, pb, cols, dots);

@@ -81,7 +81,6 @@ internal sealed unsafe class Q4_0x8Kernel() : Interleaved8Kernel(new Block32Kern
         acc.Store(dots);
     }
 
-    protected override bool HasTile => true;
 
     protected override void GroupTile(byte* g, byte* x, long pb, int cols, float* dots)
     {

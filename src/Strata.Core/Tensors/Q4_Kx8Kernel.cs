@@ -100,7 +100,6 @@ internal sealed unsafe class Q4_Kx8Kernel() : Interleaved8Kernel(new ScaleMinKKe
         acc.Store(dots);
     }
 
-    protected override bool HasTile => true;
 
     protected override void GroupTile(byte* g, byte* x, long pb, int cols, float* dots)
     {

@@ -36,7 +36,6 @@ internal sealed unsafe class Q5_Kx8Kernel() : Interleaved8Kernel(new ScaleMinKKe
     private const int GroupBlockBytes = 8 * 176;
 
     protected override bool SimdSupported => Q5_Kx8.IsSupported;
-    protected override bool HasTile => true;
 
     protected override void Group(byte* g, byte* x, int cols, float* dots)
     {

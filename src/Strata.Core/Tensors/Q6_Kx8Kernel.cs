@@ -49,7 +49,6 @@ internal sealed unsafe class Q6_Kx8Kernel() : Interleaved8Kernel(new Q6KKernel()
     private const int GroupBlockBytes = 8 * 210;
 
     protected override bool SimdSupported => Q6_Kx8.IsSupported;
-    protected override bool HasTile => true;
 
     protected override void Group(byte* g, byte* x, int cols, float* dots)
     {

@@ -60,7 +60,6 @@ internal sealed unsafe class Q8_0x8Kernel() : Interleaved8Kernel(new Q8_0Kernel(
     private const int GroupBlockBytes = Q8_0x8.Rows * 34;
 
     protected override bool SimdSupported => Q8_0x8.IsSupported;
-    protected override bool HasTile => true;
 
     protected override void Group(byte* g, byte* x, int cols, float* dots)
     {
