@@ -36,8 +36,11 @@ public static class SpeedVsLlamaCpp
             string path = ModelFor(shape, t);
             rows.Add(Compare($"{shape} {t.ToUpperInvariant()}", path, prompt, decode, rounds, threads));
         }
-        if (!args.Contains("--no-default-model") && DefaultModel.Find() is string tiny)
+        if (!args.Contains("--no-default-model"))
+        {
+            string tiny = DefaultModel.Find() ?? throw new FileNotFoundException($"the default model ({DefaultModel.FileName}) is not beside the benchmark; pass --no-default-model to skip its row");
             rows.Add(Compare("default model", tiny, Math.Min(prompt, 200), decode, rounds, threads));
+        }
 
         Console.WriteLine();
         Console.WriteLine($"| model | prefill {prompt} tok/s: Strata / llama.cpp | ratio | decode tok/s: Strata / llama.cpp | ratio |");

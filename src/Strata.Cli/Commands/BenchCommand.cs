@@ -16,7 +16,7 @@ internal sealed class BenchCommand : Command
     private readonly Option<int> _ctx = CommonOptions.CtxSize(description: "context size (0: prompt + generated tokens)");
     private readonly Option<int> _threads = CommonOptions.Threads();
     private readonly Option<bool> _profile = new("--profile") { Description = "also print where the time of prefill, decode and batch decode goes, per part of the forward pass" };
-    private readonly Option<bool> _json = CommonOptions.Json("print one JSON object: prefill_tok_s, decode_tok_s, bytes_per_token, mem_bw_gbs, bw_fraction (batch_decode_tok_s with --batch)");
+    private readonly Option<bool> _json = CommonOptions.Json("print one JSON object: prefill_tok_s, decode_tok_s, bytes_per_token, mem_bw_gbs, bw_fraction, peak_rss_mb (batch_decode_tok_s with --batch)");
 
     public BenchCommand() : base("bench", "measure prefill and decode tokens/s, weight bytes per token and the share of the memory bandwidth decode reaches")
     {
@@ -53,6 +53,7 @@ internal sealed class BenchCommand : Command
                 w.WriteNumber("bytes_per_token", r.BytesPerToken);
                 w.WriteNumber("mem_bw_gbs", Math.Round(r.MemoryBandwidthGBs, 3));
                 w.WriteNumber("bw_fraction", Math.Round(r.BandwidthFraction, 4));
+                w.WriteNumber("peak_rss_mb", Math.Round(r.PeakResidentBytes / 1e6, 1));
                 if (r.BatchDecodeTokensPerSecond is double b)
                 {
                     w.WriteNumber("batch", o.Batch);
@@ -83,6 +84,7 @@ internal sealed class BenchCommand : Command
             Console.Out.WriteLine(string.Format(inv, "batch    {0,9:F1} tok/s  ({1} sequences together, {2:F2}x one)", bt, o.Batch, bt / r.DecodeTokensPerSecond));
         Console.Out.WriteLine(string.Format(inv, "weights read per token {0:F1} MB; memory read bandwidth {1:F1} GB/s; decode reaches {2:P0} of it",
             r.BytesPerToken / 1e6, r.MemoryBandwidthGBs, r.BandwidthFraction));
+        Console.Out.WriteLine(string.Format(inv, "peak resident memory {0:F0} MB", r.PeakResidentBytes / 1e6));
         foreach (var (name, prof) in Profiles(r))
         {
             Console.Out.WriteLine(string.Format(inv, "{0}: {1:F2} ms per forward call of {2:F0} tokens", name, prof.Total.TotalMilliseconds / Math.Max(1, prof.Calls), (double)prof.Tokens / Math.Max(1, prof.Calls)));

@@ -29,6 +29,8 @@ public sealed record SpeedBenchmarkResult(
     public ForwardProfile? PrefillProfile { get; init; }
     public ForwardProfile? DecodeProfile { get; init; }
     public ForwardProfile? BatchProfile { get; init; }
+    /// <summary>The process's peak resident memory after the runs, before the bandwidth probe's own buffer.</summary>
+    public long PeakResidentBytes { get; init; }
 
     /// <summary>The share of the measured read bandwidth that decode reaches (bytes read per token × tokens/s).</summary>
     public double BandwidthFraction => MemoryBandwidthGBs > 0 ? DecodeTokensPerSecond * BytesPerToken / (MemoryBandwidthGBs * 1e9) : 0;
@@ -86,10 +88,12 @@ public static class SpeedBenchmark
             }
         }
         model.Transformer.Profile = null;
+        long peak;
+        using (var self = Process.GetCurrentProcess()) peak = self.PeakWorkingSet64; // VmHWM on Linux
         double bandwidth = MemoryBandwidth(model.Transformer.Pool);
         return new SpeedBenchmarkResult(Median(prefill), Median(decode), WeightBytesPerToken(model.Transformer.Weights), bandwidth,
             o.Batch > 1 ? Median(batch) : null)
-        { PrefillProfile = pp, DecodeProfile = dp, BatchProfile = o.Batch > 1 ? bp : null };
+        { PrefillProfile = pp, DecodeProfile = dp, BatchProfile = o.Batch > 1 ? bp : null, PeakResidentBytes = peak };
     }
 
     /// <summary>B sequences with short prompts, then GenTokens steps of one token each, all in one batch per step.</summary>
