@@ -15,8 +15,8 @@ namespace Strata.Chat;
 /// tool_choice "required" and a named function are enforced by constrained decoding: the answer must be a call, in
 /// the family's syntax, to an offered function with arguments that match its parameters schema
 /// (<see cref="ToolCallGrammar"/>). The system turn also says a call is required, and a named choice offers only that
-/// function. Mistral's call marker is a control token no grammar can emit, so for Mistral models enforcement is by
-/// prompting and parsing alone.
+/// function. Call markers that are control tokens (Mistral's <c>[TOOL_CALLS]</c>, Llama's <c>&lt;|python_tag|&gt;</c>)
+/// are the format's shown control tokens, which the call grammar emits as their text.
 /// </remarks>
 public sealed class ChatTurnPlan
 {
@@ -63,14 +63,15 @@ public sealed class ChatTurnPlan
         bool enforced = c.ToolChoice.Mode is ToolChoiceMode.Required or ToolChoiceMode.Function;
         bool parallel = c.ParallelToolCalls && c.ToolChoice.Mode != ToolChoiceMode.Function;
         if (shown is not null) generation = generation with { ShownControlTokens = shown };
-        if (enforced && offered.Count > 0 && format.Tools != ToolCallFormat.Mistral)
+        if (enforced && offered.Count > 0)
         {
             if (generation.Grammar is not null)
                 throw new ChatPlanException(ChatPlanProblem.RequiredCallWithGrammar, "a required tool call cannot also be held to a response format or grammar");
             try
             {
                 string gbnf = ToolCallGrammar.Gbnf(format.Tools, offered, parallel);
-                generation = generation with { Grammar = TokenGrammar.Get(gbnf, model.Tokenizer, model.Config.VocabSize) };
+                // The format's call markers may be control tokens (Mistral's [TOOL_CALLS]): the grammar emits them as text.
+                generation = generation with { Grammar = TokenGrammar.Get(gbnf, model.Tokenizer, model.Config.VocabSize, shown) };
             }
             catch (GrammarException e)
             {

@@ -25,13 +25,16 @@ public sealed class TokenGrammar
     private readonly ulong[] _scratch;
     private long _maskBytes;
 
-    private TokenGrammar(Grammar grammar, ITokenizer tokenizer, int vocabSize)
+    private readonly IReadOnlySet<int>? _controlsAsText;
+
+    private TokenGrammar(Grammar grammar, ITokenizer tokenizer, int vocabSize, IReadOnlySet<int>? controlsAsText)
     {
         if (vocabSize <= 0) throw new ArgumentOutOfRangeException(nameof(vocabSize));
         Grammar = grammar;
         _tokenizer = tokenizer;
         VocabSize = vocabSize;
-        Trie = VocabTrie.For(tokenizer, vocabSize);
+        _controlsAsText = controlsAsText is { Count: > 0 } ? controlsAsText : null;
+        Trie = VocabTrie.For(tokenizer, vocabSize, _controlsAsText);
         Dfa = new GrammarDfa(grammar.Automaton);
         Dfa.MaskFlushed += () => { _masked.Clear(); _maskBytes = 0; };
         _scratch = new ulong[(vocabSize + 63) / 64];
@@ -48,18 +51,22 @@ public sealed class TokenGrammar
     internal ITokenizer Tokenizer => _tokenizer;
 
     /// <summary>Compiles <paramref name="grammar"/> for the vocabulary (the trie is built once per tokenizer).</summary>
-    public static TokenGrammar Compile(Grammar grammar, ITokenizer tokenizer, int vocabSize) => new(grammar, tokenizer, vocabSize);
+    public static TokenGrammar Compile(Grammar grammar, ITokenizer tokenizer, int vocabSize, IReadOnlySet<int>? controlsAsText = null) =>
+        new(grammar, tokenizer, vocabSize, controlsAsText);
 
     /// <summary>The compiled grammar of GBNF <paramref name="gbnf"/> for the vocabulary: the same object for the same
     /// text while it stays among the most recently used.</summary>
+    /// <param name="controlsAsText">Control tokens the grammar may emit as the text they stand for (a chat format's
+    /// call markers, <see cref="Strata.Engine.GenerationOptions.ShownControlTokens"/>); others it never emits.</param>
     /// <exception cref="GrammarException">the text is not a valid grammar.</exception>
-    public static TokenGrammar Get(string gbnf, ITokenizer tokenizer, int vocabSize)
+    public static TokenGrammar Get(string gbnf, ITokenizer tokenizer, int vocabSize, IReadOnlySet<int>? controlsAsText = null)
     {
         var cache = Caches.GetValue(tokenizer, _ => new GrammarCache());
+        var key = (vocabSize, VocabTrie.Key(controlsAsText) + "\n" + gbnf);
         lock (cache)
-            if (cache.TryGet((vocabSize, gbnf), out var known)) return known;
-        var compiled = new TokenGrammar(Gbnf.Parse(gbnf), tokenizer, vocabSize);
-        lock (cache) return cache.Add((vocabSize, gbnf), compiled);
+            if (cache.TryGet(key, out var known)) return known;
+        var compiled = new TokenGrammar(Gbnf.Parse(gbnf), tokenizer, vocabSize, controlsAsText);
+        lock (cache) return cache.Add(key, compiled);
     }
 
     public GrammarMatcher NewMatcher() => new(this);
@@ -187,7 +194,7 @@ public sealed class TokenGrammar
         {
             Dfa.FlushIfFull();
             int id = Dfa.IdOf(s);
-            foreach (byte b in _tokenizer.TokenBytes(token, special: false))
+            foreach (byte b in _tokenizer.TokenBytes(token, special: _controlsAsText?.Contains(token) == true))
             {
                 id = Dfa.Next(id, classOf[b]);
                 if (id == GrammarDfa.DeadId) return null;

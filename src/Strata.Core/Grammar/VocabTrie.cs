@@ -6,13 +6,13 @@ namespace Strata.Grammar;
 /// <summary>
 /// The vocabulary's token pieces (the bytes each token adds to the text) as a byte trie, laid out in depth-first
 /// order: node i's subtree is [i, SubtreeEnd[i]), so a walk that finds a node's prefix impossible skips the whole
-/// subtree with one assignment. Built once per tokenizer and shared by every grammar. Control, unknown and unused
-/// tokens (no piece) are not in it; end-of-generation tokens are kept apart (<see cref="EndTokens"/>): a grammar allows
+/// subtree with one assignment. Built once per tokenizer (and set of control tokens read as text) and shared by every
+/// grammar. Control tokens (but those given as text), unknown and unused tokens (no piece) are not in it; end-of-generation tokens are kept apart (<see cref="EndTokens"/>): a grammar allows
 /// them only where it can end.
 /// </summary>
 internal sealed class VocabTrie
 {
-    private static readonly ConditionalWeakTable<ITokenizer, Dictionary<int, VocabTrie>> Cache = new();
+    private static readonly ConditionalWeakTable<ITokenizer, Dictionary<(int, string), VocabTrie>> Cache = new();
 
     private VocabTrie(int vocabSize, byte[] label, int[] depth, int[] subtreeEnd, int[] tokenFirst, int[] tokenCount, int[] tokens, int[] endTokens,
         ulong[] below)
@@ -56,22 +56,30 @@ internal sealed class VocabTrie
     public int[] TokensBefore { get; }
     public int NodeCount => Label.Length;
 
-    /// <summary>The trie of a tokenizer's vocabulary for a model with <paramref name="vocabSize"/> logits (cached).</summary>
-    public static VocabTrie For(ITokenizer tokenizer, int vocabSize)
+    /// <summary>
+    /// The trie of a tokenizer's vocabulary for a model with <paramref name="vocabSize"/> logits (cached).
+    /// <paramref name="controlsAsText"/>: control tokens that are text here (a chat format's call markers, such as
+    /// Mistral's <c>[TOOL_CALLS]</c>), in the trie with the text they stand for, so a grammar's literal can be them.
+    /// </summary>
+    public static VocabTrie For(ITokenizer tokenizer, int vocabSize, IReadOnlySet<int>? controlsAsText = null)
     {
-        var perSize = Cache.GetValue(tokenizer, _ => new Dictionary<int, VocabTrie>());
-        lock (perSize)
+        var perKey = Cache.GetValue(tokenizer, _ => new Dictionary<(int, string), VocabTrie>());
+        var key = (vocabSize, Key(controlsAsText));
+        lock (perKey)
         {
-            if (!perSize.TryGetValue(vocabSize, out var trie))
+            if (!perKey.TryGetValue(key, out var trie))
             {
-                trie = Build(tokenizer, vocabSize);
-                perSize[vocabSize] = trie;
+                trie = Build(tokenizer, vocabSize, controlsAsText);
+                perKey[key] = trie;
             }
             return trie;
         }
     }
 
-    public static VocabTrie Build(ITokenizer tokenizer, int vocabSize)
+    /// <summary>A set of token ids as a cache key: the ids in order.</summary>
+    internal static string Key(IReadOnlySet<int>? ids) => ids is null || ids.Count == 0 ? "" : string.Join(',', ids.Order());
+
+    public static VocabTrie Build(ITokenizer tokenizer, int vocabSize, IReadOnlySet<int>? controlsAsText = null)
     {
         var vocab = tokenizer.Vocabulary;
         int n = Math.Min(vocabSize, vocab.Count);
@@ -80,7 +88,7 @@ internal sealed class VocabTrie
         for (int id = 0; id < n; id++)
         {
             if (vocab.IsEndOfGeneration(id)) { ends.Add(id); continue; }
-            var bytes = tokenizer.TokenBytes(id, special: false);
+            var bytes = tokenizer.TokenBytes(id, special: controlsAsText?.Contains(id) == true);
             if (bytes.Length > 0) pieces.Add((id, bytes));
         }
         pieces.Sort((a, b) =>

@@ -136,6 +136,31 @@ public class TokenGrammarTests
         Assert.Equal(v.EndOfGeneration.Where(t => t < g.VocabSize).Order(), Allowed(m, g.VocabSize));
     }
 
+    /// <summary>
+    /// A control token given as text (a chat format's call marker) is a piece like any other for that grammar only:
+    /// allowed where the grammar's literal is its text, and the same token stays forbidden to grammars without it.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Vocabularies))]
+    public void ControlTokensGivenAsTextMatchTheirText(string vocab)
+    {
+        var tok = RealVocabularies.Get(vocab);
+        var v = tok.Vocabulary;
+        int marker = Enumerable.Range(0, v.Count).First(t => v.IsControl(t) && !v.IsEndOfGeneration(t) && t != v.Bos && tok.TokenBytes(t, special: true).Length > 0);
+        string text = Encoding.UTF8.GetString(tok.TokenBytes(marker, special: true));
+        string gbnf = $"root ::= \"{text.Replace("\\", "\\\\").Replace("\"", "\\\"")}\" \"ok\"";
+        var asText = new HashSet<int> { marker };
+        var g = TokenGrammar.Get(gbnf, tok, VocabSize(tok), asText);
+        var m = g.NewMatcher();
+        Assert.Contains(marker, Allowed(m, g.VocabSize));
+        Assert.True(m.Accept(marker));
+        Assert.All(Allowed(m, g.VocabSize), t => Assert.StartsWith("o", Encoding.UTF8.GetString(tok.TokenBytes(t))));
+
+        var plain = TokenGrammar.Get(gbnf, tok, VocabSize(tok));
+        Assert.NotSame(g, plain);
+        Assert.DoesNotContain(marker, Allowed(plain.NewMatcher(), plain.VocabSize));
+    }
+
     [Fact]
     public void PaddingRowsBeyondTheTokenizerAreNeverAllowed()
     {

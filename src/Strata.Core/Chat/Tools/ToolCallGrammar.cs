@@ -9,9 +9,9 @@ namespace Strata.Chat.Tools;
 /// calls are allowed. tool_choice "required" and a named function are to be enforced with it.
 /// </summary>
 /// <remarks>
-/// Mistral's <c>[TOOL_CALLS]</c> is a control token, which grammars never emit (control tokens are not text), so for
-/// that family required calls are asked for by prompting only. A thinking model (Qwen3) is made to call at once, with
-/// no think block before the call.
+/// Mistral's <c>[TOOL_CALLS]</c> is a control token: compile the grammar with the format's shown control tokens
+/// (<c>TokenGrammar.Get(..., controlsAsText)</c>) so that the literal can be that token. A thinking model (Qwen3) is
+/// made to call at once, with no think block before the call.
 /// </remarks>
 public static class ToolCallGrammar
 {
