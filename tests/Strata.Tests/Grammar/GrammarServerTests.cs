@@ -10,27 +10,13 @@ using Strata.Tests.Support;
 namespace Strata.Tests.Grammar;
 
 /// <summary>A real server on a random-weight model (its output is arbitrary unless the grammar holds it).</summary>
-public sealed class GrammarServerFixture : IAsyncLifetime
+public sealed class GrammarServerFixture : LoopbackServer
 {
-    private readonly TempDir _dir = new();
-    public StrataServer Server { get; private set; } = null!;
-    public HttpClient Http { get; } = new() { Timeout = TimeSpan.FromSeconds(120) };
-
-    public async Task InitializeAsync()
+    protected override StrataServerOptions Options(string dir) => new()
     {
-        string path = TestModels.Write(new ModelSpec("llama", Dim: 64, Layers: 2, Heads: 4, KvHeads: 2, FeedForward: 96, Vocab: 1000, Seed: 3, Context: 2048), _dir.Path);
-        Server = StrataServer.Create(new StrataServerOptions { ModelPath = path, Port = 0, Parallel = 3, Context = 2048, Threads = 2 });
-        await Server.StartAsync();
-        await Server.Host.Ready;
-        Http.BaseAddress = Server.Address;
-    }
-
-    public async Task DisposeAsync()
-    {
-        Http.Dispose();
-        await Server.DisposeAsync();
-        _dir.Dispose();
-    }
+        ModelPath = TestModels.Write(new ModelSpec("llama", Dim: 64, Layers: 2, Heads: 4, KvHeads: 2, FeedForward: 96, Vocab: 1000, Seed: 3, Context: 2048), dir),
+        Port = 0, Parallel = 3, Context = 2048, Threads = 2,
+    };
 }
 
 public class GrammarServerTests(GrammarServerFixture f) : IClassFixture<GrammarServerFixture>

@@ -12,31 +12,17 @@ using Strata.Tests.Support;
 namespace Strata.Tests.Server;
 
 /// <summary>A server on a synthetic embedding model (qwen3, last-token pooling, no output head).</summary>
-public sealed class EmbeddingServerFixture : IAsyncLifetime
+public sealed class EmbeddingServerFixture : LoopbackServer
 {
     public static readonly ModelSpec Spec = new("qwen3", Dim: 64, Layers: 2, Heads: 4, KvHeads: 2, FeedForward: 96, Vocab: 320, HeadDim: 32, Tied: true, Pooling: PoolingType.Last, Context: 128);
-    private readonly TempDir _dir = new();
 
-    public StrataServer Server { get; private set; } = null!;
-    public HttpClient Http { get; } = new() { Timeout = TimeSpan.FromSeconds(60) };
     public string ModelPath { get; private set; } = "";
     public string ModelId => Path.GetFileNameWithoutExtension(ModelPath);
-    public Model Model => Server.Host.Model;
 
-    public async Task InitializeAsync()
+    protected override StrataServerOptions Options(string dir)
     {
-        ModelPath = TestModels.Write(Spec, _dir.Path);
-        Server = StrataServer.Create(new StrataServerOptions { ModelPath = ModelPath, Port = 0, Parallel = 2, Context = 128, Threads = 2 });
-        await Server.StartAsync();
-        await Server.Host.Ready;
-        Http.BaseAddress = Server.Address;
-    }
-
-    public async Task DisposeAsync()
-    {
-        Http.Dispose();
-        await Server.DisposeAsync();
-        _dir.Dispose();
+        ModelPath = TestModels.Write(Spec, dir);
+        return new StrataServerOptions { ModelPath = ModelPath, Port = 0, Parallel = 2, Context = 128, Threads = 2 };
     }
 }
 

@@ -9,31 +9,15 @@ namespace Strata.Tests.Server;
 /// One real server (Kestrel on 127.0.0.1, a free port) on the shipped tiny model, shared by the server tests: two
 /// sequences in parallel, 256 positions each. The tests run one after another in one collection (2 slow cores).
 /// </summary>
-public sealed class ServerFixture : IAsyncLifetime
+public sealed class ServerFixture : LoopbackServer
 {
     public const int Parallel = 2;
     public const int Context = 256;
 
     public static string ModelPath => Path.Combine(Strata.Tests.DefaultModel.DefaultModelTests.RepoRoot(), "models", Strata.Engine.DefaultModel.FileName);
 
-    public StrataServer Server { get; private set; } = null!;
-    public HttpClient Http { get; } = new() { Timeout = TimeSpan.FromSeconds(60) };
-    public Uri BaseAddress => Server.Address!;
-    public Strata.Engine.Model Model => Server.Host.Model;
-
-    public async Task InitializeAsync()
-    {
-        Server = StrataServer.Create(new StrataServerOptions { ModelPath = ModelPath, Port = 0, Parallel = Parallel, Context = Context, Threads = 2 });
-        await Server.StartAsync();
-        await Server.Host.Ready;
-        Http.BaseAddress = BaseAddress;
-    }
-
-    public async Task DisposeAsync()
-    {
-        Http.Dispose();
-        await Server.DisposeAsync();
-    }
+    protected override StrataServerOptions Options(string dir) =>
+        new() { ModelPath = ModelPath, Port = 0, Parallel = Parallel, Context = Context, Threads = 2 };
 
     public static StringContent Json(string json) => new(json, Encoding.UTF8, "application/json");
 

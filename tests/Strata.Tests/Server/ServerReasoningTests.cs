@@ -9,16 +9,12 @@ namespace Strata.Tests.Server;
 /// the weather.\n&lt;/think&gt;\n\nIt is sunny."): the reasoning comes back apart from the answer on every API, whole
 /// and streamed, and chat_template_kwargs reach the template.
 /// </summary>
-public sealed class ThinkingServerFixture : IAsyncLifetime
+public sealed class ThinkingServerFixture : LoopbackServer
 {
     public const string Reasoning = "The user asks about the weather.";
     public const string Answer = "It is sunny.";
 
-    private readonly TempDir _dir = new();
-    public StrataServer Server { get; private set; } = null!;
-    public HttpClient Http { get; } = new() { Timeout = TimeSpan.FromSeconds(60) };
-
-    public async Task InitializeAsync()
+    protected override StrataServerOptions Options(string dir)
     {
         // Qwen2.5's template with Qwen3's generation prompt: enable_thinking=false writes an empty think block.
         string template = File.ReadAllText(Path.Combine(Strata.Tests.DefaultModel.DefaultModelTests.RepoRoot(), "tests", "Strata.Tests", "Chat", "Templates", "qwen2.5.jinja"))
@@ -32,17 +28,7 @@ public sealed class ThinkingServerFixture : IAsyncLifetime
                 """);
         Assert.Contains("enable_thinking", template);
         var script = new ScriptModel(template, ["<think>", "\n" + Reasoning + "\n", "</think>", "\n\n" + Answer], ["unused"], "<tool_response>");
-        Server = StrataServer.Create(new StrataServerOptions { ModelPath = script.Write(_dir.Path), Port = 0, Parallel = 1, Context = 1024, Threads = 2 });
-        await Server.StartAsync();
-        await Server.Host.Ready;
-        Http.BaseAddress = Server.Address;
-    }
-
-    public async Task DisposeAsync()
-    {
-        Http.Dispose();
-        await Server.DisposeAsync();
-        _dir.Dispose();
+        return new StrataServerOptions { ModelPath = script.Write(dir), Port = 0, Parallel = 1, Context = 1024, Threads = 2 };
     }
 }
 

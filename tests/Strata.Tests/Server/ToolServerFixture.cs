@@ -7,7 +7,7 @@ namespace Strata.Tests.Server;
 /// A real server on a <see cref="ScriptModel"/> with a Qwen2.5-style tool template: asked anything, it calls
 /// get_weather(city: "Paris"); once the conversation holds a tool result, it answers "It is sunny in Paris.".
 /// </summary>
-public sealed class ToolServerFixture : IAsyncLifetime
+public sealed class ToolServerFixture : LoopbackServer
 {
     public const string Answer = "It is sunny in Paris.";
     public const string CallArguments = """{"city": "Paris"}""";
@@ -18,27 +18,8 @@ public sealed class ToolServerFixture : IAsyncLifetime
         ["It is", " sunny", " in Paris."],
         "<tool_response>");
 
-    private readonly TempDir _dir = new();
-    public StrataServer Server { get; private set; } = null!;
-    public HttpClient Http { get; } = new() { Timeout = TimeSpan.FromSeconds(60) };
-    public Uri BaseAddress => Server.Address!;
-    public Strata.Engine.Model Model => Server.Host.Model;
-
-    public async Task InitializeAsync()
-    {
-        string path = Script.Write(_dir.Path);
-        Server = StrataServer.Create(new StrataServerOptions { ModelPath = path, Port = 0, Parallel = 2, Context = 2048, Threads = 2 });
-        await Server.StartAsync();
-        await Server.Host.Ready;
-        Http.BaseAddress = BaseAddress;
-    }
-
-    public async Task DisposeAsync()
-    {
-        Http.Dispose();
-        await Server.DisposeAsync();
-        _dir.Dispose();
-    }
+    protected override StrataServerOptions Options(string dir) =>
+        new() { ModelPath = Script.Write(dir), Port = 0, Parallel = 2, Context = 2048, Threads = 2 };
 
     public Task<(int Status, System.Text.Json.JsonElement Body, HttpResponseMessage Response)> Post(string path, string json) => ServerFixture.Post(Http, path, json);
 }
