@@ -119,6 +119,16 @@ public sealed class KvSequence : IDisposable
             ((layer * 2 + kind) * bt + position % bt) * _rowBytes, _rowBytes);
     }
 
+    /// <summary>
+    /// The K or V rows of one layer from <paramref name="position"/> to the end of its block, contiguous
+    /// (<see cref="KvLayout.RowBytes"/> apart): a reader of consecutive positions asks once per block, not per row.
+    /// </summary>
+    public Span<byte> BlockRows(int layer, int kind, int position)
+    {
+        int bt = _blockTokens, slot = position % bt;
+        return Store.Block(_table[position / bt]).Slice(((layer * 2 + kind) * bt + slot) * _rowBytes, (bt - slot) * _rowBytes);
+    }
+
     /// <summary>The same row as KvDim f16 values; only for <see cref="KvType.F16"/> layouts.</summary>
     public Span<Half> Row(int layer, int kind, int position)
     {

@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using Strata.Kv;
 using Strata.Tensors;
 
@@ -14,14 +15,16 @@ namespace Strata.Models;
 /// Tiled (flash-attention style): a work item is a tile of up to <see cref="MaxTile"/> consecutive tokens of one
 /// sequence and one KV head, so up to MaxTile·GroupSize queries. Keys and values are read in chunks of
 /// <see cref="Chunk"/> positions, widened to f32 once per chunk for all the tile's queries, and folded into each
-/// query's running max, sum and weighted values (online softmax): no score matrix per head is kept. Chunks start at
+/// query's running max, sum and weighted values (online softmax): no score matrix per head is kept. Chunks are long
+/// enough that the softmax bookkeeping (a max, an exp for the correction) is paid once per 32 positions, and rows stay
+/// untransposed: eight positions' dot products run as independent chains and are folded by horizontal adds. Chunks start at
 /// multiples of <see cref="Chunk"/> in absolute positions, so a query's arithmetic does not depend on which tokens share
 /// its tile: a sequence decoded alone or in a batch gets the same bits.
 /// </para>
 /// </summary>
 internal sealed class Attention
 {
-    public const int Chunk = 8;
+    public const int Chunk = 32;
     public const int MaxTile = 8;
     // Multiply-adds below which attention runs on the calling thread (about what one pool wake-up costs).
     private const long SmallWork = 1 << 16;
@@ -38,14 +41,17 @@ internal sealed class Attention
     private KvSequence?[] _seqs = [];
     private int[] _positions = [];
     private int _layer, _n, _tiles;
+    private KvType _kvType;
+    private int _rowBytes;
     private float[] _qBuf = [], _outBuf = [];
     private readonly int[] _tileStart, _tileCount;
 
     private sealed class ThreadScratch(int hd, int queries, int context)
     {
-        public readonly float[] KT = new float[hd * Chunk];        // [hd × Chunk] keys of a chunk, transposed
+        public readonly float[] K = new float[Chunk * hd];         // [Chunk × hd] keys of a chunk, widened
         public readonly float[] V = new float[Chunk * hd];         // [Chunk × hd] values of a chunk
-        public readonly float[] Row = new float[hd];               // one widened row
+        public readonly float[] W = new float[Chunk];              // [Chunk] one query's scores, then its weights
+        public readonly float[] Row = new float[hd];               // reference path: one widened row
         public readonly float[] Max = new float[queries];          // [queries] running max score
         public readonly float[] Sum = new float[queries];          // [queries] running Σ exp(score - max)
         public readonly float[] Acc = new float[queries * hd];     // [queries × hd] running Σ exp(score - max)·v
@@ -59,8 +65,8 @@ internal sealed class Attention
         _pool = pool;
         _context = context;
         _scale = 1f / MathF.Sqrt(c.HeadDim);
-        // The tiled path widens rows 8 values at a time.
-        _tiled = tiled && c.HeadDim % 8 == 0 && Vector256.IsHardwareAccelerated;
+        // The tiled path works on rows 8 values at a time and folds scores with AVX's horizontal adds.
+        _tiled = tiled && c.HeadDim % 8 == 0 && Avx.IsSupported;
         _scratch = new ThreadScratch[pool.Threads];
         for (int t = 0; t < pool.Threads; t++) _scratch[t] = new ThreadScratch(c.HeadDim, MaxTile * c.GroupSize, context);
         _tileStart = new int[maxBatch];
@@ -77,6 +83,9 @@ internal sealed class Attention
                 throw new StrataException($"context is full: position {positions[i] + 1} exceeds the context of {_context}");
         _seqs = seqs;
         _positions = positions;
+        var layout = seqs[0]!.Layout; // one model, one layout for every sequence
+        _kvType = layout.Type;
+        _rowBytes = layout.RowBytes;
         _layer = layer;
         _n = n;
         _qBuf = q;
@@ -120,7 +129,6 @@ internal sealed class Attention
         s.Max.AsSpan(0, queries).Fill(float.NegativeInfinity);
         s.Sum.AsSpan(0, queries).Clear();
         s.Acc.AsSpan(0, queries * hd).Clear();
-        var lane = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7);
 
         for (int c0 = 0; c0 <= last; c0 += Chunk)
         {
@@ -130,22 +138,17 @@ internal sealed class Attention
             {
                 int valid = Math.Min(cn, first + t - c0 + 1); // causal: positions ≤ the query's own
                 if (valid <= 0) continue;
-                var keep = Vector256.LessThan(lane, Vector256.Create(valid));
                 int token = start + t;
                 for (int j = 0; j < g; j++)
                 {
                     int qi = t * g + j, h = kvHead * g + j;
                     var qRow = _qBuf.AsSpan(token * _c.QDim + h * hd, hd);
-                    var scores = Scores(qRow, s.KT, hd) * Vector256.Create(_scale);
-                    scores = Vector256.ConditionalSelect(keep.AsSingle(), scores, Vector256.Create(float.NegativeInfinity));
-                    float chunkMax = HorizontalMax(scores);
+                    float chunkMax = Scores(qRow, s.K, valid, hd, _scale, s.W);
                     float m = s.Max[qi], mNew = MathF.Max(m, chunkMax);
                     float correction = m == float.NegativeInfinity ? 0f : MathF.Exp(m - mNew);
-                    var p = Vector256.Exp(scores - Vector256.Create(mNew));
-                    p = Vector256.ConditionalSelect(keep.AsSingle(), p, default);
-                    s.Sum[qi] = s.Sum[qi] * correction + Vector256.Sum(p);
+                    s.Sum[qi] = s.Sum[qi] * correction + ExpWeights(s.W, valid, mNew);
                     s.Max[qi] = mNew;
-                    Accumulate(s.Acc.AsSpan(qi * hd, hd), correction, p, s.V, valid, hd);
+                    Accumulate(s.Acc.AsSpan(qi * hd, hd), correction, s.W, s.V, valid, hd);
                 }
             }
         }
@@ -160,55 +163,107 @@ internal sealed class Attention
             }
     }
 
-    /// <summary>Widens positions [c0, c0+cn) of one KV head: keys transposed into KT[d·Chunk + p], values into V[p·hd + d].</summary>
+    /// <summary>
+    /// Widens positions [c0, c0+cn) of one KV head into K[p·hd + d] and V[p·hd + d]; key rows up to the next multiple
+    /// of 8 are zeroed, so the last group of scores reads no stale NaN (those lanes are masked anyway).
+    /// </summary>
     private void LoadChunk(KvSequence seq, int kvHead, int c0, int cn, ThreadScratch s)
     {
         int hd = _c.HeadDim;
-        var row = s.Row.AsSpan();
-        for (int p = 0; p < Chunk; p++)
+        for (int kind = 0; kind < 2; kind++)
         {
-            if (p < cn)
+            var dst = kind == 0 ? s.K : s.V;
+            // Rows of one block lie together: one lookup per block, then a run of rows.
+            for (int p = 0; p < cn;)
             {
-                WidenRow(seq, 0, c0 + p, kvHead, row);
-                for (int d = 0; d < hd; d++) s.KT[d * Chunk + p] = row[d];
-                WidenRow(seq, 1, c0 + p, kvHead, s.V.AsSpan(p * hd, hd));
-            }
-            else
-            {
-                // Past the end: keys of 0 (masked anyway) and values of 0, so no stale NaN can leak in.
-                for (int d = 0; d < hd; d++) s.KT[d * Chunk + p] = 0;
-                s.V.AsSpan(p * hd, hd).Clear();
+                var rows = seq.BlockRows(_layer, kind, c0 + p);
+                int run = Math.Min(cn - p, rows.Length / _rowBytes);
+                for (int r = 0; r < run; r++, p++)
+                    WidenHead(rows.Slice(r * _rowBytes, _rowBytes), kvHead, dst.AsSpan(p * hd, hd));
             }
         }
+        int padded = (cn + 7) & ~7;
+        if (padded > cn) s.K.AsSpan(cn * hd, (padded - cn) * hd).Clear();
     }
 
-    private void WidenRow(KvSequence seq, int kind, int position, int kvHead, Span<float> dst)
+    private void WidenRow(KvSequence seq, int kind, int position, int kvHead, Span<float> dst) =>
+        WidenHead(seq.RowBytes(_layer, kind, position), kvHead, dst);
+
+    /// <summary>One KV head's values of a K or V row, widened to f32.</summary>
+    private void WidenHead(Span<byte> row, int kvHead, Span<float> dst)
     {
         int hd = _c.HeadDim;
-        var bytes = seq.RowBytes(_layer, kind, position);
-        if (seq.Layout.Type == KvType.Q8_0)
+        if (_kvType == KvType.Q8_0)
         {
             int blockBytes = hd / KvTypeInfo.Q8Block * KvTypeInfo.Q8BlockBytes;
-            Q8Row.Widen(bytes.Slice(kvHead * blockBytes, blockBytes), dst);
+            Q8Row.Widen(row.Slice(kvHead * blockBytes, blockBytes), dst);
         }
-        else HalfVector.Convert(MemoryMarshal.Cast<byte, Half>(bytes).Slice(kvHead * hd, hd), dst);
+        else HalfVector.Convert(MemoryMarshal.Cast<byte, Half>(row).Slice(kvHead * hd, hd), dst);
     }
 
-    /// <summary>The query's dot with each of the chunk's keys, as one vector of Chunk scores.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> Scores(ReadOnlySpan<float> q, float[] kT, int hd)
+    /// <summary>
+    /// w[p] = scale·(q · K[p]) for p in [0, valid), −∞ for the rest of the last group of 8; returns the largest score.
+    /// Eight positions at a time, each with its own accumulator (independent chains), folded into one vector of
+    /// eight scores by horizontal adds.
+    /// </summary>
+    private static float Scores(ReadOnlySpan<float> q, float[] keys, int valid, int hd, float scale, float[] w)
     {
-        ref float k = ref MemoryMarshal.GetArrayDataReference(kT);
         ref float qr = ref MemoryMarshal.GetReference(q);
-        Vector256<float> a0 = default, a1 = default;
-        int d = 0;
-        for (; d + 2 <= hd; d += 2)
+        ref float k = ref MemoryMarshal.GetArrayDataReference(keys);
+        ref float wr = ref MemoryMarshal.GetArrayDataReference(w);
+        var lane = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7);
+        var max = Vector256.Create(float.NegativeInfinity);
+        for (int p0 = 0; p0 < valid; p0 += 8)
         {
-            a0 = Vector256.FusedMultiplyAdd(Vector256.Create(Unsafe.Add(ref qr, d)), Vector256.LoadUnsafe(ref k, (nuint)(d * Chunk)), a0);
-            a1 = Vector256.FusedMultiplyAdd(Vector256.Create(Unsafe.Add(ref qr, d + 1)), Vector256.LoadUnsafe(ref k, (nuint)((d + 1) * Chunk)), a1);
+            Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
+            ref float row = ref Unsafe.Add(ref k, p0 * hd);
+            for (int d = 0; d < hd; d += 8)
+            {
+                var qv = Vector256.LoadUnsafe(ref qr, (nuint)d);
+                a0 = Vector256.FusedMultiplyAdd(qv, Vector256.LoadUnsafe(ref row, (nuint)d), a0);
+                a1 = Vector256.FusedMultiplyAdd(qv, Vector256.LoadUnsafe(ref row, (nuint)(hd + d)), a1);
+                a2 = Vector256.FusedMultiplyAdd(qv, Vector256.LoadUnsafe(ref row, (nuint)(2 * hd + d)), a2);
+                a3 = Vector256.FusedMultiplyAdd(qv, Vector256.LoadUnsafe(ref row, (nuint)(3 * hd + d)), a3);
+                a4 = Vector256.FusedMultiplyAdd(qv, Vector256.LoadUnsafe(ref row, (nuint)(4 * hd + d)), a4);
+                a5 = Vector256.FusedMultiplyAdd(qv, Vector256.LoadUnsafe(ref row, (nuint)(5 * hd + d)), a5);
+                a6 = Vector256.FusedMultiplyAdd(qv, Vector256.LoadUnsafe(ref row, (nuint)(6 * hd + d)), a6);
+                a7 = Vector256.FusedMultiplyAdd(qv, Vector256.LoadUnsafe(ref row, (nuint)(7 * hd + d)), a7);
+            }
+            var scores = Reduce8(a0, a1, a2, a3, a4, a5, a6, a7) * Vector256.Create(scale);
+            var keep = Vector256.LessThan(lane, Vector256.Create(valid - p0)).AsSingle();
+            scores = Vector256.ConditionalSelect(keep, scores, Vector256.Create(float.NegativeInfinity));
+            max = Vector256.Max(max, scores);
+            scores.StoreUnsafe(ref wr, (nuint)p0);
         }
-        for (; d < hd; d++) a0 = Vector256.FusedMultiplyAdd(Vector256.Create(Unsafe.Add(ref qr, d)), Vector256.LoadUnsafe(ref k, (nuint)(d * Chunk)), a0);
-        return a0 + a1;
+        return HorizontalMax(max);
+    }
+
+    /// <summary>[Σa0, Σa1, …, Σa7]: the lane sums of eight vectors as one vector.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Reduce8(Vector256<float> a0, Vector256<float> a1, Vector256<float> a2, Vector256<float> a3,
+        Vector256<float> a4, Vector256<float> a5, Vector256<float> a6, Vector256<float> a7)
+    {
+        // Within each 128-bit half: [s0 s1 s2 s3] of that half's lanes; then the halves are added.
+        var h0123 = Avx.HorizontalAdd(Avx.HorizontalAdd(a0, a1), Avx.HorizontalAdd(a2, a3));
+        var h4567 = Avx.HorizontalAdd(Avx.HorizontalAdd(a4, a5), Avx.HorizontalAdd(a6, a7));
+        return Avx.Permute2x128(h0123, h4567, 0x20) + Avx.Permute2x128(h0123, h4567, 0x31);
+    }
+
+    /// <summary>w[p] = exp(w[p] − max) over the groups of 8 that hold [0, valid) (masked lanes become 0); returns Σ w.</summary>
+    private static float ExpWeights(float[] w, int valid, float max)
+    {
+        ref float wr = ref MemoryMarshal.GetArrayDataReference(w);
+        var m = Vector256.Create(max);
+        var sum = Vector256<float>.Zero;
+        for (int p0 = 0; p0 < valid; p0 += 8)
+        {
+            var p = Vector256.Exp(Vector256.LoadUnsafe(ref wr, (nuint)p0) - m);
+            // exp(−∞) is 0, but a NaN-free guarantee should not hang on that: masked lanes are −∞ exactly.
+            p = Vector256.ConditionalSelect(Vector256.Equals(Vector256.LoadUnsafe(ref wr, (nuint)p0), Vector256.Create(float.NegativeInfinity)), default, p);
+            sum += p;
+            p.StoreUnsafe(ref wr, (nuint)p0);
+        }
+        return Vector256.Sum(sum);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -220,18 +275,43 @@ internal sealed class Attention
         return m.ToScalar();
     }
 
-    /// <summary>acc = acc·correction + Σ_p weights[p]·V[p] over the chunk's valid positions.</summary>
-    private static void Accumulate(Span<float> acc, float correction, Vector256<float> weights, float[] values, int valid, int hd)
+    /// <summary>
+    /// acc = acc·correction + Σ_p w[p]·V[p] over [0, valid). Thirty-two values of acc at a time stay in registers
+    /// while the positions stream past (one broadcast weight feeds four independent chains).
+    /// </summary>
+    private static void Accumulate(Span<float> acc, float correction, float[] w, float[] values, int valid, int hd)
     {
         ref float a = ref MemoryMarshal.GetReference(acc);
         ref float v = ref MemoryMarshal.GetArrayDataReference(values);
+        ref float wr = ref MemoryMarshal.GetArrayDataReference(w);
         var corr = Vector256.Create(correction);
-        for (int d = 0; d < hd; d += 8)
+        int d = 0;
+        for (; d + 32 <= hd; d += 32)
         {
-            var sum = Vector256.LoadUnsafe(ref a, (nuint)d) * corr;
+            var a0 = Vector256.LoadUnsafe(ref a, (nuint)d) * corr;
+            var a1 = Vector256.LoadUnsafe(ref a, (nuint)(d + 8)) * corr;
+            var a2 = Vector256.LoadUnsafe(ref a, (nuint)(d + 16)) * corr;
+            var a3 = Vector256.LoadUnsafe(ref a, (nuint)(d + 24)) * corr;
+            ref float row = ref Unsafe.Add(ref v, d);
+            for (int p = 0; p < valid; p++, row = ref Unsafe.Add(ref row, hd))
+            {
+                var weight = Vector256.Create(Unsafe.Add(ref wr, p));
+                a0 = Vector256.FusedMultiplyAdd(weight, Vector256.LoadUnsafe(ref row), a0);
+                a1 = Vector256.FusedMultiplyAdd(weight, Vector256.LoadUnsafe(ref row, 8), a1);
+                a2 = Vector256.FusedMultiplyAdd(weight, Vector256.LoadUnsafe(ref row, 16), a2);
+                a3 = Vector256.FusedMultiplyAdd(weight, Vector256.LoadUnsafe(ref row, 24), a3);
+            }
+            a0.StoreUnsafe(ref a, (nuint)d);
+            a1.StoreUnsafe(ref a, (nuint)(d + 8));
+            a2.StoreUnsafe(ref a, (nuint)(d + 16));
+            a3.StoreUnsafe(ref a, (nuint)(d + 24));
+        }
+        for (; d < hd; d += 8)
+        {
+            var a0 = Vector256.LoadUnsafe(ref a, (nuint)d) * corr;
             for (int p = 0; p < valid; p++)
-                sum = Vector256.FusedMultiplyAdd(Vector256.Create(weights.GetElement(p)), Vector256.LoadUnsafe(ref v, (nuint)(p * hd + d)), sum);
-            sum.StoreUnsafe(ref a, (nuint)d);
+                a0 = Vector256.FusedMultiplyAdd(Vector256.Create(Unsafe.Add(ref wr, p)), Vector256.LoadUnsafe(ref v, (nuint)(p * hd + d)), a0);
+            a0.StoreUnsafe(ref a, (nuint)d);
         }
     }
 

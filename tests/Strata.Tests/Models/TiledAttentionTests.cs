@@ -8,13 +8,15 @@ namespace Strata.Tests.Models;
 public class TiledAttentionTests
 {
     [Theory]
-    [InlineData(KvType.F16, 4, 2, 37, 0)]    // GQA 2:1, a prompt that ends mid-chunk
-    [InlineData(KvType.F16, 8, 8, 130, 1)]   // no GQA, several tiles per chunk
-    [InlineData(KvType.Q8_0, 4, 1, 70, 2)]   // multi-query, q8_0 cache
-    public void MatchesTheTwoPassForm(KvType kvType, int heads, int kvHeads, int promptTokens, int seed)
+    [InlineData(KvType.F16, 256, 4, 2, 37, 0)]    // GQA 2:1, a prompt that ends mid-chunk
+    [InlineData(KvType.F16, 256, 8, 8, 130, 1)]   // no GQA, several tiles per chunk
+    [InlineData(KvType.Q8_0, 256, 4, 1, 70, 2)]   // multi-query, q8_0 cache
+    [InlineData(KvType.F16, 160, 4, 2, 75, 3)]    // head size 40: values folded 32 and then 8 at a time
+    [InlineData(KvType.F16, 128, 8, 4, 45, 4)]    // head size 16
+    public void MatchesTheTwoPassForm(KvType kvType, int dim, int heads, int kvHeads, int promptTokens, int seed)
     {
         using var dir = new TempDir();
-        var spec = new ModelSpec("llama", Dim: 256, Layers: 2, Heads: heads, KvHeads: kvHeads, FeedForward: 384, Vocab: 300, Seed: seed);
+        var spec = new ModelSpec("llama", Dim: dim, Layers: 2, Heads: heads, KvHeads: kvHeads, FeedForward: 384, Vocab: 300, Seed: seed);
         string path = TestModels.Write(spec, dir.Path);
         var prompt = TestModels.RandomTokens(spec.Vocab, promptTokens, seed);
         float[][] Run(bool tiled)
