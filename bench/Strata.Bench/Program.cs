@@ -11,6 +11,7 @@ using Strata.Tensors;
 // "grammar-mask ...": the cost of grammar-constrained decoding per token, and decode with and without it (GrammarMaskBench.cs).
 // "route-replay ...": a shared-prefix trace through `strata router` to several backends, prefix routing vs round-robin (Routing/RouteReplayBench.cs).
 // "kv-remote ...": the remote tier's write and batched read throughput against a running store (Routing/RemoteTierBench.cs).
+// "kv-remote-ttft ...": time to first token of a conversation continued on a second server from the shared store (Routing/RemoteTtftBench.cs).
 // "kv-restart ...": time to first token of a conversation continued from the ssd tier by a new process (KvRestartBench.cs).
 // Default: a quick Stopwatch sweep of matvec kernels printing GB/s of weights read. "--bdn" runs the BenchmarkDotNet suite instead.
 if (args.Length > 0 && args[0] == "decode")
@@ -65,6 +66,11 @@ if (args.Length > 0 && args[0] == "route-replay")
 if (args.Length > 0 && args[0] == "kv-remote")
 {
     Environment.ExitCode = Strata.Bench.Routing.RemoteTierBench.Run(args[1..]);
+    return;
+}
+if (args.Length > 0 && args[0] == "kv-remote-ttft")
+{
+    Environment.ExitCode = Strata.Bench.Routing.RemoteTtftBench.Run(args[1..]);
     return;
 }
 if (args.Length > 0 && args[0] == "serve-load")
