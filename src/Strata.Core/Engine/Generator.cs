@@ -21,6 +21,9 @@ public sealed record GenerationOptions
     /// chat format writes its function calls with, such as Llama 3's <c>&lt;|python_tag|&gt;</c> or Mistral's <c>[TOOL_CALLS]</c>.
     /// </summary>
     public IReadOnlySet<int>? ShownControlTokens { get; init; }
+    /// <summary>End-of-generation tokens are never sampled (llama.cpp's and vLLM's <c>ignore_eos</c>): generation
+    /// runs to <see cref="MaxTokens"/>, a stop string, the grammar's end or a full context.</summary>
+    public bool IgnoreEos { get; init; }
 }
 
 public enum StopReason { EndOfGeneration, MaxTokens, StopString, ContextFull, Cancelled, TimedOut }
@@ -87,6 +90,7 @@ public sealed class Generator : IDisposable
         while (options.MaxTokens < 0 || output.Count < options.MaxTokens)
         {
             if (cancel.IsCancellationRequested) { reason = StopReason.Cancelled; break; }
+            if (options.IgnoreEos) vocab.BanEndOfGeneration(_logits);
             int token = sampler.Sample(_logits, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(history));
             if (output.Count == 0) ttftMs = prefillMs + sw.Elapsed.TotalMilliseconds;
             if (vocab.IsEndOfGeneration(token) || sampler.Grammar is { Ended: true } or { Rejected: true }) { reason = StopReason.EndOfGeneration; break; }

@@ -74,6 +74,18 @@ public sealed class Vocabulary
     public bool IsControl(int id) => (Attributes(id) & TokenAttributes.Control) != 0;
     public bool IsEndOfGeneration(int id) => EndOfGeneration.Contains(id);
 
+    /// <summary>
+    /// Sets the logit of every end-of-generation token to −∞, so that none is sampled (llama.cpp's and vLLM's
+    /// <c>ignore_eos</c>: benchmarks and tests that need a fixed number of tokens). No allocation.
+    /// </summary>
+    public void BanEndOfGeneration(Span<float> logits)
+    {
+        foreach (int id in _endOfGenerationIds)
+            if ((uint)id < (uint)logits.Length) logits[id] = float.NegativeInfinity;
+    }
+
+    private readonly int[] _endOfGenerationIds;
+
     /// <summary>The id of the token whose text is exactly <paramref name="text"/>, or <see cref="None"/>.</summary>
     public int Find(ReadOnlySpan<char> text) => _idLookup.TryGetValue(text, out int id) ? id : None;
 
@@ -288,6 +300,7 @@ public sealed class Vocabulary
         Bos = bos; Eos = eos; Eot = eot; Eom = eom; Unknown = unk; Padding = pad; Separator = sep;
         AddBos = addBos; AddEos = addEos; AddSpacePrefix = addSpacePrefix; IgnoreMerges = ignoreMerges; CleanSpaces = cleanSpaces;
         EndOfGeneration = eog;
+        _endOfGenerationIds = [.. eog];
 
         if (Kind == VocabularyKind.SentencePiece)
         {

@@ -109,6 +109,7 @@ public sealed record GenerationFields
                 Sampling = sampling,
                 StopStrings = Stops(b, limits.MaxStopStrings),
                 Grammar = StructuredOutput.Parse(b, host),
+                IgnoreEos = b.Bool("ignore_eos") ?? false, // llama.cpp's server and vLLM take it
             },
             Choices = n,
             TopLogprobs = topLogprobs,

@@ -97,6 +97,7 @@ public class RouterServerTests
         }
     }
 
+    /// <summary>A streamed chat completion of exactly <paramref name="maxTokens"/> tokens (ignore_eos: however the weights answer).</summary>
     private static Task<HttpResponseMessage> Stream(HttpClient http, string system, int maxTokens) =>
         http.SendAsync(new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions")
         {
@@ -105,6 +106,7 @@ public class RouterServerTests
                 ["messages"] = SharedStoreServerTests.Messages(("system", system), ("user", "Genesis 1:1")),
                 ["max_tokens"] = maxTokens,
                 ["temperature"] = 0,
+                ["ignore_eos"] = true,
                 ["stream"] = true,
             }.ToJsonString(), Encoding.UTF8, "application/json"),
         }, HttpCompletionOption.ResponseHeadersRead);
@@ -118,22 +120,28 @@ public class RouterServerTests
         string text1 = await SharedStoreServerTests.TextOf(router.Http, 100, from: 5_000);
         string text2 = await SharedStoreServerTests.TextOf(router.Http, 100, from: 9_000);
 
-        // Two long streams: the second goes to the other backend (the first one's is busier by one).
-        using var first = await Stream(router.Http, text1, 600);
-        using var second = await Stream(router.Http, text2, 60);
+        // A long stream first; its backend is the one running a sequence (nothing else runs yet). The second stream goes
+        // to the other backend (the first one's is busier by one).
+        using var first = await Stream(router.Http, text1, 900);
         Assert.Equal(200, (int)first.StatusCode);
-        Assert.Equal(200, (int)second.StatusCode);
-        // The short one finishes on its backend; the backend still running a sequence is the long stream's.
-        var (_, secondDone, _) = await ReadStream(second);
-        Assert.True(secondDone, "the stream on the other backend did not finish");
         ServeProcess? victim = null;
-        foreach (var b in new[] { x, y })
-            if (await b.Metric("strata_num_requests_running") > 0) victim = b;
+        for (int poll = 0; poll < 250 && victim is null; poll++)
+        {
+            foreach (var b in new[] { x, y })
+                if (await b.Metric("strata_num_requests_running") > 0) victim = b;
+            if (victim is null) await Task.Delay(20);
+        }
         Assert.NotNull(victim);
         var survivor = victim == x ? y : x;
+        using var second = await Stream(router.Http, text2, 60);
+        Assert.Equal(200, (int)second.StatusCode);
+        var (_, secondDone, _) = await ReadStream(second);
+        Assert.True(secondDone, "the stream on the other backend did not finish");
 
-        // Kill the long stream's backend after a few of its chunks: that stream breaks off.
-        var broken = await ReadStream(first, async n => { if (n == 5) victim.Kill(); await Task.CompletedTask; });
+        // Kill the long stream's backend while it still streams (900 tokens take it seconds): that stream breaks off
+        // after the chunks already sent.
+        victim.Kill();
+        var broken = await ReadStream(first);
         Assert.True(broken.Broke && !broken.Done, $"the stream of the killed backend ended normally after {broken.Chunks} chunks");
 
         // New requests — including the continuation of the dead backend's conversation — are answered by the other.

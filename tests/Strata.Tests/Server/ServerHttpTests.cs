@@ -33,6 +33,26 @@ public class ServerHttpTests(ServerFixture f)
         Assert.Equal("In the beginning", detok.GetProperty("content").GetString());
     }
 
+    [Fact]
+    public async Task IgnoreEosRunsPastTheEndOfTheAnswerToMaxTokens()
+    {
+        // A question the model answers and ends (bounded search: the default model ends its answers in tens of tokens).
+        string? ended = null;
+        foreach (string q in new[] { "Genesis 1:1", "Psalms 23:1", "John 3:16", "Exodus 20:3", "Amen.", "Hi", "Who made the world?", "Proverbs 3:5" })
+        {
+            var (_, plain, _) = await f.Post(Chat, $$$"""{"messages":{{{Messages(q)}}},"max_tokens":200,"temperature":0}""");
+            if (plain.GetProperty("choices")[0].GetProperty("finish_reason").GetString() == "stop") { ended = q; break; }
+        }
+        Assert.NotNull(ended);
+        var (status, forced, _) = await f.Post(Chat, $$$"""{"messages":{{{Messages(ended!)}}},"max_tokens":200,"temperature":0,"ignore_eos":true}""");
+        Assert.Equal(200, status);
+        Assert.Equal("length", forced.GetProperty("choices")[0].GetProperty("finish_reason").GetString());
+        Assert.Equal(200, forced.GetProperty("usage").GetProperty("completion_tokens").GetInt32());
+        var (bad, error, _) = await f.Post(Chat, $$$"""{"messages":{{{Messages("Hi")}}},"ignore_eos":"yes"}""");
+        Assert.Equal(400, bad);
+        Assert.Equal("ignore_eos", error.GetProperty("error").GetProperty("param").GetString());
+    }
+
     /// <summary>Reads an SSE response as OpenAI frames it: "data: {json}" events separated by blank lines, [DONE] last.</summary>
     private async Task<List<string>> Events(string path, string body)
     {

@@ -304,10 +304,11 @@ public sealed class InferenceEngine : IInferenceEngine
         }
     }
 
-    private void Sample(SequenceState s, ReadOnlySpan<float> logits)
+    private void Sample(SequenceState s, Span<float> logits)
     {
         var r = s.Request;
         var g = r.Request.Generation;
+        if (g.IgnoreEos) Model.Tokenizer.Vocabulary.BanEndOfGeneration(logits);
         int token = s.Sampler.Sample(logits, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(s.History));
         if (r.FirstTokenMs < 0) r.FirstTokenMs = r.Clock.Elapsed.TotalMilliseconds;
         if (s.Choice == 0) r.PromptReady = true;
