@@ -24,9 +24,9 @@ public readonly record struct RouteChoice(Backend Backend, RouteReason Reason, i
 /// <summary>
 /// Picks a backend for a prompt's block hashes. With <see cref="RoutePolicy.Prefix"/>, the healthy backend with the
 /// least expected work for it: the blocks it would have to compute (the prompt's, less the leading run it is believed
-/// to hold) plus its load in sequences times the mean blocks of a request — so a backend holding a prefix wins unless
-/// the queue in front of it costs more than the prefix saves. Ties go to the one holding more, then the less loaded,
-/// then a rendezvous hash of the first block, so that requests with the same new prefix go to the same backend (and
+/// to hold) plus its load in sequences times half the mean blocks of a request (a sequence already there is half done,
+/// on average) — so a backend holding a prefix wins unless the queue in front of it costs more than the prefix saves.
+/// Ties go to the one holding more, then the less loaded, then a rendezvous hash of the first block, so that requests with the same new prefix go to the same backend (and
 /// several routers agree without talking). Either way the prompt's blocks are then recorded for the chosen backend.
 /// </summary>
 public sealed class RoutingPolicy
@@ -78,7 +78,9 @@ public sealed class RoutingPolicy
     private RouteChoice ByPrefix(ReadOnlySpan<BlockHash> blocks, Backend[] candidates)
     {
         var matched = blocks.IsEmpty ? new int[_backends.Length] : _table.Matches(blocks, _backends.Length);
-        double perSequence = MeanBlocks;
+        // What one sequence already on a backend still costs it: half a mean request on average, since sequences
+        // arrive and finish continuously; counting a whole one overstates the queue and sends prefixes away.
+        double perSequence = MeanBlocks / 2;
         var first = blocks.IsEmpty ? default : blocks[0];
         int n = blocks.Length;
         var best = candidates

@@ -45,12 +45,13 @@ public class RoutingPolicyTests
         var home = policy.Pick(prompt)!.Value.Backend;
         var other = backends[1 - home.Index];
         Assert.Equal(4, policy.MeanBlocks);
-        // One sequence in front of it costs as much as computing the prompt elsewhere: a tie, which the cache wins.
-        home.Running = 1;
+        // A sequence already there costs half a mean request (it is half done on average): two in front of it cost as
+        // much as computing the prompt elsewhere — a tie, which the cache wins.
+        home.Running = 2;
         var stay = policy.Pick(prompt)!.Value;
         Assert.Equal((home, RouteReason.Affinity, 4), (stay.Backend, stay.Reason, stay.MatchedBlocks));
-        // Two cost more than recomputing four blocks on the idle one.
-        home.Running = 2;
+        // Three cost more than recomputing four blocks on the idle one.
+        home.Running = 3;
         var moved = policy.Pick(prompt)!.Value;
         Assert.Equal((other, RouteReason.Balanced), (moved.Backend, moved.Reason));
         // Now both hold it: the less loaded one.
