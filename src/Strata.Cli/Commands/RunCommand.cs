@@ -23,6 +23,7 @@ internal sealed class RunCommand : Command
     private readonly Option<float> _frequencyPenalty = Opt.Float("--frequency-penalty", [], "frequency penalty (0: none)", 0f, _ => true, "a number", "F");
     private readonly Option<int> _repeatLastN = Opt.Int("--repeat-last-n", [], "tokens the penalties look back over (-1: the whole context)", 64, -1, int.MaxValue);
     private readonly Option<ulong> _seed = Opt.Seed("--seed", ["-s"], "sampling seed (-1 or none: random)");
+    private readonly Option<bool> _ignoreEos = new("--ignore-eos") { Description = "never sample an end-of-generation token: generate until -n, a stop string or a full context" };
     private readonly Option<string[]> _stop = new("--stop") { Description = "stop when the text contains TEXT (repeatable)", HelpName = "TEXT" };
     private readonly Option<string?> _grammar = new("--grammar") { Description = "constrain the output to a GBNF grammar (llama.cpp's syntax, start rule root)", HelpName = "TEXT" };
     private readonly Option<string?> _grammarFile = new Option<string?>("--grammar-file") { Description = "constrain the output to the GBNF grammar in FILE", HelpName = "FILE" }.ExistingFile();
@@ -35,7 +36,7 @@ internal sealed class RunCommand : Command
     public RunCommand() : base("run", "generate text, streaming it to stdout; without -p or --tokens, an interactive chat (Ctrl-C stops an answer, Ctrl-D exits)")
     {
         foreach (var o in new Option[] { _model, _prompt, _tokens, _system, _nPredict, _temp, _topK, _topP, _minP, _repeatPenalty, _presencePenalty,
-                     _frequencyPenalty, _repeatLastN, _seed, _stop, _grammar, _grammarFile, _jsonSchema, _ctx, _threads, _json })
+                     _frequencyPenalty, _repeatLastN, _seed, _ignoreEos, _stop, _grammar, _grammarFile, _jsonSchema, _ctx, _threads, _json })
             Add(o);
         foreach (var o in _kv.All) Add(o);
         Validators.Add(r =>
@@ -64,7 +65,10 @@ internal sealed class RunCommand : Command
         try { sampling.Validate(); }
         catch (StrataException e) { throw new UsageException(e.Message); }
         string? gbnf = GrammarText(p);
-        var options = new GenerationOptions { MaxTokens = p.GetValue(_nPredict), Sampling = sampling, StopStrings = p.GetValue(_stop) ?? [] };
+        var options = new GenerationOptions
+        {
+            MaxTokens = p.GetValue(_nPredict), Sampling = sampling, StopStrings = p.GetValue(_stop) ?? [], IgnoreEos = p.GetValue(_ignoreEos),
+        };
         string? prompt = p.GetValue(_prompt);
         int[]? tokens = p.GetResult(_tokens) is null ? null : p.GetValue(_tokens); // left out: null, not an empty array
         bool json = p.GetValue(_json);

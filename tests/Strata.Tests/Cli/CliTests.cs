@@ -36,6 +36,19 @@ public class CliTests : IClassFixture<CliTests.ModelFile>
     }
 
     [Fact]
+    public void IgnoreEosKeepsAChatAnswerGoingPastItsEnd()
+    {
+        // The default model ends its chat answers; with --ignore-eos the answer runs on to -n.
+        string model = Strata.Tests.Server.ServerFixture.ModelPath;
+        string[] chat = ["run", "-m", model, "--temp", "0", "-n", "200"];
+        var plain = StrataCli.Run(chat, stdin: "Genesis 1:1\n");
+        var forced = StrataCli.Run([.. chat, "--ignore-eos"], stdin: "Genesis 1:1\n");
+        Assert.True(plain.ExitCode == 0 && forced.ExitCode == 0, plain.Stderr + forced.Stderr);
+        Assert.True(forced.Stdout.Length > 3 * plain.Stdout.Length, $"{plain.Stdout.Length} characters without, {forced.Stdout.Length} with --ignore-eos");
+        Assert.StartsWith(plain.Stdout.Trim(), forced.Stdout.Trim());
+    }
+
+    [Fact]
     public void RepeatedStopOptionsAllApply()
     {
         string[] run = ["run", "-m", _model, "--tokens", "1,5,9", "-n", "16", "--temp", "0", "--json"];
