@@ -249,7 +249,10 @@ internal sealed class Attention
         return Avx.Permute2x128(h0123, h4567, 0x20) + Avx.Permute2x128(h0123, h4567, 0x31);
     }
 
-    /// <summary>w[p] = exp(w[p] − max) over the groups of 8 that hold [0, valid) (masked lanes become 0); returns Σ w.</summary>
+    /// <summary>
+    /// w[p] = exp(w[p] − max) over the groups of 8 that hold [0, valid); returns Σ w. Masked lanes hold −∞ and become 0
+    /// (max is finite: every chunk a query reads holds at least its own position or an earlier one).
+    /// </summary>
     private static float ExpWeights(float[] w, int valid, float max)
     {
         ref float wr = ref MemoryMarshal.GetArrayDataReference(w);
@@ -258,8 +261,6 @@ internal sealed class Attention
         for (int p0 = 0; p0 < valid; p0 += 8)
         {
             var p = Vector256.Exp(Vector256.LoadUnsafe(ref wr, (nuint)p0) - m);
-            // exp(−∞) is 0, but a NaN-free guarantee should not hang on that: masked lanes are −∞ exactly.
-            p = Vector256.ConditionalSelect(Vector256.Equals(Vector256.LoadUnsafe(ref wr, (nuint)p0), Vector256.Create(float.NegativeInfinity)), default, p);
             sum += p;
             p.StoreUnsafe(ref wr, (nuint)p0);
         }
