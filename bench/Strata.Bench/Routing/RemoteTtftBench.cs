@@ -6,6 +6,7 @@ using System.Text.Json.Nodes;
 using Strata.Bench.SideBySide;
 using Strata.Engine;
 using Strata.Server.Hosting;
+using Strata.Tests.Support;
 
 namespace Strata.Bench.Routing;
 
@@ -43,11 +44,13 @@ public static class RemoteTtftBench
         });
         await using var a = Server();
         await using var b = Server();
-        await a.StartAsync();
-        await b.StartAsync();
+        foreach (var s in new[] { a, b })
+        {
+            await s.StartAsync();
+            await s.Host.Ready;
+        }
         using var httpA = new HttpClient { BaseAddress = a.Address, Timeout = TimeSpan.FromMinutes(5) };
         using var httpB = new HttpClient { BaseAddress = b.Address, Timeout = TimeSpan.FromMinutes(5) };
-        foreach (var h in new[] { httpA, httpB }) await Ready(h);
 
         var ttftA = new List<double>();
         var ttftB = new List<double>();
@@ -55,13 +58,12 @@ public static class RemoteTtftBench
         for (int round = -2; round < rounds; round++)
         {
             string text = await TextOf(httpA, round < 0 ? tokens * 9 / 10 : tokens, seed: 1000 + round);
-            var turn1 = new JsonArray(Message("system", text), Message("user", "What is this about?"));
-            var first = await Chat(httpA, turn1);
+            var turn1 = StreamedChat.Messages(("system", text), ("user", "What is this about?"));
+            var first = await StreamedChat.Chat(httpA, turn1, 8);
             await Task.Delay(1000); // A's blocks reach the store behind its token loop
             var turn2 = (JsonArray)turn1.DeepClone();
-            turn2.Add(Message("assistant", first.Text));
-            turn2.Add(Message("user", "And then?"));
-            var second = await Chat(httpB, turn2);
+            foreach (var m in StreamedChat.Messages(("assistant", first.Text), ("user", "And then?"))) turn2.Add(m!.DeepClone());
+            var second = await StreamedChat.Chat(httpB, turn2, 8);
             if (round < 0) continue;
             ttftA.Add(first.TtftMs);
             ttftB.Add(second.TtftMs);
@@ -76,18 +78,6 @@ public static class RemoteTtftBench
         return 0;
     }
 
-    private static async Task Ready(HttpClient http)
-    {
-        var clock = Stopwatch.StartNew();
-        while ((int)(await http.GetAsync("/health")).StatusCode != 200)
-        {
-            if (clock.Elapsed > TimeSpan.FromMinutes(5)) throw new TimeoutException("a server did not become ready");
-            await Task.Delay(50);
-        }
-    }
-
-    private static JsonObject Message(string role, string content) => new() { ["role"] = role, ["content"] = content };
-
     private static readonly string[] Words =
     [
         "the", "river", "carried", "light", "across", "stone", "and", "morning", "city", "slowly", "woke", "under", "rain",
@@ -95,60 +85,12 @@ public static class RemoteTtftBench
         "ships", "waited", "in", "harbor", "for", "news", "from", "distant", "kings", "who", "never", "came", "home", "again",
     ];
 
-    /// <summary>About <paramref name="tokens"/> tokens of word salad, different for every seed (sized with /tokenize).</summary>
-    private static async Task<string> TextOf(HttpClient http, int tokens, int seed)
+    /// <summary>About <paramref name="tokens"/> tokens of word salad, different for every seed.</summary>
+    private static Task<string> TextOf(HttpClient http, int tokens, int seed)
     {
         var rng = new Random(seed);
         var sb = new StringBuilder();
         for (int i = 0; i < tokens * 2; i++) sb.Append(Words[rng.Next(Words.Length)]).Append(i % 17 == 16 ? ".\n" : " ");
-        string all = sb.ToString(), text = all[..(tokens * 4)];
-        for (int i = 0; i < 4; i++)
-        {
-            using var r = await http.PostAsync("/tokenize", new StringContent(new JsonObject { ["content"] = text }.ToJsonString(), Encoding.UTF8, "application/json"));
-            int n = JsonDocument.Parse(await r.Content.ReadAsStringAsync()).RootElement.GetProperty("tokens").GetArrayLength();
-            if (Math.Abs(n - tokens) < tokens / 50) break;
-            text = all[..Math.Min(all.Length, (int)(text.Length * (double)tokens / n))];
-        }
-        return text;
-    }
-
-    private sealed record Streamed(double TtftMs, string Text, int PromptTokens, int CachedTokens);
-
-    /// <summary>A streamed, greedy chat completion of up to 8 tokens: time to its first text (or finish), text, usage.</summary>
-    private static async Task<Streamed> Chat(HttpClient http, JsonArray messages)
-    {
-        var body = new JsonObject
-        {
-            ["messages"] = messages.DeepClone(), ["max_tokens"] = 8, ["temperature"] = 0, ["stream"] = true,
-            ["stream_options"] = new JsonObject { ["include_usage"] = true },
-        };
-        var clock = Stopwatch.StartNew();
-        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions") { Content = new StringContent(body.ToJsonString(), Encoding.UTF8, "application/json") };
-        using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
-        response.EnsureSuccessStatusCode();
-        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
-        double ttft = -1;
-        var text = new StringBuilder();
-        int prompt = -1, cached = -1;
-        while (await reader.ReadLineAsync() is { } line)
-        {
-            if (!line.StartsWith("data: ", StringComparison.Ordinal)) continue;
-            if (line == "data: [DONE]") break;
-            var chunk = JsonDocument.Parse(line[6..]).RootElement;
-            if (chunk.TryGetProperty("choices", out var choices) && choices.GetArrayLength() > 0)
-            {
-                var choice = choices[0];
-                bool content = choice.GetProperty("delta").TryGetProperty("content", out var c) && c.GetString() is { Length: > 0 };
-                bool finished = choice.TryGetProperty("finish_reason", out var f) && f.ValueKind == JsonValueKind.String;
-                if (ttft < 0 && (content || finished)) ttft = clock.Elapsed.TotalMilliseconds;
-                if (content) text.Append(c.GetString());
-            }
-            if (chunk.TryGetProperty("usage", out var usage) && usage.ValueKind == JsonValueKind.Object)
-            {
-                prompt = usage.GetProperty("prompt_tokens").GetInt32();
-                cached = usage.GetProperty("prompt_tokens_details").GetProperty("cached_tokens").GetInt32();
-            }
-        }
-        return new Streamed(ttft, text.ToString(), prompt, cached);
+        return StreamedChat.Fit(http, sb.ToString(), tokens);
     }
 }

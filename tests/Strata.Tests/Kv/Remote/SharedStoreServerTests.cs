@@ -21,71 +21,13 @@ public class SharedStoreServerTests
         ServeProcess.StartAsync(["serve", "-m", ModelPath, "-c", ctx.ToString(System.Globalization.CultureInfo.InvariantCulture), "-np", "1", "-t", "2",
             "--kv-tiers", "remote=" + storeUrl]);
 
-    /// <summary>What a streamed chat completion gave: the time to its first text, its text, and usage.</summary>
-    internal sealed record Streamed(double TtftMs, string Text, int PromptTokens, int CachedTokens);
+    internal static JsonArray Messages(params (string Role, string Content)[] m) => StreamedChat.Messages(m);
 
-    internal static JsonArray Messages(params (string Role, string Content)[] m) =>
-        new(m.Select(x => (JsonNode)new JsonObject { ["role"] = x.Role, ["content"] = x.Content }).ToArray());
-
-    internal static async Task<Streamed> Chat(HttpClient http, JsonArray messages, int maxTokens)
-    {
-        var body = new JsonObject
-        {
-            ["messages"] = messages.DeepClone(),
-            ["max_tokens"] = maxTokens,
-            ["temperature"] = 0,
-            ["stream"] = true,
-            ["stream_options"] = new JsonObject { ["include_usage"] = true },
-        };
-        var clock = Stopwatch.StartNew();
-        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions") { Content = new StringContent(body.ToJsonString(), Encoding.UTF8, "application/json") };
-        using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
-        Assert.Equal(200, (int)response.StatusCode);
-        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
-        double ttft = -1;
-        var text = new StringBuilder();
-        int prompt = -1, cached = -1;
-        bool done = false;
-        while (await reader.ReadLineAsync() is { } line)
-        {
-            if (!line.StartsWith("data: ", StringComparison.Ordinal)) continue;
-            string data = line[6..];
-            if (data == "[DONE]") { done = true; break; }
-            var chunk = JsonDocument.Parse(data).RootElement;
-            Assert.False(chunk.TryGetProperty("error", out var error), error.ToString());
-            if (chunk.TryGetProperty("choices", out var choices) && choices.GetArrayLength() > 0)
-            {
-                var choice = choices[0];
-                bool content = choice.GetProperty("delta").TryGetProperty("content", out var c) && c.GetString() is { Length: > 0 };
-                bool finished = choice.TryGetProperty("finish_reason", out var f) && f.ValueKind == JsonValueKind.String;
-                // The first token is the first text, or the finish when the first token sampled ends the answer.
-                if (ttft < 0 && (content || finished)) ttft = clock.Elapsed.TotalMilliseconds;
-                if (content) text.Append(c.GetString());
-            }
-            if (chunk.TryGetProperty("usage", out var usage) && usage.ValueKind == JsonValueKind.Object)
-            {
-                prompt = usage.GetProperty("prompt_tokens").GetInt32();
-                cached = usage.GetProperty("prompt_tokens_details").GetProperty("cached_tokens").GetInt32();
-            }
-        }
-        Assert.True(done, "the stream ended without [DONE]");
-        return new Streamed(ttft, text.ToString(), prompt, cached);
-    }
+    internal static Task<Streamed> Chat(HttpClient http, JsonArray messages, int maxTokens) => StreamedChat.Chat(http, messages, maxTokens);
 
     /// <summary>About <paramref name="tokens"/> tokens of real text (the held-out Bible chapters), from character <paramref name="from"/>.</summary>
-    internal static async Task<string> TextOf(HttpClient http, int tokens, int from = 0)
-    {
-        string all = (await File.ReadAllTextAsync(Path.Combine(Strata.Tests.DefaultModel.DefaultModelTests.RepoRoot(), "models", "heldout.txt")))[from..];
-        string text = all[..(tokens * 4)];
-        for (int i = 0; i < 3; i++)
-        {
-            using var r = await http.PostAsync("/tokenize", new StringContent(new JsonObject { ["content"] = text }.ToJsonString(), Encoding.UTF8, "application/json"));
-            int n = JsonDocument.Parse(await r.Content.ReadAsStringAsync()).RootElement.GetProperty("tokens").GetArrayLength();
-            if (Math.Abs(n - tokens) < tokens / 50) break;
-            text = all[..Math.Min(all.Length, (int)(text.Length * (double)tokens / n))];
-        }
-        return text;
-    }
+    internal static async Task<string> TextOf(HttpClient http, int tokens, int from = 0) =>
+        await StreamedChat.Fit(http, (await File.ReadAllTextAsync(Path.Combine(Strata.Tests.DefaultModel.DefaultModelTests.RepoRoot(), "models", "heldout.txt")))[from..], tokens);
 
     /// <summary>Keys under Strata's prefix in every node of the store.</summary>
     internal static RedisKey[] StrataKeys(ConnectionMultiplexer store) =>
