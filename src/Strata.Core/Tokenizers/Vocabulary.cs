@@ -59,6 +59,7 @@ public sealed class Vocabulary
 
     /// <summary>Tokens that end generation (EOS, EOT, EOM and the end-of-turn tokens llama.cpp recognises by text).</summary>
     public IReadOnlySet<int> EndOfGeneration { get; }
+    private readonly int[] _endOfGenerationIds; // the same ids as an array: banning them allocates no enumerator
 
     /// <summary>Control, user-defined and unknown tokens, longest text (UTF-8 bytes) first: split out before tokenizing.</summary>
     internal int[] SpecialTokens { get; }
@@ -84,7 +85,6 @@ public sealed class Vocabulary
             if ((uint)id < (uint)logits.Length) logits[id] = float.NegativeInfinity;
     }
 
-    private readonly int[] _endOfGenerationIds;
 
     /// <summary>The id of the token whose text is exactly <paramref name="text"/>, or <see cref="None"/>.</summary>
     public int Find(ReadOnlySpan<char> text) => _idLookup.TryGetValue(text, out int id) ? id : None;
