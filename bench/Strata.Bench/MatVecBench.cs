@@ -40,7 +40,8 @@ public unsafe class MatVec : IDisposable
     [Params(1, 8, 64)]
     public int Tokens { get; set; } = 1;
 
-    public const int Cols = 2048;
+    /// <summary>Elements per row: 2048 for the 1.1B shape's q/gate/up, 8192 for its down projection.</summary>
+    public int Cols { get; set; } = 2048;
 
     private WeightKernel _k = null!;
     private byte* _w, _p;

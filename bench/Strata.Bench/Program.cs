@@ -84,20 +84,29 @@ if (args.Contains("--bdn"))
     return;
 }
 
+// "--tokens N": N activation rows per call (a prefill chunk or a decode batch) instead of one; GFLOP/s is printed too.
+int tokens = 1;
+int ti = Array.IndexOf(args, "--tokens");
+if (ti >= 0)
+{
+    tokens = int.Parse(args[ti + 1]);
+    args = args.Where((_, i) => i != ti && i != ti + 1).ToArray();
+}
 GgmlType[] types = args.Length > 0
     ? args.Select(Enum.Parse<GgmlType>).ToArray()
     : [GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.F16, GgmlType.F32, GgmlType.BF16, GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1,
        GgmlType.Q2_K, GgmlType.Q3_K, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K];
 // cpu GB/s = bytes / (process CPU seconds / threads): what the kernel does when it has the cores to itself
-Console.WriteLine($"{"type",-6} {"rows x cols",-12} {"threads",7} {"GB/s",8} {"cpu GB/s",9} {"us/call",9}");
-foreach (var (type, layout) in types.SelectMany(t => Strata.Weights.WeightPacker.HasInterleavedLayout(t) ? new[] { (t, WeightLayout.Plain), (t, WeightLayout.Interleaved8) } : new[] { (t, WeightLayout.Plain) }))
-    foreach (int rows in new[] { 2048, 8192 })
+Console.WriteLine($"{"type",-6} {"rows x cols",-12} {"threads",7} {"GB/s",8} {"cpu GB/s",9} {"us/call",9}{(tokens > 1 ? $" {"GFLOP/s",8} (" + tokens + " tokens)" : "")}");
+foreach (var (type, layout) in types.SelectMany(t => Strata.Weights.WeightPacker.HasInterleavedLayout(t) ? new[] { (t, WeightLayout.Plain), (t, WeightLayout.Interleaved8) }
+             : t == GgmlType.F16 ? new[] { (t, WeightLayout.Plain), (t, WeightLayout.PlainFinite) } : new[] { (t, WeightLayout.Plain) }))
+    foreach (var (rows, cols) in new[] { (2048, 2048), (8192, 2048), (2048, 8192) })
         foreach (int threads in new[] { 1, 2 })
         {
-            var b = new MatVec { Type = type, Rows = rows, Threads = threads, Layout = layout };
+            var b = new MatVec { Type = type, Rows = rows, Cols = cols, Threads = threads, Layout = layout, Tokens = tokens };
             b.Setup();
             for (int i = 0; i < 20; i++) b.Run();
-            int iters = Math.Max(20, (int)(2e9 / b.WeightBytes));
+            int iters = Math.Max(20, (int)(2e9 / b.WeightBytes / tokens));
             double best = double.MaxValue, bestCpu = double.MaxValue;
             var proc = Process.GetCurrentProcess();
             for (int rep = 0; rep < 5; rep++)
@@ -110,6 +119,6 @@ foreach (var (type, layout) in types.SelectMany(t => Strata.Weights.WeightPacker
                 proc.Refresh();
                 bestCpu = Math.Min(bestCpu, (proc.TotalProcessorTime - cpu0).TotalSeconds / iters / threads);
             }
-            Console.WriteLine($"{(layout == WeightLayout.Plain ? type.ToString() : type + "x8"),-6} {rows + "x" + MatVec.Cols,-12} {threads,7} {b.WeightBytes / best / 1e9,8:F2} {b.WeightBytes / bestCpu / 1e9,9:F2} {best * 1e6,9:F1}");
+            Console.WriteLine($"{layout switch { WeightLayout.Plain => type.ToString(), WeightLayout.PlainFinite => type + "fin", _ => type + "x8" },-6} {rows + "x" + cols,-12} {threads,7} {b.WeightBytes / best / 1e9,8:F2} {b.WeightBytes / bestCpu / 1e9,9:F2} {best * 1e6,9:F1}{(tokens > 1 ? $" {2.0 * rows * cols * tokens / best / 1e9,8:F1}" : "")}");
             b.Dispose();
         }

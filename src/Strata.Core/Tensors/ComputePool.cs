@@ -107,8 +107,8 @@ public sealed unsafe class ComputePool : IDisposable
         }
         else
         {
-            // ~32 KiB of weights per chunk, at least 4 chunks per thread for balance
-            chunk = (int)Math.Clamp(32768 / Math.Max(1, rowBytes), 4, 256);
+            // ~32 KiB of weights per chunk (or what the kernel asks), at least 4 chunks per thread for balance
+            chunk = (int)Math.Clamp(kernel.BatchChunkBytes / Math.Max(1, rowBytes), 4, 256);
             while (chunk > 4 && (rows + chunk - 1) / chunk < 4 * Threads) chunk /= 2;
         }
         // Kernels over interleaved layouts need chunks that start on their row groups.

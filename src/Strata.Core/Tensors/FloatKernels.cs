@@ -66,7 +66,7 @@ internal sealed unsafe class F32Kernel : RowKernel
     }
 }
 
-/// <summary>16-bit float weights: widen 16 halves to uint lanes, convert, FMA with float activations.</summary>
+/// <summary>BF16 weights (F16 has its own <see cref="F16Kernel"/>): widen 16 halves to uint lanes, convert, FMA with float activations.</summary>
 internal sealed unsafe class Half16Kernel<T> : RowKernel where T : struct, IHalfFormat
 {
     public override GgmlType Type => T.Type;
@@ -214,17 +214,6 @@ internal interface IHalfFormat
     static abstract Vector256<float> Convert(Vector256<uint> h);
     static abstract Vector128<float> Convert(Vector128<uint> h);
     static abstract float Convert(ushort h);
-}
-
-/// <summary>F16 weights: like ggml, activations are rounded to f16 (kept as float), products summed in float.</summary>
-internal struct F16Format : IHalfFormat
-{
-    public static GgmlType Type => GgmlType.F16;
-    public static float Round(float x) => HalfBits.RoundToHalf(x);
-    public static Vector512<float> Convert(Vector512<uint> h) => HalfBits.ToSingle(h);
-    public static Vector256<float> Convert(Vector256<uint> h) => HalfBits.ToSingle(h);
-    public static Vector128<float> Convert(Vector128<uint> h) => HalfBits.ToSingle(h);
-    public static float Convert(ushort h) => HalfBits.ToSingle(h);
 }
 
 /// <summary>BF16 weights: like ggml, activations are rounded to bf16 (kept as float).</summary>

@@ -15,6 +15,11 @@ public enum WeightLayout
     /// serves eight rows; rows past the last whole group stay plain. Same byte size as plain.
     /// </summary>
     Interleaved8,
+    /// <summary>
+    /// As <see cref="Plain"/>, and found when loaded to hold no infinity or NaN (F16): its kernel widens the halves
+    /// without looking for them, which is most of what decode costs beyond reading them.
+    /// </summary>
+    PlainFinite,
 }
 
 /// <summary>

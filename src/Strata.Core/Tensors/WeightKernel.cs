@@ -12,6 +12,12 @@ public abstract class WeightKernel
     /// <summary>Rows a row range handed to this kernel must start on (and be a multiple of, but for the last).</summary>
     public virtual int RowGroup => 1;
 
+    /// <summary>
+    /// About how many bytes of weights one row chunk of a batched product (n &gt; 1) should hold: kernels that block
+    /// tokens for cache reuse inside a chunk want larger ones.
+    /// </summary>
+    public virtual int BatchChunkBytes => 32768;
+
     /// <summary>Scratch bytes for one prepared activation row of <paramref name="cols"/> elements.</summary>
     public abstract int PreparedBytes(int cols);
 

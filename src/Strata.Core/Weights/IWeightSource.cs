@@ -30,7 +30,7 @@ public sealed record WeightTensor(string Name, GgmlType Type, long[] Shape, nint
     public long RowBytes => GgmlTypeInfo.RowBytes(Type, Cols);
 
     /// <summary>One row's bytes; only for the plain layout.</summary>
-    public unsafe ReadOnlySpan<byte> Row(int r) => Layout == WeightLayout.Plain
+    public unsafe ReadOnlySpan<byte> Row(int r) => Layout is WeightLayout.Plain or WeightLayout.PlainFinite
         ? new((byte*)Data + r * RowBytes, (int)RowBytes)
         : throw new InvalidOperationException($"tensor '{Name}' is stored as {Layout}; rows are not contiguous");
 

@@ -28,9 +28,14 @@ public sealed unsafe class WeightPacker : IDisposable
     /// <summary>Bytes held in repacked copies.</summary>
     public long PackedBytes { get; private set; }
 
-    /// <summary>The matrix in the best layout for matrix-vector products.</summary>
+    /// <summary>
+    /// The matrix in the best layout for matrix-vector products. F16 matrices stay as they are but are read once:
+    /// one that holds no infinity or NaN is marked <see cref="WeightLayout.PlainFinite"/>.
+    /// </summary>
     public WeightTensor Pack(WeightTensor w)
     {
+        if (_enabled && w.Type == GgmlType.F16 && w.Layout == WeightLayout.Plain)
+            return F16Kernel.AllFinite((short*)w.Data, w.ByteSize / 2) ? w with { Layout = WeightLayout.PlainFinite } : w;
         Repacker? repack = RepackerFor(w.Type);
         if (!_enabled || w.Layout != WeightLayout.Plain || repack is null || w.Rows < Interleaved8Kernel.Rows)
             return w;

@@ -1,0 +1,594 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace Strata.Tensors;
+
+/// <summary>
+/// F16 weights against float activations, as register tiles of 4 weight rows × up to 6 tokens.
+/// <para>
+/// .NET has no F16C conversion, so a half is widened by bits: sign-extended to 32 bits, shifted left 13 and masked,
+/// which places sign, exponent and mantissa where a float has them but leaves the exponent 112 too small. Instead of
+/// rebiasing every weight, <see cref="Prepare"/> multiplies each activation (rounded to f16, as ggml does) by 2^112:
+/// the product of the two is then the same real number as weight × activation, so each fused multiply-add rounds
+/// exactly as it would on the true values (subnormal halves become float subnormals, which FMA takes exactly).
+/// Three integer operations per 16 weights is what keeps decode at memory speed and leaves prefill FMA-bound.
+/// </para>
+/// <para>
+/// The shift does not carry infinities and NaNs across (their exponent comes out finite), so unless the matrix is
+/// known to be finite (<see cref="WeightLayout.PlainFinite"/>, checked at load) every row is checked for exponent 31
+/// on its first pass, and a row that holds one is recomputed with the exact widening, same order.
+/// </para>
+/// <para>
+/// Every (row, token) sum is formed in one fixed order — one vector accumulator over the row in chunks of the
+/// vector width, its lanes summed, then the tail in sequence — whichever tile computes it, so a token's dot in a
+/// batch equals its single-token dot bit for bit, and batched prefill agrees with decode.
+/// </para>
+/// </summary>
+internal sealed unsafe class F16Kernel(bool finite) : WeightKernel
+{
+    /// <summary>2^112: moves a half's exponent (bias 15), shifted into float position, to a float's bias (127).</summary>
+    internal const float Scale = 5.192296858534828e33f;
+    private const float Unscale = 1.925929944387236e-34f; // 2^-112
+
+    public override GgmlType Type => GgmlType.F16;
+    public override int PreparedBytes(int cols) => cols * 4;
+
+    /// <summary>Row chunks of 128 KiB of weights: with a token block of the same size both stay in L2 while tiles run.</summary>
+    public override int BatchChunkBytes => 128 * 1024;
+
+    /// <summary>x rounded to f16 (round to nearest even, as ggml converts activations for F16 weights), times 2^112.</summary>
+    public override void Prepare(ReadOnlySpan<float> x, Span<byte> prepared)
+    {
+        var p = MemoryMarshal.Cast<byte, float>(prepared)[..x.Length];
+        int i = 0;
+        if (Vector256.IsHardwareAccelerated && !Kernels.ForceScalar)
+        {
+            ref float xr = ref MemoryMarshal.GetReference(x);
+            ref float pr = ref MemoryMarshal.GetReference(p);
+            for (; i + 8 <= x.Length; i += 8)
+                (RoundToHalf(Vector256.LoadUnsafe(ref xr, (nuint)i)) * Vector256.Create(Scale)).StoreUnsafe(ref pr, (nuint)i);
+        }
+        for (; i < x.Length; i++) p[i] = HalfBits.RoundToHalf(x[i]) * Scale;
+    }
+
+    /// <summary>Floats rounded to the nearest f16 value (ties to even; past 65504 to infinity; NaN stays NaN).</summary>
+    internal static Vector256<float> RoundToHalf(Vector256<float> x)
+    {
+        var u = x.AsUInt32();
+        var sign = u & Vector256.Create(0x80000000u);
+        var a = u & Vector256.Create(0x7fffffffu);
+        // Normal halves: drop 13 mantissa bits, ties to even; a carry into the exponent is the right rounding.
+        var normal = (a + Vector256.Create(0x0fffu) + ((a >> 13) & Vector256<uint>.One)) & Vector256.Create(0xffffe000u);
+        normal = Vector256.ConditionalSelect(Vector256.GreaterThan(normal, Vector256.Create(0x477fe000u)), Vector256.Create(0x7f800000u), normal);
+        // Below 2^-14 halves are multiples of 2^-24: adding and taking away 0.5 rounds to them (ties to even).
+        var tiny = ((a.AsSingle() + Vector256.Create(0.5f)) - Vector256.Create(0.5f)).AsUInt32();
+        var r = Vector256.ConditionalSelect(Vector256.LessThan(a, Vector256.Create(0x38800000u)), tiny, normal);
+        r = Vector256.ConditionalSelect(Vector256.GreaterThan(a, Vector256.Create(0x7f800000u)), Vector256.Create(0x7fc00000u), r);
+        return (r | sign).AsSingle();
+    }
+
+    public override void DotRows(ReadOnlySpan<byte> w, int cols, ReadOnlySpan<byte> prepared, Span<float> y, int rowStart, int rowEnd)
+    {
+        if (y.Length < rowEnd - rowStart) throw new ArgumentException("y is shorter than the row range");
+        Run(w, cols, prepared, 1, y, 0, rowStart, rowEnd, -rowStart);
+    }
+
+    public override void DotRowsBatch(ReadOnlySpan<byte> w, int cols, ReadOnlySpan<byte> prepared, int n, Span<float> y, int yStride, int rowStart, int rowEnd)
+    {
+        if (n > 0 && y.Length < (long)(n - 1) * yStride + rowEnd) throw new ArgumentException("y is too short for the batch");
+        Run(w, cols, prepared, n, y, yStride, rowStart, rowEnd, 0);
+    }
+
+    private void Run(ReadOnlySpan<byte> w, int cols, ReadOnlySpan<byte> prepared, int n, Span<float> y, int yStride, int rowStart, int rowEnd, int yOffset)
+    {
+        if (w.Length < 2L * cols * rowEnd) throw new ArgumentException($"weights hold {w.Length} bytes, rows up to {rowEnd} need {2L * cols * rowEnd}");
+        if (prepared.Length < 4L * cols * n) throw new ArgumentException($"prepared activations hold {prepared.Length} bytes, need {4L * cols * n}");
+        if (n <= 0 || rowEnd <= rowStart) return;
+        fixed (byte* pw = w)
+        fixed (byte* px = prepared)
+        fixed (float* py = y)
+        {
+            var m = new Matrix((short*)pw, cols, (float*)px, py + yOffset, yStride);
+            if (Kernels.ForceScalar)
+            {
+                for (int r = rowStart; r < rowEnd; r++)
+                    for (int t = 0; t < n; t++) m.Y(r, t) = DotScalar(m.Row(r), m.X(t), cols);
+            }
+            else if (Vector512.IsHardwareAccelerated && Avx512F.IsSupported && ForcePath == Path.Best) Tiles512.Run(m, n, rowStart, rowEnd, !finite);
+            else if (Avx2.IsSupported && ForcePath <= Path.Avx2) Tiles256.Run(m, n, rowStart, rowEnd, !finite);
+            else
+                for (int r = rowStart; r < rowEnd; r++)
+                    for (int t = 0; t < n; t++) m.Y(r, t) = DotPortable(m.Row(r), m.X(t), cols);
+        }
+    }
+
+    internal enum Path { Best, Avx2, Portable }
+
+    /// <summary>Tests set this (per thread, like <see cref="Kernels.ForceScalar"/>) to run a narrower path than the machine's best.</summary>
+    internal static Path ForcePath
+    {
+        get => _forcePath;
+        set => _forcePath = value;
+    }
+
+    [ThreadStatic] private static Path _forcePath;
+
+    /// <summary>The operands of one call: weight rows of <see cref="Cols"/> halves, prepared rows, outputs.</summary>
+    internal readonly struct Matrix(short* w, int cols, float* x, float* y, int yStride)
+    {
+        public readonly int Cols = cols;
+        public short* Row(int r) => w + (long)r * Cols;
+        public float* X(int t) => x + (long)t * Cols;
+        public ref float Y(int r, int t) => ref y[(long)t * yStride + r];
+    }
+
+    /// <summary>The scalar twin: exact widening, the true activation, in order.</summary>
+    internal static float DotScalar(short* w, float* x, int cols)
+    {
+        float sum = 0;
+        for (int i = 0; i < cols; i++) sum += HalfBits.ToSingle((ushort)w[i]) * (x[i] * Unscale);
+        return sum;
+    }
+
+    /// <summary>The tail past the last whole vector, shared by every path so all of them end a sum the same way.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static float Tail(float sum, short* w, float* x, int from, int cols)
+    {
+        for (int i = from; i < cols; i++) sum += HalfBits.ToSingle((ushort)w[i]) * (x[i] * Unscale);
+        return sum;
+    }
+
+    /// <summary>Machines without AVX2: 128-bit vectors of whatever the platform has, exact widening.</summary>
+    private static float DotPortable(short* w, float* x, int cols)
+    {
+        int i = 0;
+        var acc = Vector128<float>.Zero;
+        if (Vector128.IsHardwareAccelerated)
+            for (; i + 4 <= cols; i += 4)
+            {
+                var h = Vector128.WidenLower(Vector128.CreateScalarUnsafe(*(long*)(w + i)).AsInt16()).AsUInt32() & Vector128.Create(0xffffu);
+                acc = Vector128.FusedMultiplyAdd(HalfBits.ToSingle(h), Vector128.Load(x + i) * Vector128.Create(Unscale), acc);
+            }
+        return Tail(Vector128.Sum(acc), w, x, i, cols);
+    }
+
+    /// <summary>
+    /// Token counts of a tile (1..6), as types, so that the JIT compiles one tile per count with the unused
+    /// accumulators gone.
+    /// </summary>
+    internal interface ICount { static abstract int N { get; } }
+    internal struct N1 : ICount { public static int N => 1; }
+    internal struct N2 : ICount { public static int N => 2; }
+    internal struct N3 : ICount { public static int N => 3; }
+    internal struct N4 : ICount { public static int N => 4; }
+    internal struct N5 : ICount { public static int N => 5; }
+    internal struct N6 : ICount { public static int N => 6; }
+
+    /// <summary>Whether a tile also looks for infinities and NaNs among its weights.</summary>
+    internal interface ICheck { static abstract bool On { get; } }
+    internal struct Check : ICheck { public static bool On => true; }
+    internal struct NoCheck : ICheck { public static bool On => false; }
+
+    /// <summary>Row tiles × token tiles over a row range; a row holding an infinity or NaN is redone exactly.</summary>
+    internal abstract class TileDriver
+    {
+        public const int TileRows = 4, TileTokens = 6;
+
+        /// <summary>Rows whose weights hold exponent 31, found on the first token tile and kept for the rest.</summary>
+        [ThreadStatic] private static bool[]? _special;
+
+        protected static bool[] SpecialFlags(int rows)
+        {
+            var f = _special;
+            if (f is null || f.Length < rows) _special = f = new bool[Math.Max(rows, 256)];
+            return f;
+        }
+    }
+
+    /// <summary>AVX-512: 16 halves per step.</summary>
+    internal sealed class Tiles512 : TileDriver
+    {
+        /// <summary>Elements past which one token's activations (4 bytes each) crowd L1 beside the weights.</summary>
+        private const int LongRow = 4096;
+
+        public static void Run(in Matrix m, int n, int rowStart, int rowEnd, bool check)
+        {
+            int rows = rowEnd - rowStart;
+            var special = SpecialFlags(rows);
+            // Tokens in blocks of about as many bytes as the row chunk, so both stay in L2 while tiles cross them.
+            int block = Math.Max(TileTokens, 128 * 1024 / (4 * m.Cols) / TileTokens * TileTokens);
+            float* dots = stackalloc float[TileRows * TileTokens];
+            for (int tb = 0; tb < n; tb += block)
+            {
+                int te = Math.Min(n, tb + block);
+                for (int r = rowStart; r < rowEnd; r += TileRows)
+                {
+                    int tr = Math.Min(TileRows, rowEnd - r);
+                    ref bool sp = ref special[r - rowStart];
+                    for (int t = tb; t < te; t += TileTokens)
+                    {
+                        int tn = Math.Min(TileTokens, te - t);
+                        bool first = check && t == 0;
+                        if (t == 0) sp = false;
+                        if (sp)
+                        {
+                            Exact(m, r, tr, t, tn);
+                            continue;
+                        }
+                        // One token reads rows one after another: four rows side by side are four short streams, which
+                        // DRAM's prefetchers follow at half the rate (measured on 2048-element rows). Rows longer than
+                        // L1 holds activations for (the down projection's) gain more from the tile's reuse of them, as
+                        // do several tokens.
+                        bool found = tr == TileRows && (n > 1 || m.Cols > LongRow) ? Tile4(m, r, t, tn, first, dots) : Tile1s(m, r, tr, t, tn, first, dots);
+                        if (found)
+                        {
+                            sp = true;
+                            Exact(m, r, tr, t, tn);
+                            continue;
+                        }
+                        for (int i = 0; i < tr; i++)
+                            for (int j = 0; j < tn; j++) m.Y(r + i, t + j) = dots[i * TileTokens + j];
+                    }
+                }
+            }
+        }
+
+        private static bool Tile4(in Matrix m, int r, int t, int tn, bool check, float* dots) => (tn, check) switch
+        {
+            (6, false) => Tile4<N6, NoCheck>(m, r, t, dots),
+            (6, true) => Tile4<N6, Check>(m, r, t, dots),
+            (5, false) => Tile4<N5, NoCheck>(m, r, t, dots),
+            (5, true) => Tile4<N5, Check>(m, r, t, dots),
+            (4, false) => Tile4<N4, NoCheck>(m, r, t, dots),
+            (4, true) => Tile4<N4, Check>(m, r, t, dots),
+            (3, false) => Tile4<N3, NoCheck>(m, r, t, dots),
+            (3, true) => Tile4<N3, Check>(m, r, t, dots),
+            (2, false) => Tile4<N2, NoCheck>(m, r, t, dots),
+            (2, true) => Tile4<N2, Check>(m, r, t, dots),
+            (_, false) => Tile4<N1, NoCheck>(m, r, t, dots),
+            (_, true) => Tile4<N1, Check>(m, r, t, dots),
+        };
+
+        /// <summary>Two rows against one token: two streams, and each activation load serves both.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static bool Pair<TC>(in Matrix m, int r, int t, float* dots) where TC : struct, ICheck
+        {
+            int cols = m.Cols;
+            short* w0 = m.Row(r), w1 = m.Row(r + 1);
+            float* x0 = m.X(t);
+            Vector512<float> a0 = default, a1 = default;
+            Vector512<int> e0 = default, e1 = default;
+            int i = 0;
+            for (; i + 16 <= cols; i += 16)
+            {
+                var b0 = Bits(w0 + i); var b1 = Bits(w1 + i);
+                if (TC.On) { e0 = Vector512.Max(e0, Exponent(b0)); e1 = Vector512.Max(e1, Exponent(b1)); }
+                var x = Vector512.Load(x0 + i);
+                a0 = Vector512.FusedMultiplyAdd(Weight(b0), x, a0);
+                a1 = Vector512.FusedMultiplyAdd(Weight(b1), x, a1);
+            }
+            dots[0] = Vector512.Sum(a0);
+            dots[TileTokens] = Vector512.Sum(a1);
+            if (TC.On && (Vector512.EqualsAny(Vector512.Max(e0, e1), Vector512.Create(AllOnes)) || HasSpecialTail(w0, i, cols) || HasSpecialTail(w1, i, cols)))
+                return true;
+            if (i < cols)
+            {
+                dots[0] = Tail(dots[0], w0, x0, i, cols);
+                dots[TileTokens] = Tail(dots[TileTokens], w1, x0, i, cols);
+            }
+            return false;
+        }
+
+        /// <summary>Fewer than 4 rows: one row at a time.</summary>
+        private static bool Tile1s(in Matrix m, int r, int tr, int t, int tn, bool check, float* dots)
+        {
+            bool found = false;
+            int i = 0;
+            for (; i < tr; i++)
+            {
+                float* d = dots + i * TileTokens;
+                found |= check ? Tile1<Check>(m, r + i, t, tn, d) : Tile1<NoCheck>(m, r + i, t, tn, d);
+            }
+            return found;
+        }
+
+        private static bool Tile1<TC>(in Matrix m, int r, int t, int tn, float* d) where TC : struct, ICheck => tn switch
+        {
+            6 => Tile1<N6, TC>(m, r, t, d),
+            5 => Tile1<N5, TC>(m, r, t, d),
+            4 => Tile1<N4, TC>(m, r, t, d),
+            3 => Tile1<N3, TC>(m, r, t, d),
+            2 => Tile1<N2, TC>(m, r, t, d),
+            _ => Tile1<N1, TC>(m, r, t, d),
+        };
+
+        /// <summary>The exact widening in the same order, for rows that hold infinities or NaNs.</summary>
+        private static void Exact(in Matrix m, int r, int tr, int t, int tn)
+        {
+            for (int i = 0; i < tr; i++)
+                for (int j = 0; j < tn; j++)
+                {
+                    short* w = m.Row(r + i);
+                    float* x = m.X(t + j);
+                    var acc = Vector512<float>.Zero;
+                    int k = 0;
+                    for (; k + 16 <= m.Cols; k += 16)
+                    {
+                        var h = Avx512F.ConvertToVector512UInt32(Vector256.Load((ushort*)w + k));
+                        acc = Vector512.FusedMultiplyAdd(HalfBits.ToSingle(h), Vector512.Load(x + k) * Vector512.Create(Unscale), acc);
+                    }
+                    m.Y(r + i, t + j) = Tail(Vector512.Sum(acc), w, x, k, m.Cols);
+                }
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector512<int> Bits(short* w) => Avx512F.ShiftLeftLogical(Avx512F.ConvertToVector512Int32(Vector256.Load(w)), 13);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector512<float> Weight(Vector512<int> bits) => (bits & Vector512.Create(unchecked((int)0x8fffe000))).AsSingle();
+
+        /// <summary>The exponent field of each weight (all ones = infinity or NaN), for a running maximum.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector512<int> Exponent(Vector512<int> bits) => bits & Vector512.Create(0x0f800000);
+
+        private const int AllOnes = 0x0f800000;
+
+        /// <summary>dots[i*6 + j] = row r+i · token t+j for 4 rows and TN tokens; true when a row holds an infinity or NaN.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static bool Tile4<TN, TC>(in Matrix m, int r, int t, float* dots) where TN : struct, ICount where TC : struct, ICheck
+        {
+            int cols = m.Cols;
+            short* w0 = m.Row(r), w1 = m.Row(r + 1), w2 = m.Row(r + 2), w3 = m.Row(r + 3);
+            float* x0 = m.X(t);
+            float* x1 = TN.N > 1 ? m.X(t + 1) : x0, x2 = TN.N > 2 ? m.X(t + 2) : x0;
+            float* x3 = TN.N > 3 ? m.X(t + 3) : x0, x4 = TN.N > 4 ? m.X(t + 4) : x0, x5 = TN.N > 5 ? m.X(t + 5) : x0;
+            Vector512<float> a00 = default, a01 = default, a02 = default, a03 = default, a04 = default, a05 = default;
+            Vector512<float> a10 = default, a11 = default, a12 = default, a13 = default, a14 = default, a15 = default;
+            Vector512<float> a20 = default, a21 = default, a22 = default, a23 = default, a24 = default, a25 = default;
+            Vector512<float> a30 = default, a31 = default, a32 = default, a33 = default, a34 = default, a35 = default;
+            Vector512<int> e0 = default, e1 = default, e2 = default, e3 = default;
+            int i = 0;
+            for (; i + 16 <= cols; i += 16)
+            {
+                var b0 = Bits(w0 + i); var b1 = Bits(w1 + i); var b2 = Bits(w2 + i); var b3 = Bits(w3 + i);
+                if (TC.On)
+                {
+                    e0 = Vector512.Max(e0, Exponent(b0)); e1 = Vector512.Max(e1, Exponent(b1));
+                    e2 = Vector512.Max(e2, Exponent(b2)); e3 = Vector512.Max(e3, Exponent(b3));
+                }
+                var v0 = Weight(b0); var v1 = Weight(b1); var v2 = Weight(b2); var v3 = Weight(b3);
+                var x = Vector512.Load(x0 + i);
+                a00 = Vector512.FusedMultiplyAdd(v0, x, a00); a10 = Vector512.FusedMultiplyAdd(v1, x, a10);
+                a20 = Vector512.FusedMultiplyAdd(v2, x, a20); a30 = Vector512.FusedMultiplyAdd(v3, x, a30);
+                if (TN.N > 1)
+                {
+                    x = Vector512.Load(x1 + i);
+                    a01 = Vector512.FusedMultiplyAdd(v0, x, a01); a11 = Vector512.FusedMultiplyAdd(v1, x, a11);
+                    a21 = Vector512.FusedMultiplyAdd(v2, x, a21); a31 = Vector512.FusedMultiplyAdd(v3, x, a31);
+                }
+                if (TN.N > 2)
+                {
+                    x = Vector512.Load(x2 + i);
+                    a02 = Vector512.FusedMultiplyAdd(v0, x, a02); a12 = Vector512.FusedMultiplyAdd(v1, x, a12);
+                    a22 = Vector512.FusedMultiplyAdd(v2, x, a22); a32 = Vector512.FusedMultiplyAdd(v3, x, a32);
+                }
+                if (TN.N > 3)
+                {
+                    x = Vector512.Load(x3 + i);
+                    a03 = Vector512.FusedMultiplyAdd(v0, x, a03); a13 = Vector512.FusedMultiplyAdd(v1, x, a13);
+                    a23 = Vector512.FusedMultiplyAdd(v2, x, a23); a33 = Vector512.FusedMultiplyAdd(v3, x, a33);
+                }
+                if (TN.N > 4)
+                {
+                    x = Vector512.Load(x4 + i);
+                    a04 = Vector512.FusedMultiplyAdd(v0, x, a04); a14 = Vector512.FusedMultiplyAdd(v1, x, a14);
+                    a24 = Vector512.FusedMultiplyAdd(v2, x, a24); a34 = Vector512.FusedMultiplyAdd(v3, x, a34);
+                }
+                if (TN.N > 5)
+                {
+                    x = Vector512.Load(x5 + i);
+                    a05 = Vector512.FusedMultiplyAdd(v0, x, a05); a15 = Vector512.FusedMultiplyAdd(v1, x, a15);
+                    a25 = Vector512.FusedMultiplyAdd(v2, x, a25); a35 = Vector512.FusedMultiplyAdd(v3, x, a35);
+                }
+            }
+            // Lanes summed before anything is called: a call with accumulators live makes the JIT keep them on the stack.
+            Sums(dots, a00, a01, a02, a03, a04, a05, TN.N);
+            Sums(dots + 6, a10, a11, a12, a13, a14, a15, TN.N);
+            Sums(dots + 12, a20, a21, a22, a23, a24, a25, TN.N);
+            Sums(dots + 18, a30, a31, a32, a33, a34, a35, TN.N);
+            if (TC.On)
+            {
+                var e = Vector512.Max(Vector512.Max(e0, e1), Vector512.Max(e2, e3));
+                if (Vector512.EqualsAny(e, Vector512.Create(AllOnes)) || HasSpecialTail(w0, i, cols) || HasSpecialTail(w1, i, cols)
+                    || HasSpecialTail(w2, i, cols) || HasSpecialTail(w3, i, cols))
+                    return true;
+            }
+            if (i < cols)
+            {
+                Tails(dots, w0, x0, x1, x2, x3, x4, x5, i, cols, TN.N);
+                Tails(dots + 6, w1, x0, x1, x2, x3, x4, x5, i, cols, TN.N);
+                Tails(dots + 12, w2, x0, x1, x2, x3, x4, x5, i, cols, TN.N);
+                Tails(dots + 18, w3, x0, x1, x2, x3, x4, x5, i, cols, TN.N);
+            }
+            return false;
+        }
+
+        /// <summary>One row against TN tokens (row tails, and matrices of fewer than 4 rows).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static bool Tile1<TN, TC>(in Matrix m, int r, int t, float* dots) where TN : struct, ICount where TC : struct, ICheck
+        {
+            int cols = m.Cols;
+            short* w0 = m.Row(r);
+            float* x0 = m.X(t);
+            float* x1 = TN.N > 1 ? m.X(t + 1) : x0, x2 = TN.N > 2 ? m.X(t + 2) : x0;
+            float* x3 = TN.N > 3 ? m.X(t + 3) : x0, x4 = TN.N > 4 ? m.X(t + 4) : x0, x5 = TN.N > 5 ? m.X(t + 5) : x0;
+            Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default;
+            Vector512<int> e0 = default;
+            int i = 0;
+            for (; i + 16 <= cols; i += 16)
+            {
+                var b0 = Bits(w0 + i);
+                if (TC.On) e0 = Vector512.Max(e0, Exponent(b0));
+                var v0 = Weight(b0);
+                a0 = Vector512.FusedMultiplyAdd(v0, Vector512.Load(x0 + i), a0);
+                if (TN.N > 1) a1 = Vector512.FusedMultiplyAdd(v0, Vector512.Load(x1 + i), a1);
+                if (TN.N > 2) a2 = Vector512.FusedMultiplyAdd(v0, Vector512.Load(x2 + i), a2);
+                if (TN.N > 3) a3 = Vector512.FusedMultiplyAdd(v0, Vector512.Load(x3 + i), a3);
+                if (TN.N > 4) a4 = Vector512.FusedMultiplyAdd(v0, Vector512.Load(x4 + i), a4);
+                if (TN.N > 5) a5 = Vector512.FusedMultiplyAdd(v0, Vector512.Load(x5 + i), a5);
+            }
+            Sums(dots, a0, a1, a2, a3, a4, a5, TN.N);
+            if (TC.On && (Vector512.EqualsAny(e0, Vector512.Create(AllOnes)) || HasSpecialTail(w0, i, cols))) return true;
+            if (i < cols) Tails(dots, w0, x0, x1, x2, x3, x4, x5, i, cols, TN.N);
+            return false;
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void Sums(float* dots, Vector512<float> a0, Vector512<float> a1, Vector512<float> a2, Vector512<float> a3,
+            Vector512<float> a4, Vector512<float> a5, int n)
+        {
+            dots[0] = Vector512.Sum(a0);
+            if (n > 1) dots[1] = Vector512.Sum(a1);
+            if (n > 2) dots[2] = Vector512.Sum(a2);
+            if (n > 3) dots[3] = Vector512.Sum(a3);
+            if (n > 4) dots[4] = Vector512.Sum(a4);
+            if (n > 5) dots[5] = Vector512.Sum(a5);
+        }
+
+        private static void Tails(float* dots, short* w, float* x0, float* x1, float* x2, float* x3, float* x4, float* x5, int i, int cols, int n)
+        {
+            dots[0] = Tail(dots[0], w, x0, i, cols);
+            if (n > 1) dots[1] = Tail(dots[1], w, x1, i, cols);
+            if (n > 2) dots[2] = Tail(dots[2], w, x2, i, cols);
+            if (n > 3) dots[3] = Tail(dots[3], w, x3, i, cols);
+            if (n > 4) dots[4] = Tail(dots[4], w, x4, i, cols);
+            if (n > 5) dots[5] = Tail(dots[5], w, x5, i, cols);
+        }
+    }
+
+    /// <summary>Whether none of <paramref name="count"/> halves is an infinity or NaN.</summary>
+    public static bool AllFinite(short* h, long count)
+    {
+        long i = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            var any = Vector512<short>.Zero;
+            for (; i + 32 <= count; i += 32)
+            {
+                var e = Vector512.Load(h + i) & Vector512.Create((short)0x7c00);
+                any |= Vector512.Equals(e, Vector512.Create((short)0x7c00));
+            }
+            if (any != Vector512<short>.Zero) return false;
+        }
+        else if (Vector256.IsHardwareAccelerated)
+        {
+            var any = Vector256<short>.Zero;
+            for (; i + 16 <= count; i += 16)
+            {
+                var e = Vector256.Load(h + i) & Vector256.Create((short)0x7c00);
+                any |= Vector256.Equals(e, Vector256.Create((short)0x7c00));
+            }
+            if (any != Vector256<short>.Zero) return false;
+        }
+        for (; i < count; i++)
+            if ((h[i] & 0x7c00) == 0x7c00) return false;
+        return true;
+    }
+
+    /// <summary>Whether a row's elements from <paramref name="from"/> on hold an infinity or NaN.</summary>
+    internal static bool HasSpecialTail(short* w, int from, int cols)
+    {
+        for (int i = from; i < cols; i++)
+            if ((w[i] & 0x7c00) == 0x7c00) return true;
+        return false;
+    }
+
+    /// <summary>AVX2: 8 halves per step, tiles of 2 rows × up to 4 tokens (16 registers).</summary>
+    internal sealed class Tiles256 : TileDriver
+    {
+        public static void Run(in Matrix m, int n, int rowStart, int rowEnd, bool check)
+        {
+            int rows = rowEnd - rowStart;
+            var special = SpecialFlags(rows);
+            int block = Math.Max(4, 128 * 1024 / (4 * m.Cols) / 4 * 4);
+            float* dots = stackalloc float[8];
+            for (int tb = 0; tb < n; tb += block)
+            {
+                int te = Math.Min(n, tb + block);
+                for (int r = rowStart; r < rowEnd; r += 2)
+                {
+                    int tr = Math.Min(2, rowEnd - r);
+                    ref bool sp = ref special[r - rowStart];
+                    for (int t = tb; t < te; t += 4)
+                    {
+                        int tn = Math.Min(4, te - t);
+                        bool first = check && t == 0;
+                        if (t == 0) sp = false;
+                        if (!sp)
+                        {
+                            bool found = false;
+                            for (int i = 0; i < tr && !found; i++)
+                                found = first
+                                    ? Tile<Check>(m, r + i, t, tn, dots + 4 * i)
+                                    : Tile<NoCheck>(m, r + i, t, tn, dots + 4 * i);
+                            if (!found)
+                            {
+                                for (int i = 0; i < tr; i++)
+                                    for (int j = 0; j < tn; j++) m.Y(r + i, t + j) = dots[4 * i + j];
+                                continue;
+                            }
+                            sp = true;
+                        }
+                        for (int i = 0; i < tr; i++)
+                            for (int j = 0; j < tn; j++) m.Y(r + i, t + j) = Exact(m.Row(r + i), m.X(t + j), m.Cols);
+                    }
+                }
+            }
+        }
+
+        private static float Exact(short* w, float* x, int cols)
+        {
+            var acc = Vector256<float>.Zero;
+            int k = 0;
+            for (; k + 8 <= cols; k += 8)
+            {
+                var h = Avx2.ConvertToVector256Int32((ushort*)w + k).AsUInt32();
+                acc = Vector256.FusedMultiplyAdd(HalfBits.ToSingle(h), Vector256.Load(x + k) * Vector256.Create(Unscale), acc);
+            }
+            return Tail(Vector256.Sum(acc), w, x, k, cols);
+        }
+
+        /// <summary>One row against up to 4 tokens.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static bool Tile<TC>(in Matrix m, int r, int t, int tn, float* dots) where TC : struct, ICheck
+        {
+            int cols = m.Cols;
+            short* w = m.Row(r);
+            float* x0 = m.X(t), x1 = tn > 1 ? m.X(t + 1) : x0, x2 = tn > 2 ? m.X(t + 2) : x0, x3 = tn > 3 ? m.X(t + 3) : x0;
+            Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+            Vector256<int> e = default;
+            int i = 0;
+            for (; i + 8 <= cols; i += 8)
+            {
+                var bits = Avx2.ShiftLeftLogical(Avx2.ConvertToVector256Int32(w + i), 13);
+                if (TC.On) e = Vector256.Max(e, bits & Vector256.Create(0x0f800000));
+                var v = (bits & Vector256.Create(unchecked((int)0x8fffe000))).AsSingle();
+                // unused token slots repeat token 0: cheaper than a branch per step, and their sums are dropped
+                a0 = Vector256.FusedMultiplyAdd(v, Vector256.Load(x0 + i), a0);
+                a1 = Vector256.FusedMultiplyAdd(v, Vector256.Load(x1 + i), a1);
+                a2 = Vector256.FusedMultiplyAdd(v, Vector256.Load(x2 + i), a2);
+                a3 = Vector256.FusedMultiplyAdd(v, Vector256.Load(x3 + i), a3);
+            }
+            dots[0] = Vector256.Sum(a0); dots[1] = Vector256.Sum(a1); dots[2] = Vector256.Sum(a2); dots[3] = Vector256.Sum(a3);
+            if (TC.On && (Vector256.EqualsAny(e, Vector256.Create(0x0f800000)) || HasSpecialTail(w, i, cols))) return true;
+            if (i < cols)
+            {
+                dots[0] = Tail(dots[0], w, x0, i, cols); dots[1] = Tail(dots[1], w, x1, i, cols);
+                dots[2] = Tail(dots[2], w, x2, i, cols); dots[3] = Tail(dots[3], w, x3, i, cols);
+            }
+            return false;
+        }
+    }
+}
