@@ -14,11 +14,19 @@ namespace Strata.Extensions.AI;
 /// </summary>
 internal static class ChatMessageMapping
 {
-    public static List<StrataMessage> ToStrata(IEnumerable<ChatMessage> messages)
+    /// <param name="messages">The turn's new messages.</param>
+    /// <param name="history">
+    /// The conversation's stored turns, whose calls name the functions of results that answer them now (a caller
+    /// with a conversation id sends only the results, after the call came back in the previous answer).
+    /// </param>
+    public static List<StrataMessage> ToStrata(IEnumerable<ChatMessage> messages, IReadOnlyList<StrataMessage>? history = null)
     {
         ArgumentNullException.ThrowIfNull(messages);
         var list = new List<StrataMessage>();
         var callNames = new Dictionary<string, string>(); // call id → function, for the results that answer it
+        if (history is not null)
+            foreach (var call in history.Where(h => h.ToolCalls is not null).SelectMany(h => h.ToolCalls!))
+                callNames[call.Id] = call.Name;
         int i = 0;
         foreach (var m in messages)
         {

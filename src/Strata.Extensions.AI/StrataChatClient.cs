@@ -181,8 +181,9 @@ public sealed class StrataChatClient : IChatClient
             throw new ArgumentException($"ChatOptions.ModelId '{modelId}' is not this client's model ('{_runtime.ModelId}')", nameof(options));
         var generation = ChatOptionsMapping.Generation(options, _runtime.Model);
         string? conversationId = string.IsNullOrEmpty(options?.ConversationId) ? null : options.ConversationId;
-        var all = new List<StrataMessage>(conversationId is null ? [] : _conversations.Get(conversationId));
-        all.AddRange(ChatMessageMapping.ToStrata(messages));
+        StrataMessage[] history = conversationId is null ? [] : _conversations.Get(conversationId);
+        var all = new List<StrataMessage>(history);
+        all.AddRange(ChatMessageMapping.ToStrata(messages, history));
         if (all.Count == 0) throw new ArgumentException("there are no messages to answer", nameof(messages));
         var conversation = ChatOptionsMapping.Conversation(ChatMessageMapping.WithInstructions(all, options?.Instructions), options);
 

@@ -8,7 +8,8 @@ namespace Strata.Extensions.AI;
 /// <summary>
 /// Strata in-process as an <see cref="IEmbeddingGenerator{TInput, TEmbedding}"/> for embedding models: GGUF models
 /// with a pooling type (<c>&lt;arch&gt;.pooling_type</c>: mean, CLS or last, e.g. Qwen3-Embedding), run without
-/// logits, pooled and L2-normalised as llama.cpp does. Inputs (and concurrent callers) are batched by the same engine
+/// logits, pooled and L2-normalised as llama.cpp does by default (<see cref="StrataOptions.NormalizeEmbeddings"/>, or
+/// <c>AdditionalProperties["normalize"]</c> per call, turns that off). Inputs (and concurrent callers) are batched by the same engine
 /// as the chat client's. <see cref="EmbeddingGenerationOptions.Dimensions"/> keeps the first N components, normalised
 /// again (Matryoshka-style).
 /// </summary>
@@ -16,6 +17,7 @@ public sealed class StrataEmbeddingGenerator : IEmbeddingGenerator<string, Embed
 {
     private readonly StrataRuntime _runtime;
     private readonly EmbeddingGeneratorMetadata _metadata;
+    private readonly bool _normalize;
     private bool _disposed;
 
     /// <summary>A GGUF embedding model with default options.</summary>
@@ -24,13 +26,13 @@ public sealed class StrataEmbeddingGenerator : IEmbeddingGenerator<string, Embed
     /// <summary>Loads the model as <paramref name="options"/> say; load and KV-tier messages go to <paramref name="logger"/>.</summary>
     /// <exception cref="StrataException">The model is missing or malformed, or has no pooling type (not an embedding model).</exception>
     public StrataEmbeddingGenerator(StrataOptions options, ILogger? logger = null)
-        : this(new StrataRuntime(options ?? throw new ArgumentNullException(nameof(options)), logger), owns: true) { }
+        : this(new StrataRuntime(options ?? throw new ArgumentNullException(nameof(options)), logger), owns: true, options.NormalizeEmbeddings) { }
 
     /// <summary>On an engine the caller made and keeps (not disposed with this generator).</summary>
     public StrataEmbeddingGenerator(InferenceEngine engine, ILogger? logger = null)
-        : this(new StrataRuntime(engine ?? throw new ArgumentNullException(nameof(engine)), logger), owns: false) { }
+        : this(new StrataRuntime(engine ?? throw new ArgumentNullException(nameof(engine)), logger), owns: false, normalize: true) { }
 
-    private StrataEmbeddingGenerator(StrataRuntime runtime, bool owns)
+    private StrataEmbeddingGenerator(StrataRuntime runtime, bool owns, bool normalize)
     {
         if (runtime.Model.Config.Pooling == Models.PoolingType.None)
         {
@@ -39,6 +41,7 @@ public sealed class StrataEmbeddingGenerator : IEmbeddingGenerator<string, Embed
             throw new StrataException($"{name} is not an embedding model (its GGUF has no {runtime.Model.Config.Architecture.Name}.pooling_type)");
         }
         _runtime = runtime;
+        _normalize = normalize;
         _metadata = new EmbeddingGeneratorMetadata("strata", null, runtime.ModelId, runtime.Model.Config.Dim);
     }
 
@@ -70,7 +73,16 @@ public sealed class StrataEmbeddingGenerator : IEmbeddingGenerator<string, Embed
                 throw new ArgumentException($"values[{inputs.Count}] is {tokens.Length} tokens; the model's context holds {_runtime.Model.Context}", nameof(values));
             inputs.Add(tokens);
         }
-        var result = await EngineEmbeddings.EmbedAsync(_runtime.Engine, inputs, new EmbeddingOptions { Dimensions = options?.Dimensions ?? 0 },
+        bool normalize = _normalize;
+        if (options?.AdditionalProperties?.TryGetValue("normalize", out var n) == true)
+            normalize = n switch
+            {
+                bool b => b,
+                string str when bool.TryParse(str, out var b) => b,
+                System.Text.Json.JsonElement { ValueKind: System.Text.Json.JsonValueKind.True or System.Text.Json.JsonValueKind.False } j => j.GetBoolean(),
+                _ => throw new ArgumentException($"AdditionalProperties[\"normalize\"] = {n}: true or false", nameof(options)),
+            };
+        var result = await EngineEmbeddings.EmbedAsync(_runtime.Engine, inputs, new EmbeddingOptions { Dimensions = options?.Dimensions ?? 0, Normalize = normalize },
             _runtime.Engine.Options.MaxRunning, cancel: cancellationToken).ConfigureAwait(false);
         var created = DateTimeOffset.UtcNow;
         var embeddings = new GeneratedEmbeddings<Embedding<float>>(result.Vectors.Select(v => new Embedding<float>(v) { ModelId = _runtime.ModelId, CreatedAt = created }))

@@ -30,6 +30,13 @@ public sealed class StrataOptions
     /// <summary>A request still running after this many seconds is stopped; 0: never.</summary>
     public double RequestTimeoutSeconds { get; set; } = 600;
 
+    /// <summary>
+    /// Embedding vectors scaled to unit length (llama.cpp's default, <c>--embd-normalize 2</c>, and OpenAI's); false
+    /// returns the pooled hidden state as it is. A call can override it with
+    /// <c>EmbeddingGenerationOptions.AdditionalProperties["normalize"]</c>.
+    /// </summary>
+    public bool NormalizeEmbeddings { get; set; } = true;
+
     /// <summary>The tiered KV cache: sizes, the ssd directory (KV and conversations kept across restarts), policy, type.</summary>
     public StrataKvOptions Kv { get; set; } = new();
 

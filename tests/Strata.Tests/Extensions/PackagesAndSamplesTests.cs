@@ -36,6 +36,7 @@ public class PackagesAndSamplesTests(ITestOutputHelper output)
 
         foreach (var p in Packages)
             await Dotnet(["pack", Path.Combine(repo, "src", p), "-c", configuration, "--no-build", "-o", feed], repo);
+        InspectPackages(feed);
         CopyDependencies(Path.Combine(repo, "src", "Strata.Extensions.AI", "obj", "project.assets.json"), feed);
         string version = Regex.Match(Path.GetFileName(Directory.GetFiles(feed, "Strata.Extensions.AI.*.nupkg").Single(f => !f.EndsWith(".snupkg"))),
             @"^Strata\.Extensions\.AI\.(.+)\.nupkg$").Groups[1].Value;
@@ -55,6 +56,42 @@ public class PackagesAndSamplesTests(ITestOutputHelper output)
         await Dotnet(["build", web, .. build], web, env);
         string answer = await AskWebApp(Path.Combine(web, "bin", "Release", "net10.0", "WebChat.dll"), web, env);
         Assert.False(string.IsNullOrWhiteSpace(answer));
+    }
+
+    /// <summary>
+    /// What each package carries: the MIT licence expression, its README, XML documentation and a symbols package
+    /// beside it for the two libraries, the model for Strata.Models.Default; the engine depends on nothing, the
+    /// Microsoft.Extensions.AI library on the engine.
+    /// </summary>
+    private static void InspectPackages(string feed)
+    {
+        foreach (var (id, assembly) in new[] { ("Strata", "Strata.Core"), ("Strata.Extensions.AI", "Strata.Extensions.AI"), ("Strata.Models.Default", null) })
+        {
+            string nupkg = Directory.GetFiles(feed, $"{id}.*.nupkg").Single(f => Regex.IsMatch(Path.GetFileName(f), $@"^{Regex.Escape(id)}\.\d[^/]*\.nupkg$"));
+            using var zip = System.IO.Compression.ZipFile.OpenRead(nupkg);
+            var entries = zip.Entries.Select(e => e.FullName).ToHashSet();
+            var nuspecEntry = zip.Entries.Single(e => e.FullName.EndsWith(".nuspec", StringComparison.Ordinal));
+            System.Xml.Linq.XDocument nuspec;
+            using (var st = nuspecEntry.Open()) nuspec = System.Xml.Linq.XDocument.Load(st);
+            var meta = nuspec.Root!.Elements().Single(e => e.Name.LocalName == "metadata");
+            string? Field(string name) => meta.Elements().SingleOrDefault(e => e.Name.LocalName == name)?.Value;
+            var license = meta.Elements().Single(e => e.Name.LocalName == "license");
+            Assert.Equal(("expression", "MIT"), (license.Attribute("type")?.Value, license.Value));
+            Assert.Equal(id, Field("id"));
+            Assert.Contains(Field("readme") ?? "", entries);
+            Assert.False(string.IsNullOrWhiteSpace(Field("description")), $"{id} has a description");
+            var dependencies = meta.Descendants().Where(e => e.Name.LocalName == "dependency").Select(e => e.Attribute("id")!.Value).ToList();
+            if (assembly is null)
+            {
+                Assert.Contains(entries, e => e.EndsWith(Strata.Engine.DefaultModel.FileName, StringComparison.Ordinal));
+                continue;
+            }
+            Assert.Contains($"lib/net10.0/{assembly}.dll", entries);
+            Assert.Contains($"lib/net10.0/{assembly}.xml", entries);
+            Assert.True(File.Exists(Path.ChangeExtension(nupkg, ".snupkg")), $"{id} has a symbols package");
+            if (id == "Strata") Assert.Empty(dependencies);
+            else Assert.Contains("Strata", dependencies);
+        }
     }
 
     /// <summary>The nupkg of every package in the library's restore graph, from the NuGet cache into the feed.</summary>
@@ -162,6 +199,7 @@ public class PackagesAndSamplesTests(ITestOutputHelper output)
         // The test host's own variables (its runtime, its test adapter) must not leak into builds of another app.
         foreach (var key in psi.Environment.Keys.Where(k => k.StartsWith("MSBuild", StringComparison.OrdinalIgnoreCase) || k == "MSBUILD_EXE_PATH" || k.StartsWith("DOTNET_HOST", StringComparison.Ordinal)).ToList())
             psi.Environment.Remove(key);
+        psi.Environment.Remove(Strata.Engine.DefaultModel.EnvironmentVariable); // the sample must find the packaged model itself
         if (env is not null) foreach (var (k, v) in env) psi.Environment[k] = v;
         return psi;
     }

@@ -126,6 +126,45 @@ public class StrataChatClientTests(TinyChatClientFixture f) : IClassFixture<Tiny
     }
 
     [Fact]
+    public async Task TopKAndTopPReachTheSampler()
+    {
+        var greedy = (await Client.GetResponseAsync(Psalm(), Greedy(24))).Text;
+        var sampled = new List<string>();
+        for (long seed = 1; seed <= 3; seed++)
+        {
+            // Hot sampling with a seed wanders from the greedy answer; keeping only the top token (or the smallest
+            // nucleus) brings it back, whatever the temperature.
+            sampled.Add((await Client.GetResponseAsync(Psalm(), new ChatOptions { Temperature = 1.5f, Seed = seed, MaxOutputTokens = 24 })).Text);
+            Assert.Equal(greedy, (await Client.GetResponseAsync(Psalm(), new ChatOptions { Temperature = 1.5f, Seed = seed, TopK = 1, MaxOutputTokens = 24 })).Text);
+            Assert.Equal(greedy, (await Client.GetResponseAsync(Psalm(), new ChatOptions { Temperature = 1.5f, Seed = seed, TopP = 1e-6f, MaxOutputTokens = 24 })).Text);
+        }
+        Assert.Contains(sampled, t => t != greedy);
+    }
+
+    [Fact]
+    public async Task AClientMadeFromAPathAnswersAsTheConfiguredOne()
+    {
+        using var byPath = new StrataChatClient(Server.ServerFixture.ModelPath);
+        Assert.Equal("strata-tiny", byPath.GetService<ChatClientMetadata>()!.DefaultModelId);
+        Assert.Equal((await Client.GetResponseAsync(Psalm(), Greedy(12))).Text, (await byPath.GetResponseAsync(Psalm(), Greedy(12))).Text);
+    }
+
+    [Fact]
+    public void AToolResultSentAloneIsNamedByTheCallInTheStoredConversation()
+    {
+        // UseFunctionInvocation on a conversation id sends only the result; its function's name is in the history.
+        Strata.Chat.ChatMessage[] history =
+        [
+            new("user", "Weather in Paris?"),
+            new("assistant", "") { ToolCalls = [new Strata.Chat.Tools.ChatToolCall("call_7", "get_weather", "{\"city\":\"Paris\"}")] },
+        ];
+        var mapped = ChatMessageMapping.ToStrata([new ChatMessage(ChatRole.Tool, [new FunctionResultContent("call_7", "sunny")])], history);
+        var tool = Assert.Single(mapped);
+        Assert.Equal(("tool", "sunny", "call_7", "get_weather"), (tool.Role, tool.Content, tool.ToolCallId, tool.Name));
+        Assert.Null(Assert.Single(ChatMessageMapping.ToStrata([new ChatMessage(ChatRole.Tool, [new FunctionResultContent("call_8", "x")])], history)).Name);
+    }
+
+    [Fact]
     public async Task BadOptionsAreRefusedByName()
     {
         var e = await Assert.ThrowsAsync<ArgumentException>(() => Client.GetResponseAsync(Psalm(), new ChatOptions { AdditionalProperties = new() { ["min_p"] = "lots" } }));

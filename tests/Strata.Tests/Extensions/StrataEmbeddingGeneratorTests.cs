@@ -42,6 +42,16 @@ public class StrataEmbeddingGeneratorTests
         Assert.Equal(8, cut.Length);
         Assert.Equal(1.0, Math.Sqrt(cut.ToArray().Sum(x => (double)x * x)), 5);
         await Assert.ThrowsAsync<ArgumentException>(() => g.GenerateAsync(["x"], new EmbeddingGenerationOptions { Dimensions = 65 }));
+
+        // Unnormalised on request: the same direction, its own length.
+        var raw = (await g.GenerateVectorAsync("In the beginning", new EmbeddingGenerationOptions { AdditionalProperties = new() { ["normalize"] = false } })).ToArray();
+        double norm = Math.Sqrt(raw.Sum(x => (double)x * x));
+        Assert.True(Math.Abs(norm - 1) > 1e-3, $"norm {norm}");
+        var unit = embeddings[0].Vector.ToArray();
+        for (int i = 0; i < raw.Length; i++) Assert.Equal(unit[i], raw[i] / norm, 4);
+        await Assert.ThrowsAsync<ArgumentException>(() => g.GenerateAsync(["x"], new EmbeddingGenerationOptions { AdditionalProperties = new() { ["normalize"] = 3 } }));
+        using var rawGenerator = new StrataEmbeddingGenerator(new StrataOptions { ModelPath = path, Threads = 2, Context = 128, NormalizeEmbeddings = false });
+        Assert.Equal(raw, (await rawGenerator.GenerateVectorAsync("In the beginning")).ToArray());
     }
 
     [Fact]
