@@ -43,7 +43,7 @@ public static class Kernels
         var t = new WeightKernel[64];
         WeightKernel[] all =
         [
-            new F32Kernel(), new F16Kernel(finite: false), new Half16Kernel<Bf16Format>(), new Q8_0Kernel(),
+            new F32Kernel(), new HalfTileKernel<F16Tile>(finite: false), new HalfTileKernel<Bf16Tile>(finite: true), new Q8_0Kernel(),
             new Block32Kernel<Q4_0Format>(), new Block32Kernel<Q4_1Format>(), new Block32Kernel<Q5_0Format>(), new Block32Kernel<Q5_1Format>(),
             new KQuantKernel<Q2KFormat>(), new KQuantKernel<Q3KFormat>(), new ScaleMinKKernel<Q4KFormat>(), new ScaleMinKKernel<Q5KFormat>(), new Q6KKernel(),
         ];
@@ -53,7 +53,7 @@ public static class Kernels
 
     public static bool Supports(GgmlType type) => (uint)type < Table.Length && Table[(int)type] != null;
 
-    private static readonly WeightKernel F16Finite = new F16Kernel(finite: true);
+    private static readonly WeightKernel F16Finite = new HalfTileKernel<F16Tile>(finite: true);
     private static readonly WeightKernel Q4_0Interleaved = new Q4_0x8Kernel();
     private static readonly WeightKernel Q4_KInterleaved = new Q4_Kx8Kernel();
     private static readonly WeightKernel Q8_0Interleaved = new Q8_0x8Kernel();

@@ -12,6 +12,17 @@ public class F16KernelTests
 {
     public static TheoryData<int> Paths => new() { (int)F16Kernel.Path.Best, (int)F16Kernel.Path.Avx2, (int)F16Kernel.Path.Portable };
 
+    public static TheoryData<GgmlType, int> TypesAndPaths
+    {
+        get
+        {
+            var d = new TheoryData<GgmlType, int>();
+            foreach (var t in new[] { GgmlType.F16, GgmlType.BF16 })
+                foreach (var p in new[] { F16Kernel.Path.Best, F16Kernel.Path.Avx2, F16Kernel.Path.Portable }) d.Add(t, (int)p);
+            return d;
+        }
+    }
+
     [Fact]
     public void VectorRoundingOfActivationsEqualsTheScalarConversion()
     {
@@ -40,6 +51,23 @@ public class F16KernelTests
     }
 
     [Fact]
+    public void VectorRoundingToBf16EqualsTheScalarConversion()
+    {
+        var values = new List<float> { 0f, -0f, 1f, 1.00390625f, 1.005859375f, float.MaxValue, float.PositiveInfinity, float.NaN,
+            BitConverter.UInt32BitsToSingle(0x7f800001), BitConverter.UInt32BitsToSingle(0xff810000), float.Epsilon, -3.3895314e38f };
+        for (ulong u = 0; u <= uint.MaxValue; u += 40_009) values.Add(BitConverter.UInt32BitsToSingle((uint)u));
+        while (values.Count % 8 != 0) values.Add(0.5f);
+        var x = values.ToArray();
+        for (int i = 0; i < x.Length; i += 8)
+        {
+            var v = F16Kernel.RoundToBf16(Vector256.Create(x.AsSpan(i, 8)));
+            for (int j = 0; j < 8; j++)
+                Assert.True(BitConverter.SingleToUInt32Bits(HalfBits.RoundToBf16(x[i + j])) == BitConverter.SingleToUInt32Bits(v[j]),
+                    $"0x{BitConverter.SingleToUInt32Bits(x[i + j]):x8}: scalar {HalfBits.RoundToBf16(x[i + j]):R}, vector {v[j]:R}");
+        }
+    }
+
+    [Fact]
     public void PreparedRowsAreTheRoundedActivationsTimesTwoTo112()
     {
         var x = TestData.Gaussian(203, 4);
@@ -52,16 +80,18 @@ public class F16KernelTests
     }
 
     /// <summary>Every path: batches of many sizes (tiles, tails, token blocks) give each token's single dot bit for bit, close to float64.</summary>
-    [Theory, MemberData(nameof(Paths))]
-    public void EveryPathBatchesEqualSingleRowsAndFloat64(int path)
+    [Theory, MemberData(nameof(TypesAndPaths))]
+    public void EveryPathBatchesEqualSingleRowsAndFloat64(GgmlType type, int path)
     {
-        var k = Kernels.For(GgmlType.F16);
+        var k = Kernels.For(type);
+        Func<ushort, double> weight = type == GgmlType.F16 ? h => HalfBits.ToSingle(h) : h => HalfBits.Bf16ToSingle(h);
+        Func<float, float> round = type == GgmlType.F16 ? HalfBits.RoundToHalf : HalfBits.RoundToBf16;
         F16Kernel.ForcePath = (F16Kernel.Path)path;
         try
         {
             foreach (var (rows, cols, n) in new[] { (13, 100, 7), (9, 2048, 37), (4, 16, 6), (3, 17, 13), (6, 4096, 5) })
             {
-                var w = TestData.RandomRow(GgmlType.F16, cols, rows, rows + cols);
+                var w = TestData.RandomRow(type, cols, rows, rows + cols);
                 int pb = k.PreparedBytes(cols);
                 var xs = TestData.Gaussian(n * cols, n);
                 var p = new byte[pb * n];
@@ -78,11 +108,11 @@ public class F16KernelTests
                         double exact = 0, mag = 0;
                         for (int i = 0; i < cols; i++)
                         {
-                            double wi = HalfBits.ToSingle(BitConverter.ToUInt16(w, 2 * (r * cols + i))), xi = HalfBits.RoundToHalf(xs[t * cols + i]);
+                            double wi = weight(BitConverter.ToUInt16(w, 2 * (r * cols + i))), xi = round(xs[t * cols + i]);
                             exact += wi * xi;
                             mag += Math.Abs(wi * xi);
                         }
-                        Assert.True(Math.Abs(one[r] - exact) <= 2e-6 * mag + 1e-30, $"path {path} rows {rows} cols {cols} token {t} row {r}: {one[r]} vs {exact}");
+                        Assert.True(Math.Abs(one[r] - exact) <= 2e-6 * mag + 1e-30, $"{type} path {path} rows {rows} cols {cols} token {t} row {r}: {one[r]} vs {exact}");
                     }
                 }
                 // a row range that starts inside the matrix, as the pool's chunks do

@@ -6,7 +6,8 @@ using System.Runtime.Intrinsics.X86;
 namespace Strata.Tensors;
 
 /// <summary>
-/// F16 weights against float activations, as register tiles of 4 weight rows × up to 6 tokens.
+/// F16 and BF16 weights against float activations, as register tiles of 4 weight rows × up to 6 tokens (BF16's
+/// widening is a shift, exact for every value; what follows on widening is F16's, <see cref="F16Tile"/>).
 /// <para>
 /// .NET has no F16C conversion, so a half is widened by bits: sign-extended to 32 bits, shifted left 13 and masked,
 /// which places sign, exponent and mantissa where a float has them but leaves the exponent 112 too small. Instead of
@@ -26,19 +27,15 @@ namespace Strata.Tensors;
 /// batch equals its single-token dot bit for bit, and batched prefill agrees with decode.
 /// </para>
 /// </summary>
-internal sealed unsafe class F16Kernel(bool finite) : WeightKernel
+internal sealed unsafe class HalfTileKernel<TF>(bool finite) : WeightKernel where TF : struct, ITileFormat
 {
-    /// <summary>2^112: moves a half's exponent (bias 15), shifted into float position, to a float's bias (127).</summary>
-    internal const float Scale = 5.192296858534828e33f;
-    private const float Unscale = 1.925929944387236e-34f; // 2^-112
-
-    public override GgmlType Type => GgmlType.F16;
+    public override GgmlType Type => TF.Type;
     public override int PreparedBytes(int cols) => cols * 4;
 
     /// <summary>Row chunks of 128 KiB of weights: with a token block of the same size both stay in L2 while tiles run.</summary>
     public override int BatchChunkBytes => 128 * 1024;
 
-    /// <summary>x rounded to f16 (round to nearest even, as ggml converts activations for F16 weights), times 2^112.</summary>
+    /// <summary>x rounded as ggml rounds activations for these weights (to f16 or bf16, nearest even), in the format's scale.</summary>
     public override void Prepare(ReadOnlySpan<float> x, Span<byte> prepared)
     {
         var p = MemoryMarshal.Cast<byte, float>(prepared)[..x.Length];
@@ -48,25 +45,9 @@ internal sealed unsafe class F16Kernel(bool finite) : WeightKernel
             ref float xr = ref MemoryMarshal.GetReference(x);
             ref float pr = ref MemoryMarshal.GetReference(p);
             for (; i + 8 <= x.Length; i += 8)
-                (RoundToHalf(Vector256.LoadUnsafe(ref xr, (nuint)i)) * Vector256.Create(Scale)).StoreUnsafe(ref pr, (nuint)i);
+                TF.Prepare(Vector256.LoadUnsafe(ref xr, (nuint)i)).StoreUnsafe(ref pr, (nuint)i);
         }
-        for (; i < x.Length; i++) p[i] = HalfBits.RoundToHalf(x[i]) * Scale;
-    }
-
-    /// <summary>Floats rounded to the nearest f16 value (ties to even; past 65504 to infinity; NaN stays NaN).</summary>
-    internal static Vector256<float> RoundToHalf(Vector256<float> x)
-    {
-        var u = x.AsUInt32();
-        var sign = u & Vector256.Create(0x80000000u);
-        var a = u & Vector256.Create(0x7fffffffu);
-        // Normal halves: drop 13 mantissa bits, ties to even; a carry into the exponent is the right rounding.
-        var normal = (a + Vector256.Create(0x0fffu) + ((a >> 13) & Vector256<uint>.One)) & Vector256.Create(0xffffe000u);
-        normal = Vector256.ConditionalSelect(Vector256.GreaterThan(normal, Vector256.Create(0x477fe000u)), Vector256.Create(0x7f800000u), normal);
-        // Below 2^-14 halves are multiples of 2^-24: adding and taking away 0.5 rounds to them (ties to even).
-        var tiny = ((a.AsSingle() + Vector256.Create(0.5f)) - Vector256.Create(0.5f)).AsUInt32();
-        var r = Vector256.ConditionalSelect(Vector256.LessThan(a, Vector256.Create(0x38800000u)), tiny, normal);
-        r = Vector256.ConditionalSelect(Vector256.GreaterThan(a, Vector256.Create(0x7f800000u)), Vector256.Create(0x7fc00000u), r);
-        return (r | sign).AsSingle();
+        for (; i < x.Length; i++) p[i] = TF.Prepare(x[i]);
     }
 
     public override void DotRows(ReadOnlySpan<byte> w, int cols, ReadOnlySpan<byte> prepared, Span<float> y, int rowStart, int rowEnd)
@@ -96,24 +77,13 @@ internal sealed unsafe class F16Kernel(bool finite) : WeightKernel
                 for (int r = rowStart; r < rowEnd; r++)
                     for (int t = 0; t < n; t++) m.Y(r, t) = DotScalar(m.Row(r), m.X(t), cols);
             }
-            else if (Vector512.IsHardwareAccelerated && Avx512F.IsSupported && ForcePath == Path.Best) Tiles512.Run(m, n, rowStart, rowEnd, !finite);
-            else if (Avx2.IsSupported && ForcePath <= Path.Avx2) Tiles256.Run(m, n, rowStart, rowEnd, !finite);
+            else if (Vector512.IsHardwareAccelerated && Avx512F.IsSupported && F16Kernel.ForcePath == F16Kernel.Path.Best) Tiles512.Run(m, n, rowStart, rowEnd, !finite);
+            else if (Avx2.IsSupported && F16Kernel.ForcePath <= F16Kernel.Path.Avx2) Tiles256.Run(m, n, rowStart, rowEnd, !finite);
             else
                 for (int r = rowStart; r < rowEnd; r++)
                     for (int t = 0; t < n; t++) m.Y(r, t) = DotPortable(m.Row(r), m.X(t), cols);
         }
     }
-
-    internal enum Path { Best, Avx2, Portable }
-
-    /// <summary>Tests set this (per thread, like <see cref="Kernels.ForceScalar"/>) to run a narrower path than the machine's best.</summary>
-    internal static Path ForcePath
-    {
-        get => _forcePath;
-        set => _forcePath = value;
-    }
-
-    [ThreadStatic] private static Path _forcePath;
 
     /// <summary>The operands of one call: weight rows of <see cref="Cols"/> halves, prepared rows, outputs.</summary>
     internal readonly struct Matrix(short* w, int cols, float* x, float* y, int yStride)
@@ -128,7 +98,7 @@ internal sealed unsafe class F16Kernel(bool finite) : WeightKernel
     internal static float DotScalar(short* w, float* x, int cols)
     {
         float sum = 0;
-        for (int i = 0; i < cols; i++) sum += HalfBits.ToSingle((ushort)w[i]) * (x[i] * Unscale);
+        for (int i = 0; i < cols; i++) sum += TF.Product(w[i], x[i]);
         return sum;
     }
 
@@ -136,7 +106,7 @@ internal sealed unsafe class F16Kernel(bool finite) : WeightKernel
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static float Tail(float sum, short* w, float* x, int from, int cols)
     {
-        for (int i = from; i < cols; i++) sum += HalfBits.ToSingle((ushort)w[i]) * (x[i] * Unscale);
+        for (int i = from; i < cols; i++) sum += TF.Product(w[i], x[i]);
         return sum;
     }
 
@@ -149,7 +119,7 @@ internal sealed unsafe class F16Kernel(bool finite) : WeightKernel
             for (; i + 4 <= cols; i += 4)
             {
                 var h = Vector128.WidenLower(Vector128.CreateScalarUnsafe(*(long*)(w + i)).AsInt16()).AsUInt32() & Vector128.Create(0xffffu);
-                acc = Vector128.FusedMultiplyAdd(HalfBits.ToSingle(h), Vector128.Load(x + i) * Vector128.Create(Unscale), acc);
+                acc = Vector128.FusedMultiplyAdd(TF.Exact(h), TF.Unscaled(Vector128.Load(x + i)), acc);
             }
         return Tail(Vector128.Sum(acc), w, x, i, cols);
     }
@@ -251,36 +221,6 @@ internal sealed unsafe class F16Kernel(bool finite) : WeightKernel
             (_, true) => Tile4<N1, Check>(m, r, t, dots),
         };
 
-        /// <summary>Two rows against one token: two streams, and each activation load serves both.</summary>
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static bool Pair<TC>(in Matrix m, int r, int t, float* dots) where TC : struct, ICheck
-        {
-            int cols = m.Cols;
-            short* w0 = m.Row(r), w1 = m.Row(r + 1);
-            float* x0 = m.X(t);
-            Vector512<float> a0 = default, a1 = default;
-            Vector512<int> e0 = default, e1 = default;
-            int i = 0;
-            for (; i + 16 <= cols; i += 16)
-            {
-                var b0 = Bits(w0 + i); var b1 = Bits(w1 + i);
-                if (TC.On) { e0 = Vector512.Max(e0, Exponent(b0)); e1 = Vector512.Max(e1, Exponent(b1)); }
-                var x = Vector512.Load(x0 + i);
-                a0 = Vector512.FusedMultiplyAdd(Weight(b0), x, a0);
-                a1 = Vector512.FusedMultiplyAdd(Weight(b1), x, a1);
-            }
-            dots[0] = Vector512.Sum(a0);
-            dots[TileTokens] = Vector512.Sum(a1);
-            if (TC.On && (Vector512.EqualsAny(Vector512.Max(e0, e1), Vector512.Create(AllOnes)) || HasSpecialTail(w0, i, cols) || HasSpecialTail(w1, i, cols)))
-                return true;
-            if (i < cols)
-            {
-                dots[0] = Tail(dots[0], w0, x0, i, cols);
-                dots[TileTokens] = Tail(dots[TileTokens], w1, x0, i, cols);
-            }
-            return false;
-        }
-
         /// <summary>Fewer than 4 rows: one row at a time.</summary>
         private static bool Tile1s(in Matrix m, int r, int tr, int t, int tn, bool check, float* dots)
         {
@@ -317,17 +257,17 @@ internal sealed unsafe class F16Kernel(bool finite) : WeightKernel
                     for (; k + 16 <= m.Cols; k += 16)
                     {
                         var h = Avx512F.ConvertToVector512UInt32(Vector256.Load((ushort*)w + k));
-                        acc = Vector512.FusedMultiplyAdd(HalfBits.ToSingle(h), Vector512.Load(x + k) * Vector512.Create(Unscale), acc);
+                        acc = Vector512.FusedMultiplyAdd(TF.Exact(h), TF.Unscaled(Vector512.Load(x + k)), acc);
                     }
                     m.Y(r + i, t + j) = Tail(Vector512.Sum(acc), w, x, k, m.Cols);
                 }
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static Vector512<int> Bits(short* w) => Avx512F.ShiftLeftLogical(Avx512F.ConvertToVector512Int32(Vector256.Load(w)), 13);
+        private static Vector512<int> Bits(short* w) => TF.Bits(w);
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static Vector512<float> Weight(Vector512<int> bits) => (bits & Vector512.Create(unchecked((int)0x8fffe000))).AsSingle();
+        private static Vector512<float> Weight(Vector512<int> bits) => TF.Weight(bits);
 
         /// <summary>The exponent field of each weight (all ones = infinity or NaN), for a running maximum.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -401,8 +341,8 @@ internal sealed unsafe class F16Kernel(bool finite) : WeightKernel
             if (TC.On)
             {
                 var e = Vector512.Max(Vector512.Max(e0, e1), Vector512.Max(e2, e3));
-                if (Vector512.EqualsAny(e, Vector512.Create(AllOnes)) || HasSpecialTail(w0, i, cols) || HasSpecialTail(w1, i, cols)
-                    || HasSpecialTail(w2, i, cols) || HasSpecialTail(w3, i, cols))
+                if (Vector512.EqualsAny(e, Vector512.Create(AllOnes)) || F16Kernel.HasSpecialTail(w0, i, cols) || F16Kernel.HasSpecialTail(w1, i, cols)
+                    || F16Kernel.HasSpecialTail(w2, i, cols) || F16Kernel.HasSpecialTail(w3, i, cols))
                     return true;
             }
             if (i < cols)
@@ -440,7 +380,7 @@ internal sealed unsafe class F16Kernel(bool finite) : WeightKernel
                 if (TN.N > 5) a5 = Vector512.FusedMultiplyAdd(v0, Vector512.Load(x5 + i), a5);
             }
             Sums(dots, a0, a1, a2, a3, a4, a5, TN.N);
-            if (TC.On && (Vector512.EqualsAny(e0, Vector512.Create(AllOnes)) || HasSpecialTail(w0, i, cols))) return true;
+            if (TC.On && (Vector512.EqualsAny(e0, Vector512.Create(AllOnes)) || F16Kernel.HasSpecialTail(w0, i, cols))) return true;
             if (i < cols) Tails(dots, w0, x0, x1, x2, x3, x4, x5, i, cols, TN.N);
             return false;
         }
@@ -466,43 +406,6 @@ internal sealed unsafe class F16Kernel(bool finite) : WeightKernel
             if (n > 4) dots[4] = Tail(dots[4], w, x4, i, cols);
             if (n > 5) dots[5] = Tail(dots[5], w, x5, i, cols);
         }
-    }
-
-    /// <summary>Whether none of <paramref name="count"/> halves is an infinity or NaN.</summary>
-    public static bool AllFinite(short* h, long count)
-    {
-        long i = 0;
-        if (Vector512.IsHardwareAccelerated)
-        {
-            var any = Vector512<short>.Zero;
-            for (; i + 32 <= count; i += 32)
-            {
-                var e = Vector512.Load(h + i) & Vector512.Create((short)0x7c00);
-                any |= Vector512.Equals(e, Vector512.Create((short)0x7c00));
-            }
-            if (any != Vector512<short>.Zero) return false;
-        }
-        else if (Vector256.IsHardwareAccelerated)
-        {
-            var any = Vector256<short>.Zero;
-            for (; i + 16 <= count; i += 16)
-            {
-                var e = Vector256.Load(h + i) & Vector256.Create((short)0x7c00);
-                any |= Vector256.Equals(e, Vector256.Create((short)0x7c00));
-            }
-            if (any != Vector256<short>.Zero) return false;
-        }
-        for (; i < count; i++)
-            if ((h[i] & 0x7c00) == 0x7c00) return false;
-        return true;
-    }
-
-    /// <summary>Whether a row's elements from <paramref name="from"/> on hold an infinity or NaN.</summary>
-    internal static bool HasSpecialTail(short* w, int from, int cols)
-    {
-        for (int i = from; i < cols; i++)
-            if ((w[i] & 0x7c00) == 0x7c00) return true;
-        return false;
     }
 
     /// <summary>AVX2: 8 halves per step, tiles of 2 rows × up to 4 tokens (16 registers).</summary>
@@ -555,7 +458,7 @@ internal sealed unsafe class F16Kernel(bool finite) : WeightKernel
             for (; k + 8 <= cols; k += 8)
             {
                 var h = Avx2.ConvertToVector256Int32((ushort*)w + k).AsUInt32();
-                acc = Vector256.FusedMultiplyAdd(HalfBits.ToSingle(h), Vector256.Load(x + k) * Vector256.Create(Unscale), acc);
+                acc = Vector256.FusedMultiplyAdd(TF.Exact(h), TF.Unscaled(Vector256.Load(x + k)), acc);
             }
             return Tail(Vector256.Sum(acc), w, x, k, cols);
         }
@@ -572,9 +475,9 @@ internal sealed unsafe class F16Kernel(bool finite) : WeightKernel
             int i = 0;
             for (; i + 8 <= cols; i += 8)
             {
-                var bits = Avx2.ShiftLeftLogical(Avx2.ConvertToVector256Int32(w + i), 13);
+                var bits = TF.Bits256(w + i);
                 if (TC.On) e = Vector256.Max(e, bits & Vector256.Create(0x0f800000));
-                var v = (bits & Vector256.Create(unchecked((int)0x8fffe000))).AsSingle();
+                var v = TF.Weight(bits);
                 // unused token slots repeat token 0: cheaper than a branch per step, and their sums are dropped
                 a0 = Vector256.FusedMultiplyAdd(v, Vector256.Load(x0 + i), a0);
                 a1 = Vector256.FusedMultiplyAdd(v, Vector256.Load(x1 + i), a1);
@@ -582,7 +485,7 @@ internal sealed unsafe class F16Kernel(bool finite) : WeightKernel
                 a3 = Vector256.FusedMultiplyAdd(v, Vector256.Load(x3 + i), a3);
             }
             dots[0] = Vector256.Sum(a0); dots[1] = Vector256.Sum(a1); dots[2] = Vector256.Sum(a2); dots[3] = Vector256.Sum(a3);
-            if (TC.On && (Vector256.EqualsAny(e, Vector256.Create(0x0f800000)) || HasSpecialTail(w, i, cols))) return true;
+            if (TC.On && (Vector256.EqualsAny(e, Vector256.Create(0x0f800000)) || F16Kernel.HasSpecialTail(w, i, cols))) return true;
             if (i < cols)
             {
                 dots[0] = Tail(dots[0], w, x0, i, cols); dots[1] = Tail(dots[1], w, x1, i, cols);
@@ -591,4 +494,150 @@ internal sealed unsafe class F16Kernel(bool finite) : WeightKernel
             return false;
         }
     }
+}
+
+/// <summary>How a 16-bit float format meets <see cref="HalfTileKernel{TF}"/>: its bit widening and activation scale.</summary>
+internal unsafe interface ITileFormat
+{
+    static abstract GgmlType Type { get; }
+    /// <summary>16 weights widened to 32-bit lanes, in place for <see cref="Weight(Vector512{int})"/>.</summary>
+    static abstract Vector512<int> Bits(short* w);
+    static abstract Vector256<int> Bits256(short* w);
+    static abstract Vector512<float> Weight(Vector512<int> bits);
+    static abstract Vector256<float> Weight(Vector256<int> bits);
+    /// <summary>Zero-extended halves to their exact values (infinities and NaNs included).</summary>
+    static abstract Vector512<float> Exact(Vector512<uint> h);
+    static abstract Vector256<float> Exact(Vector256<uint> h);
+    static abstract Vector128<float> Exact(Vector128<uint> h);
+    /// <summary>A prepared activation back at its true scale (for <see cref="Exact(Vector512{uint})"/> weights).</summary>
+    static abstract Vector512<float> Unscaled(Vector512<float> x);
+    static abstract Vector256<float> Unscaled(Vector256<float> x);
+    static abstract Vector128<float> Unscaled(Vector128<float> x);
+    /// <summary>One weight times one prepared activation, exactly as the vector paths' products round.</summary>
+    static abstract float Product(short w, float x);
+    static abstract Vector256<float> Prepare(Vector256<float> x);
+    static abstract float Prepare(float x);
+}
+
+/// <summary>
+/// F16: sign-extend, shift left 13, keep sign, exponent and mantissa; the exponent is then 112 short, which the
+/// activations carry (prepared as f16-rounded values times 2^112).
+/// </summary>
+internal unsafe struct F16Tile : ITileFormat
+{
+    public static GgmlType Type => GgmlType.F16;
+    public static Vector512<int> Bits(short* w) => Avx512F.ShiftLeftLogical(Avx512F.ConvertToVector512Int32(Vector256.Load(w)), 13);
+    public static Vector256<int> Bits256(short* w) => Avx2.ShiftLeftLogical(Avx2.ConvertToVector256Int32(w), 13);
+    public static Vector512<float> Weight(Vector512<int> bits) => (bits & Vector512.Create(unchecked((int)0x8fffe000))).AsSingle();
+    public static Vector256<float> Weight(Vector256<int> bits) => (bits & Vector256.Create(unchecked((int)0x8fffe000))).AsSingle();
+    public static Vector512<float> Exact(Vector512<uint> h) => HalfBits.ToSingle(h);
+    public static Vector256<float> Exact(Vector256<uint> h) => HalfBits.ToSingle(h);
+    public static Vector128<float> Exact(Vector128<uint> h) => HalfBits.ToSingle(h);
+    public static Vector512<float> Unscaled(Vector512<float> x) => x * Vector512.Create(F16Kernel.Unscale);
+    public static Vector256<float> Unscaled(Vector256<float> x) => x * Vector256.Create(F16Kernel.Unscale);
+    public static Vector128<float> Unscaled(Vector128<float> x) => x * Vector128.Create(F16Kernel.Unscale);
+    public static float Product(short w, float x) => HalfBits.ToSingle((ushort)w) * (x * F16Kernel.Unscale);
+    public static Vector256<float> Prepare(Vector256<float> x) => F16Kernel.RoundToHalf(x) * Vector256.Create(F16Kernel.Scale);
+    public static float Prepare(float x) => HalfBits.RoundToHalf(x) * F16Kernel.Scale;
+}
+
+/// <summary>BF16: zero-extend and shift left 16 is the exact float (infinities and NaNs too), so nothing is checked.</summary>
+internal unsafe struct Bf16Tile : ITileFormat
+{
+    public static GgmlType Type => GgmlType.BF16;
+    public static Vector512<int> Bits(short* w) => Avx512F.ShiftLeftLogical(Avx512F.ConvertToVector512Int32(Vector256.Load((ushort*)w)).AsInt32(), 16);
+    public static Vector256<int> Bits256(short* w) => Avx2.ShiftLeftLogical(Avx2.ConvertToVector256Int32((ushort*)w).AsInt32(), 16);
+    public static Vector512<float> Weight(Vector512<int> bits) => bits.AsSingle();
+    public static Vector256<float> Weight(Vector256<int> bits) => bits.AsSingle();
+    public static Vector512<float> Exact(Vector512<uint> h) => (h << 16).AsSingle();
+    public static Vector256<float> Exact(Vector256<uint> h) => (h << 16).AsSingle();
+    public static Vector128<float> Exact(Vector128<uint> h) => (h << 16).AsSingle();
+    public static Vector512<float> Unscaled(Vector512<float> x) => x;
+    public static Vector256<float> Unscaled(Vector256<float> x) => x;
+    public static Vector128<float> Unscaled(Vector128<float> x) => x;
+    public static float Product(short w, float x) => HalfBits.Bf16ToSingle((ushort)w) * x;
+    public static Vector256<float> Prepare(Vector256<float> x) => F16Kernel.RoundToBf16(x);
+    public static float Prepare(float x) => HalfBits.RoundToBf16(x);
+}
+
+/// <summary>What the 16-bit float tile kernels share: F16's rebias, activation rounding, the inf/NaN scan, test switches.</summary>
+internal static unsafe class F16Kernel
+{
+    /// <summary>2^112: moves a half's exponent (bias 15), shifted into float position, to a float's bias (127).</summary>
+    internal const float Scale = 5.192296858534828e33f;
+    internal const float Unscale = 1.925929944387236e-34f; // 2^-112
+
+    internal enum Path { Best, Avx2, Portable }
+
+    /// <summary>Tests set this (per thread, like <see cref="Kernels.ForceScalar"/>) to run a narrower path than the machine's best.</summary>
+    internal static Path ForcePath
+    {
+        get => _forcePath;
+        set => _forcePath = value;
+    }
+
+    [ThreadStatic] private static Path _forcePath;
+
+    /// <summary>Floats rounded to the nearest f16 value (ties to even; past 65504 to infinity; NaN stays NaN).</summary>
+    internal static Vector256<float> RoundToHalf(Vector256<float> x)
+    {
+        var u = x.AsUInt32();
+        var sign = u & Vector256.Create(0x80000000u);
+        var a = u & Vector256.Create(0x7fffffffu);
+        // Normal halves: drop 13 mantissa bits, ties to even; a carry into the exponent is the right rounding.
+        var normal = (a + Vector256.Create(0x0fffu) + ((a >> 13) & Vector256<uint>.One)) & Vector256.Create(0xffffe000u);
+        normal = Vector256.ConditionalSelect(Vector256.GreaterThan(normal, Vector256.Create(0x477fe000u)), Vector256.Create(0x7f800000u), normal);
+        // Below 2^-14 halves are multiples of 2^-24: adding and taking away 0.5 rounds to them (ties to even).
+        var tiny = ((a.AsSingle() + Vector256.Create(0.5f)) - Vector256.Create(0.5f)).AsUInt32();
+        var r = Vector256.ConditionalSelect(Vector256.LessThan(a, Vector256.Create(0x38800000u)), tiny, normal);
+        r = Vector256.ConditionalSelect(Vector256.GreaterThan(a, Vector256.Create(0x7f800000u)), Vector256.Create(0x7fc00000u), r);
+        return (r | sign).AsSingle();
+    }
+
+    /// <summary>Floats rounded to the nearest bf16 value (ties to even; NaN stays a quiet NaN), as ggml rounds them.</summary>
+    internal static Vector256<float> RoundToBf16(Vector256<float> x)
+    {
+        var u = x.AsUInt32();
+        var r = (u + Vector256.Create(0x7fffu) + ((u >> 16) & Vector256<uint>.One)) & Vector256.Create(0xffff0000u);
+        var nan = (u & Vector256.Create(0xffff0000u)) | Vector256.Create(0x00400000u);
+        return Vector256.ConditionalSelect(Vector256.GreaterThan(u & Vector256.Create(0x7fffffffu), Vector256.Create(0x7f800000u)), nan, r).AsSingle();
+    }
+
+    /// <summary>Whether none of <paramref name="count"/> halves is an infinity or NaN.</summary>
+    public static bool AllFinite(short* h, long count)
+    {
+        long i = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            var any = Vector512<short>.Zero;
+            for (; i + 32 <= count; i += 32)
+            {
+                var e = Vector512.Load(h + i) & Vector512.Create((short)0x7c00);
+                any |= Vector512.Equals(e, Vector512.Create((short)0x7c00));
+            }
+            if (any != Vector512<short>.Zero) return false;
+        }
+        else if (Vector256.IsHardwareAccelerated)
+        {
+            var any = Vector256<short>.Zero;
+            for (; i + 16 <= count; i += 16)
+            {
+                var e = Vector256.Load(h + i) & Vector256.Create((short)0x7c00);
+                any |= Vector256.Equals(e, Vector256.Create((short)0x7c00));
+            }
+            if (any != Vector256<short>.Zero) return false;
+        }
+        for (; i < count; i++)
+            if ((h[i] & 0x7c00) == 0x7c00) return false;
+        return true;
+    }
+
+    /// <summary>Whether a row's elements from <paramref name="from"/> on hold an infinity or NaN.</summary>
+    internal static bool HasSpecialTail(short* w, int from, int cols)
+    {
+        for (int i = from; i < cols; i++)
+            if ((w[i] & 0x7c00) == 0x7c00) return true;
+        return false;
+    }
+
 }
