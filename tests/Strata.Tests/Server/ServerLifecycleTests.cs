@@ -55,9 +55,10 @@ public class ServerLifecycleTests
         var (models, _, _) = await ServerFixture.Post(http, "/tokenize", """{"content":"x"}""", "sekrit");
         Assert.Equal(200, models);
 
-        // One running, one waiting: the third is refused with 429 and Retry-After. The first request may end (at an
-        // end-of-generation token) before the second arrives; then both are cancelled and the pair is sent again.
-        string longBody = """{"messages":[{"role":"user","content":"Psalms 119:1"}],"max_tokens":200,"stream":true}""";
+        // One running, one waiting: the third is refused with 429 and Retry-After. The first request runs to its
+        // max_tokens (ignore_eos: an answer the weights end after a few tokens could finish between two polls); should
+        // it still end before the second arrives, both are cancelled and the pair is sent again.
+        string longBody = """{"messages":[{"role":"user","content":"Psalms 119:1"}],"max_tokens":200,"ignore_eos":true,"stream":true}""";
         for (int attempt = 1; ; attempt++)
         {
             using var cts = new CancellationTokenSource();
