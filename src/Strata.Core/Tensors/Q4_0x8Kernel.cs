@@ -90,7 +90,48 @@ internal sealed unsafe class Q4_0x8Kernel() : Interleaved8Kernel(new Block32Kern
     protected override void GroupTile(byte* g, byte* x, long pb, int cols, float* dots)
     {
         if (Kernels.UseVnni) Tile4<VnniDot>(g, x, pb, cols, dots);
-        else Tile4<MaddDot>(g, x, pb, cols, dots);
+        else Tile4Pairs(g, x, pb, cols, dots);
+    }
+
+    /// <summary>
+    /// <see cref="Tile4{TDot}"/> without VNNI: a block's byte pair sums are added in int16 (8 pairs of at most
+    /// 15·127·2 each fit), and widened to int32 once per block and token, as <see cref="Group"/> does — a third fewer
+    /// operations than widening every chunk. Integer sums, so the result is the same.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Tile4Pairs(byte* g, byte* x, long pb, int cols, float* dots)
+    {
+        var L = new Q8Layout(cols);
+        sbyte* x0 = (sbyte*)x, x1 = x0 + pb, x2 = x1 + pb, x3 = x2 + pb;
+        Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+        var nibble = Vector256.Create((byte)0x0F);
+        for (int b = 0; b < L.Blocks; b++)
+        {
+            byte* blk = g + b * (Q4_0x8.Rows * 18);
+            int o = 32 * b;
+            Vector256<short> s0 = default, s1 = default, s2 = default, s3 = default;
+            for (int c = 0; c < 4; c++)
+            {
+                var v = Vector256.Load(blk + 16 + 32 * c);
+                var lo = v & nibble;
+                var hi = (v.AsUInt16() >> 4).AsByte() & nibble;
+                int ol = o + 4 * c, oh = ol + 16;
+                s0 += Avx2.MultiplyAddAdjacent(lo, Vector256.Create(*(int*)(x0 + ol)).AsSByte()) + Avx2.MultiplyAddAdjacent(hi, Vector256.Create(*(int*)(x0 + oh)).AsSByte());
+                s1 += Avx2.MultiplyAddAdjacent(lo, Vector256.Create(*(int*)(x1 + ol)).AsSByte()) + Avx2.MultiplyAddAdjacent(hi, Vector256.Create(*(int*)(x1 + oh)).AsSByte());
+                s2 += Avx2.MultiplyAddAdjacent(lo, Vector256.Create(*(int*)(x2 + ol)).AsSByte()) + Avx2.MultiplyAddAdjacent(hi, Vector256.Create(*(int*)(x2 + oh)).AsSByte());
+                s3 += Avx2.MultiplyAddAdjacent(lo, Vector256.Create(*(int*)(x3 + ol)).AsSByte()) + Avx2.MultiplyAddAdjacent(hi, Vector256.Create(*(int*)(x3 + oh)).AsSByte());
+            }
+            var one = Vector256<short>.One;
+            var scales = HalfBits.ToSingle(Vector256.WidenLower(Vector128.Load((ushort*)blk).ToVector256Unsafe()));
+            a0 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(Avx2.MultiplyAddAdjacent(s0, one) - Vector256.Create(8 * ((int*)(x0 + L.SumOff))[b])), scales * Vector256.Create(((float*)(x0 + L.DOff))[b]), a0);
+            a1 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(Avx2.MultiplyAddAdjacent(s1, one) - Vector256.Create(8 * ((int*)(x1 + L.SumOff))[b])), scales * Vector256.Create(((float*)(x1 + L.DOff))[b]), a1);
+            a2 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(Avx2.MultiplyAddAdjacent(s2, one) - Vector256.Create(8 * ((int*)(x2 + L.SumOff))[b])), scales * Vector256.Create(((float*)(x2 + L.DOff))[b]), a2);
+            a3 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(Avx2.MultiplyAddAdjacent(s3, one) - Vector256.Create(8 * ((int*)(x3 + L.SumOff))[b])), scales * Vector256.Create(((float*)(x3 + L.DOff))[b]), a3);
+        }
+        a0.Store(dots);
+        a1.Store(dots + 8);
+        a2.Store(dots + 16);
+        a3.Store(dots + 24);
     }
 
     /// <summary>
