@@ -122,16 +122,10 @@ internal sealed unsafe class Q4_0x8Kernel() : Interleaved8Kernel(new Block32Kern
                 s3 += Avx2.MultiplyAddAdjacent(lo, Vector256.Create(*(int*)(x3 + ol)).AsSByte()) + Avx2.MultiplyAddAdjacent(hi, Vector256.Create(*(int*)(x3 + oh)).AsSByte());
             }
             var one = Vector256<short>.One;
-            var scales = HalfBits.ToSingle(Vector256.WidenLower(Vector128.Load((ushort*)blk).ToVector256Unsafe()));
-            a0 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(Avx2.MultiplyAddAdjacent(s0, one) - Vector256.Create(8 * ((int*)(x0 + L.SumOff))[b])), scales * Vector256.Create(((float*)(x0 + L.DOff))[b]), a0);
-            a1 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(Avx2.MultiplyAddAdjacent(s1, one) - Vector256.Create(8 * ((int*)(x1 + L.SumOff))[b])), scales * Vector256.Create(((float*)(x1 + L.DOff))[b]), a1);
-            a2 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(Avx2.MultiplyAddAdjacent(s2, one) - Vector256.Create(8 * ((int*)(x2 + L.SumOff))[b])), scales * Vector256.Create(((float*)(x2 + L.DOff))[b]), a2);
-            a3 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(Avx2.MultiplyAddAdjacent(s3, one) - Vector256.Create(8 * ((int*)(x3 + L.SumOff))[b])), scales * Vector256.Create(((float*)(x3 + L.DOff))[b]), a3);
+            Finish4(blk, x0, pb, L, b, Avx2.MultiplyAddAdjacent(s0, one), Avx2.MultiplyAddAdjacent(s1, one), Avx2.MultiplyAddAdjacent(s2, one),
+                Avx2.MultiplyAddAdjacent(s3, one), ref a0, ref a1, ref a2, ref a3);
         }
-        a0.Store(dots);
-        a1.Store(dots + 8);
-        a2.Store(dots + 16);
-        a3.Store(dots + 24);
+        Store4(dots, a0, a1, a2, a3);
     }
 
     /// <summary>
@@ -161,13 +155,27 @@ internal sealed unsafe class Q4_0x8Kernel() : Interleaved8Kernel(new Block32Kern
                 i2 = TDot.Add(TDot.Add(i2, lo, Vector256.Create(*(int*)(x2 + ol)).AsSByte()), hi, Vector256.Create(*(int*)(x2 + oh)).AsSByte());
                 i3 = TDot.Add(TDot.Add(i3, lo, Vector256.Create(*(int*)(x3 + ol)).AsSByte()), hi, Vector256.Create(*(int*)(x3 + oh)).AsSByte());
             }
-            var scales = HalfBits.ToSingle(Vector256.WidenLower(Vector128.Load((ushort*)blk).ToVector256Unsafe()));
-            // The -8 offset of every quant is -8·Σx per token, the same for all rows.
-            a0 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(i0 - Vector256.Create(8 * ((int*)(x0 + L.SumOff))[b])), scales * Vector256.Create(((float*)(x0 + L.DOff))[b]), a0);
-            a1 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(i1 - Vector256.Create(8 * ((int*)(x1 + L.SumOff))[b])), scales * Vector256.Create(((float*)(x1 + L.DOff))[b]), a1);
-            a2 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(i2 - Vector256.Create(8 * ((int*)(x2 + L.SumOff))[b])), scales * Vector256.Create(((float*)(x2 + L.DOff))[b]), a2);
-            a3 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(i3 - Vector256.Create(8 * ((int*)(x3 + L.SumOff))[b])), scales * Vector256.Create(((float*)(x3 + L.DOff))[b]), a3);
+            Finish4(blk, x0, pb, L, b, i0, i1, i2, i3, ref a0, ref a1, ref a2, ref a3);
         }
+        Store4(dots, a0, a1, a2, a3);
+    }
+
+    /// <summary>A block's end for four tokens: the int32 dots less the −8 offset (−8·Σx per token, the same for all rows), times d_w·d_x.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Finish4(byte* blk, sbyte* x0, long pb, Q8Layout L, int b, Vector256<int> i0, Vector256<int> i1, Vector256<int> i2, Vector256<int> i3,
+        ref Vector256<float> a0, ref Vector256<float> a1, ref Vector256<float> a2, ref Vector256<float> a3)
+    {
+        sbyte* x1 = x0 + pb, x2 = x1 + pb, x3 = x2 + pb;
+        var scales = HalfBits.ToSingle(Vector256.WidenLower(Vector128.Load((ushort*)blk).ToVector256Unsafe()));
+        a0 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(i0 - Vector256.Create(8 * ((int*)(x0 + L.SumOff))[b])), scales * Vector256.Create(((float*)(x0 + L.DOff))[b]), a0);
+        a1 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(i1 - Vector256.Create(8 * ((int*)(x1 + L.SumOff))[b])), scales * Vector256.Create(((float*)(x1 + L.DOff))[b]), a1);
+        a2 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(i2 - Vector256.Create(8 * ((int*)(x2 + L.SumOff))[b])), scales * Vector256.Create(((float*)(x2 + L.DOff))[b]), a2);
+        a3 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(i3 - Vector256.Create(8 * ((int*)(x3 + L.SumOff))[b])), scales * Vector256.Create(((float*)(x3 + L.DOff))[b]), a3);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Store4(float* dots, Vector256<float> a0, Vector256<float> a1, Vector256<float> a2, Vector256<float> a3)
+    {
         a0.Store(dots);
         a1.Store(dots + 8);
         a2.Store(dots + 16);

@@ -120,27 +120,9 @@ internal static unsafe class ScaleMinKx8
                     s3 += Avx2.MultiplyLow(l3, sa) + Avx2.MultiplyLow(h3, sb);
                 }
             }
-            var d = HalfBits.ToSingle(Vector256.WidenLower(Vector128.Load((ushort*)blk).ToVector256Unsafe()));
-            var dmin = HalfBits.ToSingle(Vector256.WidenLower(Vector128.Load((ushort*)(blk + 16)).ToVector256Unsafe()));
-            var m01 = Avx2.Shuffle(mnLo, Q4_Kx8Kernel.Min01).AsInt16();
-            var m23 = Avx2.Shuffle(mnLo, Q4_Kx8Kernel.Min23).AsInt16();
-            var m45 = Avx2.Shuffle(mnHi, Q4_Kx8Kernel.Min01).AsInt16();
-            var m67 = Avx2.Shuffle(mnHi, Q4_Kx8Kernel.Min23).AsInt16();
-            a0 = Finish(a0, s0, x, L, b, d, dmin, m01, m23, m45, m67);
-            if (tokens > 1)
-            {
-                a1 = Finish(a1, s1, x + pb, L, b, d, dmin, m01, m23, m45, m67);
-                a2 = Finish(a2, s2, x + 2 * pb, L, b, d, dmin, m01, m23, m45, m67);
-                a3 = Finish(a3, s3, x + 3 * pb, L, b, d, dmin, m01, m23, m45, m67);
-            }
+            FinishBlock(blk, mnLo, mnHi, x, pb, tokens, L, b, s0, s1, s2, s3, ref a0, ref a1, ref a2, ref a3);
         }
-        a0.Store(dots);
-        if (tokens > 1)
-        {
-            a1.Store(dots + 8);
-            a2.Store(dots + 16);
-            a3.Store(dots + 24);
-        }
+        Store(dots, tokens, a0, a1, a2, a3);
     }
 
     /// <summary>
@@ -213,27 +195,40 @@ internal static unsafe class ScaleMinKx8
                     }
                 }
             }
-            var d = HalfBits.ToSingle(Vector256.WidenLower(Vector128.Load((ushort*)blk).ToVector256Unsafe()));
-            var dmin = HalfBits.ToSingle(Vector256.WidenLower(Vector128.Load((ushort*)(blk + 16)).ToVector256Unsafe()));
-            var m01 = Avx2.Shuffle(mnLo, Q4_Kx8Kernel.Min01).AsInt16();
-            var m23 = Avx2.Shuffle(mnLo, Q4_Kx8Kernel.Min23).AsInt16();
-            var m45 = Avx2.Shuffle(mnHi, Q4_Kx8Kernel.Min01).AsInt16();
-            var m67 = Avx2.Shuffle(mnHi, Q4_Kx8Kernel.Min23).AsInt16();
-            a0 = Finish(a0, s0, x, L, b, d, dmin, m01, m23, m45, m67);
-            if (tokens > 1)
-            {
-                a1 = Finish(a1, s1, x + pb, L, b, d, dmin, m01, m23, m45, m67);
-                a2 = Finish(a2, s2, x + 2 * pb, L, b, d, dmin, m01, m23, m45, m67);
-                a3 = Finish(a3, s3, x + 3 * pb, L, b, d, dmin, m01, m23, m45, m67);
-            }
+            FinishBlock(blk, mnLo, mnHi, x, pb, tokens, L, b, s0, s1, s2, s3, ref a0, ref a1, ref a2, ref a3);
         }
-        a0.Store(dots);
+        Store(dots, tokens, a0, a1, a2, a3);
+    }
+
+    /// <summary>A super-block's end for each token: its scales d and dmin, its mins against the activation sums.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void FinishBlock(byte* blk, Vector256<byte> mnLo, Vector256<byte> mnHi, byte* x, long pb, int tokens, Q8KLayout L, int b,
+        Vector256<int> s0, Vector256<int> s1, Vector256<int> s2, Vector256<int> s3,
+        ref Vector256<float> a0, ref Vector256<float> a1, ref Vector256<float> a2, ref Vector256<float> a3)
+    {
+        var d = HalfBits.ToSingle(Vector256.WidenLower(Vector128.Load((ushort*)blk).ToVector256Unsafe()));
+        var dmin = HalfBits.ToSingle(Vector256.WidenLower(Vector128.Load((ushort*)(blk + 16)).ToVector256Unsafe()));
+        var m01 = Avx2.Shuffle(mnLo, Q4_Kx8Kernel.Min01).AsInt16();
+        var m23 = Avx2.Shuffle(mnLo, Q4_Kx8Kernel.Min23).AsInt16();
+        var m45 = Avx2.Shuffle(mnHi, Q4_Kx8Kernel.Min01).AsInt16();
+        var m67 = Avx2.Shuffle(mnHi, Q4_Kx8Kernel.Min23).AsInt16();
+        a0 = Finish(a0, s0, x, L, b, d, dmin, m01, m23, m45, m67);
         if (tokens > 1)
         {
-            a1.Store(dots + 8);
-            a2.Store(dots + 16);
-            a3.Store(dots + 24);
+            a1 = Finish(a1, s1, x + pb, L, b, d, dmin, m01, m23, m45, m67);
+            a2 = Finish(a2, s2, x + 2 * pb, L, b, d, dmin, m01, m23, m45, m67);
+            a3 = Finish(a3, s3, x + 3 * pb, L, b, d, dmin, m01, m23, m45, m67);
         }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Store(float* dots, int tokens, Vector256<float> a0, Vector256<float> a1, Vector256<float> a2, Vector256<float> a3)
+    {
+        a0.Store(dots);
+        if (tokens <= 1) return;
+        a1.Store(dots + 8);
+        a2.Store(dots + 16);
+        a3.Store(dots + 24);
     }
 
     /// <summary>One token's super-block: acc + d·xd·Σ scale·dot − dmin·xd·Σ min·bsum.</summary>
