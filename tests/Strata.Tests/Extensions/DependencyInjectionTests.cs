@@ -43,6 +43,7 @@ public class DependencyInjectionTests
             ["Strata:Parallel"] = "3",
             ["Strata:Kv:Type"] = "q8_0",
             ["Strata:Kv:Directory"] = kv.Path,
+            ["Strata:Kv:Tiers"] = "dram=6MiB,ssd=16MiB",
         }).Build();
         var logs = new Captured();
         var services = new ServiceCollection();
@@ -56,6 +57,7 @@ public class DependencyInjectionTests
         var model = chat.GetService<Model>()!;
         Assert.Equal(128, model.Context);
         Assert.Equal(KvType.Q8_0, model.KvCache.Layout.Type);
+        Assert.Equal(6L << 20, model.KvPool.Capacity * (long)model.KvCache.Layout.BlockBytes, (double)model.KvCache.Layout.BlockBytes); // Kv:Tiers' dram size
         Assert.Equal(3, chat.GetService<InferenceEngine>()!.Options.MaxRunning);
         Assert.Equal(2, model.Transformer.Pool.Threads);
         var answer = await chat.GetResponseAsync("Psalms 23:1", new ChatOptions { MaxOutputTokens = 4 });
