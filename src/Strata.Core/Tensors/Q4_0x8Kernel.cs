@@ -90,42 +90,7 @@ internal sealed unsafe class Q4_0x8Kernel() : Interleaved8Kernel(new Block32Kern
     protected override void GroupTile(byte* g, byte* x, long pb, int cols, float* dots)
     {
         if (Kernels.UseVnni) Tile4<VnniDot>(g, x, pb, cols, dots);
-        else Tile4Pairs(g, x, pb, cols, dots);
-    }
-
-    /// <summary>
-    /// <see cref="Tile4{TDot}"/> without VNNI: a block's byte pair sums are added in int16 (8 pairs of at most
-    /// 15·127·2 each fit), and widened to int32 once per block and token, as <see cref="Group"/> does — a third fewer
-    /// operations than widening every chunk. Integer sums, so the result is the same.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Tile4Pairs(byte* g, byte* x, long pb, int cols, float* dots)
-    {
-        var L = new Q8Layout(cols);
-        sbyte* x0 = (sbyte*)x, x1 = x0 + pb, x2 = x1 + pb, x3 = x2 + pb;
-        Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
-        var nibble = Vector256.Create((byte)0x0F);
-        for (int b = 0; b < L.Blocks; b++)
-        {
-            byte* blk = g + b * (Q4_0x8.Rows * 18);
-            int o = 32 * b;
-            Vector256<short> s0 = default, s1 = default, s2 = default, s3 = default;
-            for (int c = 0; c < 4; c++)
-            {
-                var v = Vector256.Load(blk + 16 + 32 * c);
-                var lo = v & nibble;
-                var hi = (v.AsUInt16() >> 4).AsByte() & nibble;
-                int ol = o + 4 * c, oh = ol + 16;
-                s0 += Avx2.MultiplyAddAdjacent(lo, Vector256.Create(*(int*)(x0 + ol)).AsSByte()) + Avx2.MultiplyAddAdjacent(hi, Vector256.Create(*(int*)(x0 + oh)).AsSByte());
-                s1 += Avx2.MultiplyAddAdjacent(lo, Vector256.Create(*(int*)(x1 + ol)).AsSByte()) + Avx2.MultiplyAddAdjacent(hi, Vector256.Create(*(int*)(x1 + oh)).AsSByte());
-                s2 += Avx2.MultiplyAddAdjacent(lo, Vector256.Create(*(int*)(x2 + ol)).AsSByte()) + Avx2.MultiplyAddAdjacent(hi, Vector256.Create(*(int*)(x2 + oh)).AsSByte());
-                s3 += Avx2.MultiplyAddAdjacent(lo, Vector256.Create(*(int*)(x3 + ol)).AsSByte()) + Avx2.MultiplyAddAdjacent(hi, Vector256.Create(*(int*)(x3 + oh)).AsSByte());
-            }
-            var one = Vector256<short>.One;
-            Finish4(blk, x0, pb, L, b, Avx2.MultiplyAddAdjacent(s0, one), Avx2.MultiplyAddAdjacent(s1, one), Avx2.MultiplyAddAdjacent(s2, one),
-                Avx2.MultiplyAddAdjacent(s3, one), ref a0, ref a1, ref a2, ref a3);
-        }
-        Store4(dots, a0, a1, a2, a3);
+        else Tile4<MaddDot>(g, x, pb, cols, dots);
     }
 
     /// <summary>
@@ -150,32 +115,20 @@ internal sealed unsafe class Q4_0x8Kernel() : Interleaved8Kernel(new Block32Kern
                 var lo = v & nibble;
                 var hi = (v.AsUInt16() >> 4).AsByte() & nibble;
                 int ol = o + 4 * c, oh = ol + 16;
-                i0 = TDot.Add(TDot.Add(i0, lo, Vector256.Create(*(int*)(x0 + ol)).AsSByte()), hi, Vector256.Create(*(int*)(x0 + oh)).AsSByte());
-                i1 = TDot.Add(TDot.Add(i1, lo, Vector256.Create(*(int*)(x1 + ol)).AsSByte()), hi, Vector256.Create(*(int*)(x1 + oh)).AsSByte());
-                i2 = TDot.Add(TDot.Add(i2, lo, Vector256.Create(*(int*)(x2 + ol)).AsSByte()), hi, Vector256.Create(*(int*)(x2 + oh)).AsSByte());
-                i3 = TDot.Add(TDot.Add(i3, lo, Vector256.Create(*(int*)(x3 + ol)).AsSByte()), hi, Vector256.Create(*(int*)(x3 + oh)).AsSByte());
+                i0 = TDot.AddNarrow(TDot.AddNarrow(i0, lo, Vector256.Create(*(int*)(x0 + ol)).AsSByte()), hi, Vector256.Create(*(int*)(x0 + oh)).AsSByte());
+                i1 = TDot.AddNarrow(TDot.AddNarrow(i1, lo, Vector256.Create(*(int*)(x1 + ol)).AsSByte()), hi, Vector256.Create(*(int*)(x1 + oh)).AsSByte());
+                i2 = TDot.AddNarrow(TDot.AddNarrow(i2, lo, Vector256.Create(*(int*)(x2 + ol)).AsSByte()), hi, Vector256.Create(*(int*)(x2 + oh)).AsSByte());
+                i3 = TDot.AddNarrow(TDot.AddNarrow(i3, lo, Vector256.Create(*(int*)(x3 + ol)).AsSByte()), hi, Vector256.Create(*(int*)(x3 + oh)).AsSByte());
             }
-            Finish4(blk, x0, pb, L, b, i0, i1, i2, i3, ref a0, ref a1, ref a2, ref a3);
+            // A block's 8 pair sums per lane fit int16 (8·15·127·2): widened once per block.
+            (i0, i1, i2, i3) = (TDot.Widen(i0), TDot.Widen(i1), TDot.Widen(i2), TDot.Widen(i3));
+            var scales = HalfBits.ToSingle(Vector256.WidenLower(Vector128.Load((ushort*)blk).ToVector256Unsafe()));
+            // The -8 offset of every quant is -8·Σx per token, the same for all rows.
+            a0 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(i0 - Vector256.Create(8 * ((int*)(x0 + L.SumOff))[b])), scales * Vector256.Create(((float*)(x0 + L.DOff))[b]), a0);
+            a1 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(i1 - Vector256.Create(8 * ((int*)(x1 + L.SumOff))[b])), scales * Vector256.Create(((float*)(x1 + L.DOff))[b]), a1);
+            a2 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(i2 - Vector256.Create(8 * ((int*)(x2 + L.SumOff))[b])), scales * Vector256.Create(((float*)(x2 + L.DOff))[b]), a2);
+            a3 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(i3 - Vector256.Create(8 * ((int*)(x3 + L.SumOff))[b])), scales * Vector256.Create(((float*)(x3 + L.DOff))[b]), a3);
         }
-        Store4(dots, a0, a1, a2, a3);
-    }
-
-    /// <summary>A block's end for four tokens: the int32 dots less the −8 offset (−8·Σx per token, the same for all rows), times d_w·d_x.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Finish4(byte* blk, sbyte* x0, long pb, Q8Layout L, int b, Vector256<int> i0, Vector256<int> i1, Vector256<int> i2, Vector256<int> i3,
-        ref Vector256<float> a0, ref Vector256<float> a1, ref Vector256<float> a2, ref Vector256<float> a3)
-    {
-        sbyte* x1 = x0 + pb, x2 = x1 + pb, x3 = x2 + pb;
-        var scales = HalfBits.ToSingle(Vector256.WidenLower(Vector128.Load((ushort*)blk).ToVector256Unsafe()));
-        a0 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(i0 - Vector256.Create(8 * ((int*)(x0 + L.SumOff))[b])), scales * Vector256.Create(((float*)(x0 + L.DOff))[b]), a0);
-        a1 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(i1 - Vector256.Create(8 * ((int*)(x1 + L.SumOff))[b])), scales * Vector256.Create(((float*)(x1 + L.DOff))[b]), a1);
-        a2 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(i2 - Vector256.Create(8 * ((int*)(x2 + L.SumOff))[b])), scales * Vector256.Create(((float*)(x2 + L.DOff))[b]), a2);
-        a3 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(i3 - Vector256.Create(8 * ((int*)(x3 + L.SumOff))[b])), scales * Vector256.Create(((float*)(x3 + L.DOff))[b]), a3);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Store4(float* dots, Vector256<float> a0, Vector256<float> a1, Vector256<float> a2, Vector256<float> a3)
-    {
         a0.Store(dots);
         a1.Store(dots + 8);
         a2.Store(dots + 16);

@@ -104,7 +104,7 @@ internal sealed unsafe class Q4_Kx8Kernel() : Interleaved8Kernel(new ScaleMinKKe
     protected override void GroupTile(byte* g, byte* x, long pb, int cols, float* dots)
     {
         if (Kernels.UseVnni) ScaleMinKx8.Run<VnniDot, ScaleMinKx8.NoFifthBit>(g, Q4_Kx8.Rows * 144, x, pb, Tile, cols, dots);
-        else ScaleMinKx8.RunPairs<ScaleMinKx8.NoFifthBit>(g, Q4_Kx8.Rows * 144, x, pb, Tile, cols, dots);
+        else ScaleMinKx8.Run<MaddDot, ScaleMinKx8.NoFifthBit>(g, Q4_Kx8.Rows * 144, x, pb, Tile, cols, dots);
     }
 
     /// <summary>Scalar twin of <see cref="Group"/>, reading the interleaved layout element by element.</summary>

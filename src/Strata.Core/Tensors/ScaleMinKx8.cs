@@ -95,16 +95,16 @@ internal static unsafe class ScaleMinKx8
                         hi |= Fifth(bits, 2 * c + 1);
                     }
                     int ol = o + 64 * c + 4 * t, oh = ol + 32;
-                    l0 = TDot.Add(l0, lo, Vector256.Create(*(int*)(x + ol)).AsSByte());
-                    h0 = TDot.Add(h0, hi, Vector256.Create(*(int*)(x + oh)).AsSByte());
+                    l0 = Add<TDot, TBits>(l0, lo, Vector256.Create(*(int*)(x + ol)).AsSByte());
+                    h0 = Add<TDot, TBits>(h0, hi, Vector256.Create(*(int*)(x + oh)).AsSByte());
                     if (tokens > 1)
                     {
-                        l1 = TDot.Add(l1, lo, Vector256.Create(*(int*)(x + pb + ol)).AsSByte());
-                        h1 = TDot.Add(h1, hi, Vector256.Create(*(int*)(x + pb + oh)).AsSByte());
-                        l2 = TDot.Add(l2, lo, Vector256.Create(*(int*)(x + 2 * pb + ol)).AsSByte());
-                        h2 = TDot.Add(h2, hi, Vector256.Create(*(int*)(x + 2 * pb + oh)).AsSByte());
-                        l3 = TDot.Add(l3, lo, Vector256.Create(*(int*)(x + 3 * pb + ol)).AsSByte());
-                        h3 = TDot.Add(h3, hi, Vector256.Create(*(int*)(x + 3 * pb + oh)).AsSByte());
+                        l1 = Add<TDot, TBits>(l1, lo, Vector256.Create(*(int*)(x + pb + ol)).AsSByte());
+                        h1 = Add<TDot, TBits>(h1, hi, Vector256.Create(*(int*)(x + pb + oh)).AsSByte());
+                        l2 = Add<TDot, TBits>(l2, lo, Vector256.Create(*(int*)(x + 2 * pb + ol)).AsSByte());
+                        h2 = Add<TDot, TBits>(h2, hi, Vector256.Create(*(int*)(x + 2 * pb + oh)).AsSByte());
+                        l3 = Add<TDot, TBits>(l3, lo, Vector256.Create(*(int*)(x + 3 * pb + ol)).AsSByte());
+                        h3 = Add<TDot, TBits>(h3, hi, Vector256.Create(*(int*)(x + 3 * pb + oh)).AsSByte());
                     }
                 }
                 // Sub-blocks 2c and 2c+1: their scales are bytes (2c)%4 and (2c+1)%4 of the low or high scale word.
@@ -112,124 +112,49 @@ internal static unsafe class ScaleMinKx8
                 int shift = 16 * (c & 1);
                 var sa = ((sc >> shift) & low8).AsInt32();
                 var sb = ((sc >> (shift + 8)) & low8).AsInt32();
-                s0 += Avx2.MultiplyLow(l0, sa) + Avx2.MultiplyLow(h0, sb);
+                s0 += Scaled<TDot, TBits>(l0, sa) + Scaled<TDot, TBits>(h0, sb);
                 if (tokens > 1)
                 {
-                    s1 += Avx2.MultiplyLow(l1, sa) + Avx2.MultiplyLow(h1, sb);
-                    s2 += Avx2.MultiplyLow(l2, sa) + Avx2.MultiplyLow(h2, sb);
-                    s3 += Avx2.MultiplyLow(l3, sa) + Avx2.MultiplyLow(h3, sb);
+                    s1 += Scaled<TDot, TBits>(l1, sa) + Scaled<TDot, TBits>(h1, sb);
+                    s2 += Scaled<TDot, TBits>(l2, sa) + Scaled<TDot, TBits>(h2, sb);
+                    s3 += Scaled<TDot, TBits>(l3, sa) + Scaled<TDot, TBits>(h3, sb);
                 }
             }
-            FinishBlock(blk, mnLo, mnHi, x, pb, tokens, L, b, s0, s1, s2, s3, ref a0, ref a1, ref a2, ref a3);
+            var d = HalfBits.ToSingle(Vector256.WidenLower(Vector128.Load((ushort*)blk).ToVector256Unsafe()));
+            var dmin = HalfBits.ToSingle(Vector256.WidenLower(Vector128.Load((ushort*)(blk + 16)).ToVector256Unsafe()));
+            var m01 = Avx2.Shuffle(mnLo, Q4_Kx8Kernel.Min01).AsInt16();
+            var m23 = Avx2.Shuffle(mnLo, Q4_Kx8Kernel.Min23).AsInt16();
+            var m45 = Avx2.Shuffle(mnHi, Q4_Kx8Kernel.Min01).AsInt16();
+            var m67 = Avx2.Shuffle(mnHi, Q4_Kx8Kernel.Min23).AsInt16();
+            a0 = Finish(a0, s0, x, L, b, d, dmin, m01, m23, m45, m67);
+            if (tokens > 1)
+            {
+                a1 = Finish(a1, s1, x + pb, L, b, d, dmin, m01, m23, m45, m67);
+                a2 = Finish(a2, s2, x + 2 * pb, L, b, d, dmin, m01, m23, m45, m67);
+                a3 = Finish(a3, s3, x + 3 * pb, L, b, d, dmin, m01, m23, m45, m67);
+            }
         }
-        Store(dots, tokens, a0, a1, a2, a3);
+        a0.Store(dots);
+        if (tokens > 1)
+        {
+            a1.Store(dots + 8);
+            a2.Store(dots + 16);
+            a3.Store(dots + 24);
+        }
     }
 
     /// <summary>
-    /// <see cref="Run{TDot, TBits}"/> without VNNI: byte pair sums (vpmaddubsw) are added in int16 — 8 steps of a
-    /// sub-block for 4-bit quants (8·2·15·128 fits), 4 for 5-bit ones (4·2·31·128) — and then multiplied by the
-    /// sub-block's scale while widening to int32 (one vpmaddwd), instead of widening every step and multiplying by
-    /// the scale with vpmulld. Integer sums, so the result is the same. Used for Q4_K: for Q5_K (flushing every 4
-    /// steps) it measured slower than <see cref="Run{TDot, TBits}"/> on Zen 4 (130 against 201 GFLOP/s batched).
+    /// One step of a sub-block. 4-bit quants keep the pair sums narrow (8 steps · 2·15·128 fit int16); 5-bit ones
+    /// would not (8 · 2·31·128), and widen every step. (Flushing those every 4 steps measured slower on Zen 4.)
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void RunPairs<TBits>(byte* g, int groupBlockBytes, byte* x, long pb, int tokens, int cols, float* dots)
-        where TBits : struct, IFifthBit
-    {
-        var L = new Q8KLayout(cols);
-        var nibble = Vector256.Create((byte)0x0F);
-        var low8 = Vector256.Create(0xFFu);
-        int flush = TBits.Present ? 4 : 8;
-        Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
-        for (int b = 0; b < L.Blocks; b++)
-        {
-            byte* blk = g + b * groupBlockBytes;
-            var (scLo, scHi, mnLo, mnHi) = Scales(blk);
-            int o = 256 * b;
-            byte* qs = blk + 128;
-            byte* qh = blk + 1152;
-            Vector256<int> s0 = default, s1 = default, s2 = default, s3 = default;
-            for (int c = 0; c < 4; c++)
-            {
-                var sc = c < 2 ? scLo : scHi;
-                int shift = 16 * (c & 1);
-                var sa = (sc >> shift) & low8;
-                var sb = (sc >> (shift + 8)) & low8;
-                // each int32 lane's two int16 halves both carry the row's scale
-                var sa16 = (sa | (sa << 16)).AsInt16();
-                var sb16 = (sb | (sb << 16)).AsInt16();
-                for (int t0 = 0; t0 < 8; t0 += flush)
-                {
-                    Vector256<short> l0 = default, l1 = default, l2 = default, l3 = default;
-                    Vector256<short> h0 = default, h1 = default, h2 = default, h3 = default;
-                    for (int t = t0; t < t0 + flush; t++)
-                    {
-                        var v = Vector256.Load(qs + 256 * c + 32 * t);
-                        var lo = v & nibble;
-                        var hi = (v.AsUInt16() >> 4).AsByte() & nibble;
-                        if (TBits.Present)
-                        {
-                            var bits = Vector256.Load(qh + 32 * t).AsUInt16();
-                            lo |= Fifth(bits, 2 * c);
-                            hi |= Fifth(bits, 2 * c + 1);
-                        }
-                        int ol = o + 64 * c + 4 * t, oh = ol + 32;
-                        l0 += Avx2.MultiplyAddAdjacent(lo, Vector256.Create(*(int*)(x + ol)).AsSByte());
-                        h0 += Avx2.MultiplyAddAdjacent(hi, Vector256.Create(*(int*)(x + oh)).AsSByte());
-                        if (tokens > 1)
-                        {
-                            l1 += Avx2.MultiplyAddAdjacent(lo, Vector256.Create(*(int*)(x + pb + ol)).AsSByte());
-                            h1 += Avx2.MultiplyAddAdjacent(hi, Vector256.Create(*(int*)(x + pb + oh)).AsSByte());
-                            l2 += Avx2.MultiplyAddAdjacent(lo, Vector256.Create(*(int*)(x + 2 * pb + ol)).AsSByte());
-                            h2 += Avx2.MultiplyAddAdjacent(hi, Vector256.Create(*(int*)(x + 2 * pb + oh)).AsSByte());
-                            l3 += Avx2.MultiplyAddAdjacent(lo, Vector256.Create(*(int*)(x + 3 * pb + ol)).AsSByte());
-                            h3 += Avx2.MultiplyAddAdjacent(hi, Vector256.Create(*(int*)(x + 3 * pb + oh)).AsSByte());
-                        }
-                    }
-                    s0 += Avx2.MultiplyAddAdjacent(l0, sa16) + Avx2.MultiplyAddAdjacent(h0, sb16);
-                    if (tokens > 1)
-                    {
-                        s1 += Avx2.MultiplyAddAdjacent(l1, sa16) + Avx2.MultiplyAddAdjacent(h1, sb16);
-                        s2 += Avx2.MultiplyAddAdjacent(l2, sa16) + Avx2.MultiplyAddAdjacent(h2, sb16);
-                        s3 += Avx2.MultiplyAddAdjacent(l3, sa16) + Avx2.MultiplyAddAdjacent(h3, sb16);
-                    }
-                }
-            }
-            FinishBlock(blk, mnLo, mnHi, x, pb, tokens, L, b, s0, s1, s2, s3, ref a0, ref a1, ref a2, ref a3);
-        }
-        Store(dots, tokens, a0, a1, a2, a3);
-    }
-
-    /// <summary>A super-block's end for each token: its scales d and dmin, its mins against the activation sums.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void FinishBlock(byte* blk, Vector256<byte> mnLo, Vector256<byte> mnHi, byte* x, long pb, int tokens, Q8KLayout L, int b,
-        Vector256<int> s0, Vector256<int> s1, Vector256<int> s2, Vector256<int> s3,
-        ref Vector256<float> a0, ref Vector256<float> a1, ref Vector256<float> a2, ref Vector256<float> a3)
-    {
-        var d = HalfBits.ToSingle(Vector256.WidenLower(Vector128.Load((ushort*)blk).ToVector256Unsafe()));
-        var dmin = HalfBits.ToSingle(Vector256.WidenLower(Vector128.Load((ushort*)(blk + 16)).ToVector256Unsafe()));
-        var m01 = Avx2.Shuffle(mnLo, Q4_Kx8Kernel.Min01).AsInt16();
-        var m23 = Avx2.Shuffle(mnLo, Q4_Kx8Kernel.Min23).AsInt16();
-        var m45 = Avx2.Shuffle(mnHi, Q4_Kx8Kernel.Min01).AsInt16();
-        var m67 = Avx2.Shuffle(mnHi, Q4_Kx8Kernel.Min23).AsInt16();
-        a0 = Finish(a0, s0, x, L, b, d, dmin, m01, m23, m45, m67);
-        if (tokens > 1)
-        {
-            a1 = Finish(a1, s1, x + pb, L, b, d, dmin, m01, m23, m45, m67);
-            a2 = Finish(a2, s2, x + 2 * pb, L, b, d, dmin, m01, m23, m45, m67);
-            a3 = Finish(a3, s3, x + 3 * pb, L, b, d, dmin, m01, m23, m45, m67);
-        }
-    }
+    private static Vector256<int> Add<TDot, TBits>(Vector256<int> acc, Vector256<byte> u, Vector256<sbyte> s) where TDot : struct, IByteDot where TBits : struct, IFifthBit =>
+        TBits.Present ? TDot.Add(acc, u, s) : TDot.AddNarrow(acc, u, s);
 
+    /// <summary>A sub-block's int32 dot times its scale.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Store(float* dots, int tokens, Vector256<float> a0, Vector256<float> a1, Vector256<float> a2, Vector256<float> a3)
-    {
-        a0.Store(dots);
-        if (tokens <= 1) return;
-        a1.Store(dots + 8);
-        a2.Store(dots + 16);
-        a3.Store(dots + 24);
-    }
+    private static Vector256<int> Scaled<TDot, TBits>(Vector256<int> acc, Vector256<int> scale) where TDot : struct, IByteDot where TBits : struct, IFifthBit =>
+        TBits.Present ? Avx2.MultiplyLow(acc, scale) : TDot.WidenScaled(acc, scale);
 
     /// <summary>One token's super-block: acc + d·xd·Σ scale·dot − dmin·xd·Σ min·bsum.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
