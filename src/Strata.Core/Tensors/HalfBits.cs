@@ -7,7 +7,8 @@ namespace Strata.Tensors;
 public static class HalfBits
 {
     // 2^112 rebiases a half exponent (bias 15) placed in float position (bias 127).
-    private const float Rebias = 5.192296858534828e33f;
+    internal const float Rebias = 5.192296858534828e33f;
+    internal const float Unrebias = 1.925929944387236e-34f; // 2^-112
 
     public static float ToSingle(ushort h) => (float)BitConverter.UInt16BitsToHalf(h);
 

@@ -225,8 +225,7 @@ internal sealed unsafe class HalfTileKernel<TF>(bool finite) : WeightKernel wher
         private static bool Tile1s(in Matrix m, int r, int tr, int t, int tn, bool check, float* dots)
         {
             bool found = false;
-            int i = 0;
-            for (; i < tr; i++)
+            for (int i = 0; i < tr; i++)
             {
                 float* d = dots + i * TileTokens;
                 found |= check ? Tile1<Check>(m, r + i, t, tn, d) : Tile1<NoCheck>(m, r + i, t, tn, d);
@@ -263,12 +262,6 @@ internal sealed unsafe class HalfTileKernel<TF>(bool finite) : WeightKernel wher
                 }
         }
 
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static Vector512<int> Bits(short* w) => TF.Bits(w);
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static Vector512<float> Weight(Vector512<int> bits) => TF.Weight(bits);
-
         /// <summary>The exponent field of each weight (all ones = infinity or NaN), for a running maximum.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static Vector512<int> Exponent(Vector512<int> bits) => bits & Vector512.Create(0x0f800000);
@@ -292,13 +285,13 @@ internal sealed unsafe class HalfTileKernel<TF>(bool finite) : WeightKernel wher
             int i = 0;
             for (; i + 16 <= cols; i += 16)
             {
-                var b0 = Bits(w0 + i); var b1 = Bits(w1 + i); var b2 = Bits(w2 + i); var b3 = Bits(w3 + i);
+                var b0 = TF.Bits(w0 + i); var b1 = TF.Bits(w1 + i); var b2 = TF.Bits(w2 + i); var b3 = TF.Bits(w3 + i);
                 if (TC.On)
                 {
                     e0 = Vector512.Max(e0, Exponent(b0)); e1 = Vector512.Max(e1, Exponent(b1));
                     e2 = Vector512.Max(e2, Exponent(b2)); e3 = Vector512.Max(e3, Exponent(b3));
                 }
-                var v0 = Weight(b0); var v1 = Weight(b1); var v2 = Weight(b2); var v3 = Weight(b3);
+                var v0 = TF.Weight(b0); var v1 = TF.Weight(b1); var v2 = TF.Weight(b2); var v3 = TF.Weight(b3);
                 var x = Vector512.Load(x0 + i);
                 a00 = Vector512.FusedMultiplyAdd(v0, x, a00); a10 = Vector512.FusedMultiplyAdd(v1, x, a10);
                 a20 = Vector512.FusedMultiplyAdd(v2, x, a20); a30 = Vector512.FusedMultiplyAdd(v3, x, a30);
@@ -369,9 +362,9 @@ internal sealed unsafe class HalfTileKernel<TF>(bool finite) : WeightKernel wher
             int i = 0;
             for (; i + 16 <= cols; i += 16)
             {
-                var b0 = Bits(w0 + i);
+                var b0 = TF.Bits(w0 + i);
                 if (TC.On) e0 = Vector512.Max(e0, Exponent(b0));
-                var v0 = Weight(b0);
+                var v0 = TF.Weight(b0);
                 a0 = Vector512.FusedMultiplyAdd(v0, Vector512.Load(x0 + i), a0);
                 if (TN.N > 1) a1 = Vector512.FusedMultiplyAdd(v0, Vector512.Load(x1 + i), a1);
                 if (TN.N > 2) a2 = Vector512.FusedMultiplyAdd(v0, Vector512.Load(x2 + i), a2);
@@ -563,9 +556,9 @@ internal unsafe struct Bf16Tile : ITileFormat
 /// <summary>What the 16-bit float tile kernels share: F16's rebias, activation rounding, the inf/NaN scan, test switches.</summary>
 internal static unsafe class F16Kernel
 {
-    /// <summary>2^112: moves a half's exponent (bias 15), shifted into float position, to a float's bias (127).</summary>
-    internal const float Scale = 5.192296858534828e33f;
-    internal const float Unscale = 1.925929944387236e-34f; // 2^-112
+    /// <summary>2^112 (<see cref="HalfBits.Rebias"/>): what F16 activations are prepared times.</summary>
+    internal const float Scale = HalfBits.Rebias;
+    internal const float Unscale = HalfBits.Unrebias;
 
     internal enum Path { Best, Avx2, Portable }
 
@@ -633,11 +626,5 @@ internal static unsafe class F16Kernel
     }
 
     /// <summary>Whether a row's elements from <paramref name="from"/> on hold an infinity or NaN.</summary>
-    internal static bool HasSpecialTail(short* w, int from, int cols)
-    {
-        for (int i = from; i < cols; i++)
-            if ((w[i] & 0x7c00) == 0x7c00) return true;
-        return false;
-    }
-
+    internal static bool HasSpecialTail(short* w, int from, int cols) => from < cols && !AllFinite(w + from, cols - from);
 }
