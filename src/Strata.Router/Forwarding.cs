@@ -75,14 +75,15 @@ internal sealed class Forwarding
             ctx.Request.Body = new MemoryStream(body, writable: false);
             ctx.Request.ContentLength = body.Length == 0 && !HttpMethods.IsPost(ctx.Request.Method) ? null : body.Length;
             ForwarderError error;
-            b.Begin();
+            var newBlocks = blocks.AsSpan(choice.MatchedBlocks);
+            b.Begin(newBlocks);
             try
             {
                 error = await _forwarder.SendAsync(ctx, b.Prefix, _client, _config, HttpTransformer.Default);
             }
             finally
             {
-                b.End();
+                b.End(blocks.AsSpan(choice.MatchedBlocks));
             }
             if (error == ForwarderError.None) return;
             var failure = ctx.Features.Get<IForwarderErrorFeature>()?.Exception;

@@ -23,6 +23,8 @@ public sealed class RouterMetrics
         var load = f.CreateGauge("strata_router_backend_load", "Sequences on the backend as routing counts them: waiting and running from others (its /metrics) plus this router's in flight.",
             new GaugeConfiguration { LabelNames = ["backend"] });
         var inFlight = f.CreateGauge("strata_router_backend_in_flight", "This router's requests in flight to the backend.", new GaugeConfiguration { LabelNames = ["backend"] });
+        var pending = f.CreateGauge("strata_router_backend_pending_blocks", "Prompt blocks this router's requests in flight to the backend had to compute when sent (the prefill work routing weighs).",
+            new GaugeConfiguration { LabelNames = ["backend"] });
         _registry.AddBeforeCollectCallback(() =>
         {
             foreach (var b in backends)
@@ -30,6 +32,7 @@ public sealed class RouterMetrics
                 up.WithLabels(b.Label).Set(b.Healthy ? 1 : 0);
                 load.WithLabels(b.Label).Set(b.Load);
                 inFlight.WithLabels(b.Label).Set(b.InFlight);
+                pending.WithLabels(b.Label).Set(b.PendingBlocks);
             }
         });
     }

@@ -24,8 +24,8 @@ public readonly record struct RouteChoice(Backend Backend, RouteReason Reason, i
 /// <summary>
 /// Picks a backend for a prompt's block hashes. With <see cref="RoutePolicy.Prefix"/>, the healthy backend with the
 /// least expected work for it: the blocks it would have to compute (the prompt's, less the leading run it is believed
-/// to hold) plus its load in sequences times half the mean blocks of a request (a sequence already there is half done,
-/// on average) — so a backend holding a prefix wins unless the queue in front of it costs more than the prefix saves.
+/// to hold and has finished computing) plus the work queued there (<see cref="Queue"/>) — so a backend holding a prefix
+/// wins unless the queue in front of it costs more than the prefix saves.
 /// Ties go to the one holding more, then the less loaded, then a rendezvous hash of the first block, so that requests with the same new prefix go to the same backend (and
 /// several routers agree without talking). Either way the prompt's blocks are then recorded for the chosen backend.
 /// </summary>
@@ -78,13 +78,16 @@ public sealed class RoutingPolicy
     private RouteChoice ByPrefix(ReadOnlySpan<BlockHash> blocks, Backend[] candidates)
     {
         var matched = blocks.IsEmpty ? new int[_backends.Length] : _table.Matches(blocks, _backends.Length);
-        // What one sequence already on a backend still costs it: half a mean request on average, since sequences
-        // arrive and finish continuously; counting a whole one overstates the queue and sends prefixes away.
+        // A prefix that a request in flight is still computing is not there yet: a request sent behind it would compute
+        // it again beside it, two cold prefills on one backend.
+        foreach (var b in candidates) matched[b.Index] = b.Ready(blocks, matched[b.Index]);
+        // What one sequence of others' still costs a backend: half a mean request on average, since sequences arrive and
+        // finish continuously; counting a whole one overstates the queue and sends prefixes away.
         double perSequence = MeanBlocks / 2;
         var first = blocks.IsEmpty ? default : blocks[0];
         int n = blocks.Length;
         var best = candidates
-            .OrderBy(b => n - matched[b.Index] + b.Load * perSequence)
+            .OrderBy(b => n - matched[b.Index] + Queue(b, perSequence))
             .ThenByDescending(b => matched[b.Index])
             .ThenBy(b => b.Load)
             .ThenByDescending(b => Rendezvous(first, b.Index))
@@ -92,6 +95,13 @@ public sealed class RoutingPolicy
         int m = matched[best.Index];
         return new RouteChoice(best, m > 0 ? RouteReason.Affinity : RouteReason.Balanced, m);
     }
+
+    /// <summary>
+    /// The work in front of a new request on <paramref name="b"/>, in blocks to compute: half of what this router's
+    /// requests there had to compute when sent (half done, on average: a queue of cache hits costs little, a queue of
+    /// cold prompts a lot), and half a mean request for each sequence others sent (known only as a count).
+    /// </summary>
+    private static double Queue(Backend b, double perSequence) => b.PendingBlocks / 2.0 + b.Others * perSequence;
 
     /// <summary>Highest-random-weight hashing: every router replica ranks backends for a prefix the same way.</summary>
     private static ulong Rendezvous(BlockHash first, int backend)

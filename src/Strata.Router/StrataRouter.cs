@@ -101,6 +101,7 @@ public sealed class StrataRouter : IAsyncDisposable
             w.WriteNumber("waiting", b.Waiting);
             w.WriteNumber("running", b.Running);
             w.WriteNumber("in_flight", b.InFlight);
+            w.WriteNumber("pending_blocks", b.PendingBlocks);
             if (b.LastError is { } e) w.WriteString("last_error", e);
             w.WriteEndObject();
         }

@@ -20,7 +20,7 @@ namespace Strata.Bench.Routing;
 /// where a request lands decides whether its prefix is found. Bounded: <c>--requests</c>, at most <c>--max-ids</c>
 /// ids per prompt, <c>--concurrency</c> requests in flight, <c>--max-tokens</c> generated.
 /// Usage: route-replay [-m MODEL] [--trace FILE [--skip N] | --kind mixed] [--requests 200] [--backends 3] [--id-tokens 32] [--max-ids 40]
-///                     [--concurrency 4] [--max-tokens 4] [--cache-share 0.33] [--seed 1] [--json FILE]
+///                     [--concurrency 4] [--max-tokens 4] [--cache-share 0.33] [--seed 1] [--rounds 1] [--json FILE]
 /// </summary>
 public static class RouteReplayBench
 {
@@ -48,36 +48,51 @@ public static class RouteReplayBench
         long dramBlocks = Math.Max((long)(distinct * share), parallel * context / 16 + 16);
         Console.WriteLine($"trace: {(file is null ? kind : $"{Path.GetFileName(file)} from request {skip}")}, {trace.Length} requests, ideal hit rate {Ideal(trace, maxIds):P1}, {prompts.Sum(p => (long)p.Length)} prompt tokens, {distinct} distinct blocks; " +
                           $"{backends} backends, each {dramBlocks} DRAM blocks ({dramBlocks * blockBytes >> 20} MiB), {parallel} sequences, context {context}; {concurrency} in flight");
+        int rounds = Math.Max(1, Int(args, "--rounds", 1));
         var results = new List<(string Policy, Sample[] Samples, double Affinity)>();
         // An unmeasured replay of the first requests on backends of their own warms the process's code (router, client,
         // servers — all in this process): otherwise the first policy measured pays the JIT in its tail.
         Replay(model, prompts[..Math.Min(60, prompts.Length)], RoutePolicy.Prefix, backends, parallel, context, dramBlocks * blockBytes, concurrency, maxTokens)
             .GetAwaiter().GetResult();
-        foreach (var policy in new[] { RoutePolicy.Prefix, RoutePolicy.RoundRobin })
-        {
-            var clock = Stopwatch.StartNew();
-            var (samples, affinity) = Replay(model, prompts, policy, backends, parallel, context, dramBlocks * blockBytes, concurrency, maxTokens).GetAwaiter().GetResult();
-            results.Add((policy == RoutePolicy.Prefix ? "prefix" : "round-robin", samples, affinity));
-            Console.WriteLine($"{results[^1].Policy}: done in {clock.Elapsed.TotalSeconds:F0} s");
-        }
+        // Rounds alternate the policies on fresh backends; a p99 of a few hundred requests is its few worst, so the
+        // table gives each figure's median over rounds, and every round is printed.
+        for (int round = 0; round < rounds; round++)
+            foreach (var policy in new[] { RoutePolicy.Prefix, RoutePolicy.RoundRobin })
+            {
+                var clock = Stopwatch.StartNew();
+                var (samples, affinity) = Replay(model, prompts, policy, backends, parallel, context, dramBlocks * blockBytes, concurrency, maxTokens).GetAwaiter().GetResult();
+                results.Add((policy == RoutePolicy.Prefix ? "prefix" : "round-robin", samples, affinity));
+                var ok = Ok(samples);
+                Console.WriteLine(string.Format(CultureInfo.InvariantCulture, "round {0} {1}: done in {2:F0} s, hit rate {3:P1}, TTFT p50 {4:F0} ms, p99 {5:F0} ms, mean {6:F0} ms",
+                    round + 1, results[^1].Policy, clock.Elapsed.TotalSeconds, HitRate(ok), Percentile(ok, 0.5), Percentile(ok, 0.99), ok.Average(x => x.TtftMs)));
+            }
 
+        var summary = results.GroupBy(r => r.Policy).Select(g => new
+        {
+            Policy = g.Key,
+            Requests = g.First().Samples.Length,
+            Failed = g.Sum(r => r.Samples.Count(x => x.Error is not null)),
+            HitRate = Median(g.Select(r => HitRate(Ok(r.Samples)))),
+            P50 = Median(g.Select(r => Percentile(Ok(r.Samples), 0.5))),
+            P99 = Median(g.Select(r => Percentile(Ok(r.Samples), 0.99))),
+            Mean = Median(g.Select(r => Ok(r.Samples).Average(x => x.TtftMs))),
+            Affinity = Median(g.Select(r => r.Affinity / r.Samples.Length)),
+        }).ToArray();
         Console.WriteLine();
+        Console.WriteLine(rounds > 1 ? $"medians of {rounds} rounds:" : "");
         Console.WriteLine("| routing | requests | failed | prefix hit rate (tokens) | TTFT p50 | TTFT p99 | TTFT mean | affinity-routed |");
         Console.WriteLine("|---|---|---|---|---|---|---|---|");
-        foreach (var (policy, all, affinity) in results)
-        {
-            var s = all.Where(x => x.Error is null).ToArray();
+        foreach (var r in summary)
             Console.WriteLine(string.Format(CultureInfo.InvariantCulture, "| {0} | {1} | {2} | {3:P1} | {4:F0} ms | {5:F0} ms | {6:F0} ms | {7:P0} |",
-                policy, all.Length, all.Length - s.Length, HitRate(s), Percentile(s, 0.5), Percentile(s, 0.99), s.Average(x => x.TtftMs), affinity / all.Length));
-        }
-        var (p, rr) = (Ok(results[0].Samples), Ok(results[1].Samples));
+                r.Policy, r.Requests, r.Failed, r.HitRate, r.P50, r.P99, r.Mean, r.Affinity));
+        var (p, rr) = (summary[0], summary[1]);
         Console.WriteLine(string.Format(CultureInfo.InvariantCulture, "hit rate {0:F2}x round-robin's; p99 TTFT {1:F0} ms against {2:F0} ms",
-            HitRate(p) / Math.Max(1e-9, HitRate(rr)), Percentile(p, 0.99), Percentile(rr, 0.99)));
+            p.HitRate / Math.Max(1e-9, rr.HitRate), p.P99, rr.P99));
         if (json is not null)
-            File.WriteAllText(json, JsonSerializer.Serialize(results.Select(r => new
+            File.WriteAllText(json, JsonSerializer.Serialize(summary.Select(r => new
             {
-                policy = r.Policy, requests = r.Samples.Length, failed = r.Samples.Count(x => x.Error is not null), hit_rate = HitRate(Ok(r.Samples)),
-                ttft_p50_ms = Percentile(Ok(r.Samples), 0.5), ttft_p99_ms = Percentile(Ok(r.Samples), 0.99), ttft_mean_ms = Ok(r.Samples).Average(x => x.TtftMs),
+                policy = r.Policy, requests = r.Requests, failed = r.Failed, hit_rate = r.HitRate,
+                ttft_p50_ms = r.P50, ttft_p99_ms = r.P99, ttft_mean_ms = r.Mean, rounds,
             })));
         return 0;
     }
@@ -115,6 +130,12 @@ public static class RouteReplayBench
             seen.UnionWith(ids);
         }
         return (double)hits / Math.Max(1, total);
+    }
+
+    private static double Median(IEnumerable<double> values)
+    {
+        var v = values.Order().ToArray();
+        return v.Length % 2 == 1 ? v[v.Length / 2] : (v[v.Length / 2 - 1] + v[v.Length / 2]) / 2;
     }
 
     private static Sample[] Ok(Sample[] s) => s.Where(x => x.Error is null).ToArray();

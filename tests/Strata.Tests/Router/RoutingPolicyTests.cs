@@ -118,6 +118,47 @@ public class RoutingPolicyTests
     }
 
     [Fact]
+    public void AQueueOfCacheHitsCostsLessThanAQueueOfColdPrompts()
+    {
+        var backends = Backends(2);
+        var policy = new RoutingPolicy(backends, RoutePolicy.Prefix);
+        var shared = Tokens(8, 20);
+        var home = policy.Pick(PromptBlocks.Hash(shared))!.Value.Backend;
+        var other = backends[1 - home.Index];
+        // Two of this router's requests run on each: at home they found the prefix (one new block each), on the other
+        // they are cold (eight blocks each). A new cold prompt goes where the work in front of it is smaller.
+        var hit = PromptBlocks.Hash(shared.Concat(Tokens(1, 21)).ToArray());
+        home.Begin(hit.AsSpan(8)); home.Begin(hit.AsSpan(8));
+        var cold = PromptBlocks.Hash(Tokens(8, 22));
+        other.Begin(cold); other.Begin(cold);
+        Assert.Equal(home, policy.Pick(PromptBlocks.Hash(Tokens(8, 23)))!.Value.Backend);
+        other.End(cold); other.End(cold);
+        Assert.Equal(0, other.PendingBlocks);
+        Assert.Equal(2, home.PendingBlocks);
+    }
+
+    [Fact]
+    public void APrefixStillBeingComputedIsNotCountedAsHeld()
+    {
+        var backends = Backends(3);
+        var policy = new RoutingPolicy(backends, RoutePolicy.Prefix);
+        var prompt = PromptBlocks.Hash(Tokens(6, 30));
+        var first = policy.Pick(prompt)!.Value;
+        // The first request is still prefilling: a second with the same prompt would compute it again beside it.
+        first.Backend.Begin(prompt.AsSpan(first.MatchedBlocks));
+        var second = policy.Pick(prompt)!.Value;
+        Assert.NotEqual(first.Backend, second.Backend);
+        Assert.Equal((RouteReason.Balanced, 0), (second.Reason, second.MatchedBlocks));
+        second.Backend.Begin(prompt.AsSpan(second.MatchedBlocks));
+        // Once the first has finished, its blocks are there to be found.
+        first.Backend.End(prompt.AsSpan(first.MatchedBlocks));
+        var third = policy.Pick(prompt)!.Value;
+        Assert.Equal((first.Backend, RouteReason.Affinity, 6), (third.Backend, third.Reason, third.MatchedBlocks));
+        second.Backend.End(prompt.AsSpan(second.MatchedBlocks));
+        Assert.Equal(0, second.Backend.PendingBlocks);
+    }
+
+    [Fact]
     public void RoundRobinTakesTurns()
     {
         var policy = new RoutingPolicy(Backends(3), RoutePolicy.RoundRobin);
