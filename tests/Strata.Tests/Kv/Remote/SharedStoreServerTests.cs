@@ -155,12 +155,15 @@ public class SharedStoreServerTests
         using var garnet = new GarnetStore();
         string[] Args(string url) => ["run", "-m", ModelPath, "-p", "In the beginning God created the heaven and the earth. And the earth was without form, and void.",
             "-n", "8", "--temp", "0", "--json", "--kv-tiers", "remote=" + url];
-        var first = StrataCli.Run(Args(garnet.Url));
+        // A generous timeout: this is about what reaches the store, and the suite's parallel load on 2 cores can hold
+        // a write past the default 500 ms (it would then be dropped, as it should be when serving).
+        string url = garnet.Url + "?timeout=5s";
+        var first = StrataCli.Run(Args(url));
         Assert.True(first.ExitCode == 0, first.Stderr);
         using var store = ConnectionMultiplexer.Connect($"127.0.0.1:{garnet.Port}");
         int prompt = JsonDocument.Parse(first.Stdout).RootElement.GetProperty("prompt_tokens").GetArrayLength();
         WaitForBlocks(store, prompt / 16);
-        var second = StrataCli.Run(Args(garnet.Url));
+        var second = StrataCli.Run(Args(url));
         Assert.True(second.ExitCode == 0, second.Stderr);
         var again = JsonDocument.Parse(second.Stdout).RootElement;
         Assert.Equal(JsonDocument.Parse(first.Stdout).RootElement.GetProperty("tokens").ToString(), again.GetProperty("tokens").ToString());
