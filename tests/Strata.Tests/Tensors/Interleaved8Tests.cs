@@ -61,26 +61,31 @@ public class Interleaved8Tests
     }
 
     /// <summary>Extreme quants and activations: the int16 partial sums must not saturate.</summary>
-    [Fact]
-    public void Q4KExtremesDoNotOverflow()
+    /// (All activations -1 quantize to -128 each: with the largest quants every int16 pair sum is at its bound.)
+    [Theory]
+    [InlineData(GgmlType.Q4_K, false)]
+    [InlineData(GgmlType.Q5_K, false)]
+    [InlineData(GgmlType.Q4_K, true)]
+    [InlineData(GgmlType.Q5_K, true)]
+    public void KQuantExtremesDoNotOverflow(GgmlType type, bool allNegative)
     {
         const int rows = 8, cols = 512;
         var x = new float[cols];
-        for (int i = 0; i < cols; i++) x[i] = i % 3 == 0 ? -1f : 1f;
+        for (int i = 0; i < cols; i++) x[i] = allNegative || i % 3 == 0 ? -1f : 1f;
         var w = new float[rows * cols];
         for (int i = 0; i < w.Length; i++) w[i] = (i / cols % 2 == 0 ? 1f : -1f) * (i % 7 == 0 ? 0.01f : 1f);
-        var plain = new byte[rows * GgmlTypeInfo.RowBytes(GgmlType.Q4_K, cols)];
+        var plain = new byte[rows * GgmlTypeInfo.RowBytes(type, cols)];
         for (int r = 0; r < rows; r++)
-            Quantize.Row(GgmlType.Q4_K, w.AsSpan(r * cols, cols), plain.AsSpan((int)(r * GgmlTypeInfo.RowBytes(GgmlType.Q4_K, cols))));
+            Quantize.Row(type, w.AsSpan(r * cols, cols), plain.AsSpan((int)(r * GgmlTypeInfo.RowBytes(type, cols))));
         var packed = new byte[plain.Length];
-        Q4_Kx8.Repack(plain, packed, rows, cols);
-        var k = Kernels.For(GgmlType.Q4_K);
+        (type == GgmlType.Q4_K ? (Action)(() => Q4_Kx8.Repack(plain, packed, rows, cols)) : () => Q5_Kx8.Repack(plain, packed, rows, cols))();
+        var k = Kernels.For(type);
         var p = new byte[k.PreparedBytes(cols)];
         k.Prepare(x, p);
         var expected = new float[rows];
         var actual = new float[rows];
         k.DotRows(plain, cols, p, expected, 0, rows);
-        Kernels.For(GgmlType.Q4_K, WeightLayout.Interleaved8).DotRows(packed, cols, p, actual, 0, rows);
+        Kernels.For(type, WeightLayout.Interleaved8).DotRows(packed, cols, p, actual, 0, rows);
         for (int r = 0; r < rows; r++) Assert.True(Close(actual[r], expected[r]), $"row {r}: {actual[r]} vs {expected[r]}");
     }
 
