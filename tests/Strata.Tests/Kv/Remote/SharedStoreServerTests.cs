@@ -34,12 +34,13 @@ public class SharedStoreServerTests
         store.GetServers().Where(s => !s.IsReplica && s.IsConnected).SelectMany(s => s.Keys(pattern: "strata:kv:v1:*", pageSize: 1000)).ToArray();
 
     /// <summary>Waits until the store holds at least <paramref name="blocks"/> of Strata's blocks (writes are behind the token loop).</summary>
-    internal static void WaitForBlocks(ConnectionMultiplexer store, int blocks)
+    internal static void WaitForBlocks(ConnectionMultiplexer store, int blocks, string? writerLog = null)
     {
         var clock = Stopwatch.StartNew();
         while (StrataKeys(store).Length < blocks)
         {
-            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(30), $"the store holds {StrataKeys(store).Length} blocks, {blocks} expected");
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(30), $"the store holds {StrataKeys(store).Length} blocks, {blocks} expected" +
+                (string.IsNullOrEmpty(writerLog) ? "" : $"; the writer said: {writerLog}"));
             Thread.Sleep(20);
         }
     }
@@ -155,14 +156,15 @@ public class SharedStoreServerTests
         using var garnet = new GarnetStore();
         string[] Args(string url) => ["run", "-m", ModelPath, "-p", "In the beginning God created the heaven and the earth. And the earth was without form, and void.",
             "-n", "8", "--temp", "0", "--json", "--kv-tiers", "remote=" + url];
-        // A generous timeout: this is about what reaches the store, and the suite's parallel load on 2 cores can hold
-        // a write past the default 500 ms (it would then be dropped, as it should be when serving).
-        string url = garnet.Url + "?timeout=5s";
+        // Generous timeouts: this is about what reaches the store, and under the suite's parallel load on 2 cores a
+        // fresh process can take longer than the defaults (2 s to connect, 500 ms a write) and would then rightly
+        // run without the store.
+        string url = garnet.Url + "?timeout=5s&connect-timeout=20s";
         var first = StrataCli.Run(Args(url));
         Assert.True(first.ExitCode == 0, first.Stderr);
         using var store = ConnectionMultiplexer.Connect($"127.0.0.1:{garnet.Port}");
         int prompt = JsonDocument.Parse(first.Stdout).RootElement.GetProperty("prompt_tokens").GetArrayLength();
-        WaitForBlocks(store, prompt / 16);
+        WaitForBlocks(store, prompt / 16, first.Stderr);
         var second = StrataCli.Run(Args(url));
         Assert.True(second.ExitCode == 0, second.Stderr);
         var again = JsonDocument.Parse(second.Stdout).RootElement;
