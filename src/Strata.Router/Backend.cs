@@ -49,7 +49,10 @@ public sealed class Backend
     /// counting the router's own part from its live count keeps a backend that has just finished a request (the
     /// previous turn of a conversation, typically) from looking busy.
     /// </summary>
-    public double Load => Math.Max(0, Waiting + Running - InFlightAtScrape) + InFlight;
+    public double Load => Others + InFlight;
+
+    /// <summary>Sequences here that this router did not send (other routers', direct clients'), as last scraped.</summary>
+    public double Others => Math.Max(0, Waiting + Running - InFlightAtScrape);
 
     /// <summary>
     /// The blocks this router's requests in flight here had to compute when they were sent (their prompts less the
@@ -94,7 +97,4 @@ public sealed class Backend
         }
         return held;
     }
-
-    /// <summary>Sequences here that this router did not send (other routers', direct clients'), as last scraped.</summary>
-    public double Others => Math.Max(0, Waiting + Running - InFlightAtScrape);
 }

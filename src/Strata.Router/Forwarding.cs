@@ -75,15 +75,16 @@ internal sealed class Forwarding
             ctx.Request.Body = new MemoryStream(body, writable: false);
             ctx.Request.ContentLength = body.Length == 0 && !HttpMethods.IsPost(ctx.Request.Method) ? null : body.Length;
             ForwarderError error;
-            var newBlocks = blocks.AsSpan(choice.MatchedBlocks);
-            b.Begin(newBlocks);
+            // The blocks it has to compute there: what routing weighs as queued, and what is not held there until it ends.
+            int held = choice.MatchedBlocks;
+            b.Begin(blocks.AsSpan(held));
             try
             {
                 error = await _forwarder.SendAsync(ctx, b.Prefix, _client, _config, HttpTransformer.Default);
             }
             finally
             {
-                b.End(blocks.AsSpan(choice.MatchedBlocks));
+                b.End(blocks.AsSpan(held));
             }
             if (error == ForwarderError.None) return;
             var failure = ctx.Features.Get<IForwarderErrorFeature>()?.Exception;

@@ -20,7 +20,7 @@ public sealed class RouterMetrics
         Errors = f.CreateCounter("strata_router_backend_errors_total", "Forwarding failures, by backend.", new CounterConfiguration { LabelNames = ["backend"] });
         Unavailable = f.CreateCounter("strata_router_unavailable_total", "Requests answered 503 because no backend was healthy.");
         var up = f.CreateGauge("strata_router_backend_up", "1 when the backend's /health answers 200.", new GaugeConfiguration { LabelNames = ["backend"] });
-        var load = f.CreateGauge("strata_router_backend_load", "Sequences on the backend as routing counts them: waiting and running from others (its /metrics) plus this router's in flight.",
+        var load = f.CreateGauge("strata_router_backend_load", "Sequences on the backend: waiting and running from others (its /metrics) plus this router's in flight.",
             new GaugeConfiguration { LabelNames = ["backend"] });
         var inFlight = f.CreateGauge("strata_router_backend_in_flight", "This router's requests in flight to the backend.", new GaugeConfiguration { LabelNames = ["backend"] });
         var pending = f.CreateGauge("strata_router_backend_pending_blocks", "Prompt blocks this router's requests in flight to the backend had to compute when sent (the prefill work routing weighs).",

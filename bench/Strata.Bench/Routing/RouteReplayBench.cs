@@ -79,7 +79,7 @@ public static class RouteReplayBench
             Affinity = Median(g.Select(r => r.Affinity / r.Samples.Length)),
         }).ToArray();
         Console.WriteLine();
-        Console.WriteLine(rounds > 1 ? $"medians of {rounds} rounds:" : "");
+        if (rounds > 1) Console.WriteLine($"medians of {rounds} rounds:");
         Console.WriteLine("| routing | requests | failed | prefix hit rate (tokens) | TTFT p50 | TTFT p99 | TTFT mean | affinity-routed |");
         Console.WriteLine("|---|---|---|---|---|---|---|---|");
         foreach (var r in summary)
