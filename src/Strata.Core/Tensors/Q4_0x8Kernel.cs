@@ -58,15 +58,14 @@ internal sealed unsafe class Q4_0x8Kernel() : Interleaved8Kernel(new Block32Kern
     protected override void Group(byte* g, byte* x, int cols, float* dots)
     {
         var L = new Q8Layout(cols);
-        byte* xq = x;
+        sbyte* xb = (sbyte*)x;
         float* xd = (float*)(x + L.DOff);
         int* xsum = (int*)(x + L.SumOff);
         var acc = Vector256<float>.Zero;
         var nibble = Vector256.Create((byte)0x0F);
-        for (int b = 0; b < L.Blocks; b++)
+        byte* blk = g;
+        for (int b = 0; b < L.Blocks; b++, blk += Q4_0x8.Rows * 18, xb += 32)
         {
-            byte* blk = g + b * (Q4_0x8.Rows * 18);
-            byte* xb = xq + 32 * b;
             // Byte multiply-add sums stay within int16: 8 products pairs of at most 15·127·2 each.
             var sum16 = Vector256<short>.Zero;
             for (int c = 0; c < 4; c++)
@@ -74,18 +73,12 @@ internal sealed unsafe class Q4_0x8Kernel() : Interleaved8Kernel(new Block32Kern
                 var v = Vector256.Load(blk + 16 + 32 * c);
                 var lo = v & nibble;
                 var hi = (v.AsUInt16() >> 4).AsByte() & nibble;
-                var xlo = Vector256.Create(*(int*)(xb + 4 * c)).AsSByte();
-                var xhi = Vector256.Create(*(int*)(xb + 16 + 4 * c)).AsSByte();
-                sum16 += Avx2.MultiplyAddAdjacent(lo, xlo) + Avx2.MultiplyAddAdjacent(hi, xhi);
+                sum16 += Avx2.MultiplyAddAdjacent(lo, Broadcast(xb + 4 * c)) + Avx2.MultiplyAddAdjacent(hi, Broadcast(xb + 16 + 4 * c));
             }
-            // Lane r = row r's block dot of the unsigned nibbles; the -8 offset is -8·Σx, the same for all rows.
-            var p = Avx2.MultiplyAddAdjacent(sum16, Vector256<short>.One) - Vector256.Create(8 * xsum[b]);
-            var scales = HalfBits.ToSingle(Vector256.WidenLower(Vector128.Load((ushort*)blk).ToVector256Unsafe()));
-            acc = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(p), scales * Vector256.Create(xd[b]), acc);
+            acc = Epilogue<MaddDot>(sum16.AsInt32(), xsum + b, xd + b, HalfBits.ToSingleFinite((ushort*)blk), acc);
         }
         acc.Store(dots);
     }
-
 
     protected override void GroupTile(byte* g, byte* x, long pb, int cols, float* dots)
     {
@@ -94,45 +87,70 @@ internal sealed unsafe class Q4_0x8Kernel() : Interleaved8Kernel(new Block32Kern
     }
 
     /// <summary>
-    /// Four tokens per pass: each chunk's nibbles are split once and multiplied into four int32 accumulators
-    /// (lane r = row r); scales are applied once per block for all 8 rows.
+    /// Four tokens per pass: each chunk's nibbles are split once and multiplied into four accumulators (lane r =
+    /// row r); scales are applied once per block for all 8 rows. Pointers advance block by block and the chunk loop is
+    /// unrolled, so every load is a fixed offset from a pointer (the indexed form cost more address arithmetic than SIMD
+    /// work between the multiplies).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Tile4<TDot>(byte* g, byte* x, long pb, int cols, float* dots) where TDot : struct, IByteDot
     {
         var L = new Q8Layout(cols);
         sbyte* x0 = (sbyte*)x, x1 = x0 + pb, x2 = x1 + pb, x3 = x2 + pb;
+        // Per block and token: the quants' sum and the scale, at the same offsets from each token's row.
+        long sumOff = L.SumOff, dOff = L.DOff;
         Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
         var nibble = Vector256.Create((byte)0x0F);
-        for (int b = 0; b < L.Blocks; b++)
+        byte* blk = g;
+        for (int b = 0; b < L.Blocks; b++, blk += Q4_0x8.Rows * 18, x0 += 32, x1 += 32, x2 += 32, x3 += 32)
         {
-            byte* blk = g + b * (Q4_0x8.Rows * 18);
-            int o = 32 * b;
             Vector256<int> i0 = default, i1 = default, i2 = default, i3 = default;
-            for (int c = 0; c < 4; c++)
-            {
-                var v = Vector256.Load(blk + 16 + 32 * c);
-                var lo = v & nibble;
-                var hi = (v.AsUInt16() >> 4).AsByte() & nibble;
-                int ol = o + 4 * c, oh = ol + 16;
-                i0 = TDot.AddNarrow(TDot.AddNarrow(i0, lo, Vector256.Create(*(int*)(x0 + ol)).AsSByte()), hi, Vector256.Create(*(int*)(x0 + oh)).AsSByte());
-                i1 = TDot.AddNarrow(TDot.AddNarrow(i1, lo, Vector256.Create(*(int*)(x1 + ol)).AsSByte()), hi, Vector256.Create(*(int*)(x1 + oh)).AsSByte());
-                i2 = TDot.AddNarrow(TDot.AddNarrow(i2, lo, Vector256.Create(*(int*)(x2 + ol)).AsSByte()), hi, Vector256.Create(*(int*)(x2 + oh)).AsSByte());
-                i3 = TDot.AddNarrow(TDot.AddNarrow(i3, lo, Vector256.Create(*(int*)(x3 + ol)).AsSByte()), hi, Vector256.Create(*(int*)(x3 + oh)).AsSByte());
-            }
-            // A block's 8 pair sums per lane fit int16 (8·15·127·2): widened once per block.
-            (i0, i1, i2, i3) = (TDot.Widen(i0), TDot.Widen(i1), TDot.Widen(i2), TDot.Widen(i3));
-            var scales = HalfBits.ToSingle(Vector256.WidenLower(Vector128.Load((ushort*)blk).ToVector256Unsafe()));
-            // The -8 offset of every quant is -8·Σx per token, the same for all rows.
-            a0 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(i0 - Vector256.Create(8 * ((int*)(x0 + L.SumOff))[b])), scales * Vector256.Create(((float*)(x0 + L.DOff))[b]), a0);
-            a1 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(i1 - Vector256.Create(8 * ((int*)(x1 + L.SumOff))[b])), scales * Vector256.Create(((float*)(x1 + L.DOff))[b]), a1);
-            a2 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(i2 - Vector256.Create(8 * ((int*)(x2 + L.SumOff))[b])), scales * Vector256.Create(((float*)(x2 + L.DOff))[b]), a2);
-            a3 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(i3 - Vector256.Create(8 * ((int*)(x3 + L.SumOff))[b])), scales * Vector256.Create(((float*)(x3 + L.DOff))[b]), a3);
+            Chunk<TDot>(0, blk, x0, x1, x2, x3, nibble, ref i0, ref i1, ref i2, ref i3);
+            Chunk<TDot>(1, blk, x0, x1, x2, x3, nibble, ref i0, ref i1, ref i2, ref i3);
+            Chunk<TDot>(2, blk, x0, x1, x2, x3, nibble, ref i0, ref i1, ref i2, ref i3);
+            Chunk<TDot>(3, blk, x0, x1, x2, x3, nibble, ref i0, ref i1, ref i2, ref i3);
+            var scales = HalfBits.ToSingleFinite((ushort*)blk);
+            int* s0 = (int*)((byte*)x + sumOff) + b;
+            float* d0 = (float*)((byte*)x + dOff) + b;
+            a0 = Epilogue<TDot>(i0, s0, d0, scales, a0);
+            a1 = Epilogue<TDot>(i1, (int*)((byte*)s0 + pb), (float*)((byte*)d0 + pb), scales, a1);
+            a2 = Epilogue<TDot>(i2, (int*)((byte*)s0 + 2 * pb), (float*)((byte*)d0 + 2 * pb), scales, a2);
+            a3 = Epilogue<TDot>(i3, (int*)((byte*)s0 + 3 * pb), (float*)((byte*)d0 + 3 * pb), scales, a3);
         }
         a0.Store(dots);
         a1.Store(dots + 8);
         a2.Store(dots + 16);
         a3.Store(dots + 24);
+    }
+
+    /// <summary>Chunk c of a block: its low nibbles against each token's bytes 4c..4c+3, its high ones against 16+4c...</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Chunk<TDot>(int c, byte* blk, sbyte* x0, sbyte* x1, sbyte* x2, sbyte* x3, Vector256<byte> nibble,
+        ref Vector256<int> i0, ref Vector256<int> i1, ref Vector256<int> i2, ref Vector256<int> i3) where TDot : struct, IByteDot
+    {
+        var v = Vector256.Load(blk + 16 + 32 * c);
+        var lo = v & nibble;
+        var hi = (v.AsUInt16() >> 4).AsByte() & nibble;
+        int ol = 4 * c, oh = 16 + 4 * c;
+        i0 = TDot.AddNarrow(TDot.AddNarrow(i0, lo, Broadcast(x0 + ol)), hi, Broadcast(x0 + oh));
+        i1 = TDot.AddNarrow(TDot.AddNarrow(i1, lo, Broadcast(x1 + ol)), hi, Broadcast(x1 + oh));
+        i2 = TDot.AddNarrow(TDot.AddNarrow(i2, lo, Broadcast(x2 + ol)), hi, Broadcast(x2 + oh));
+        i3 = TDot.AddNarrow(TDot.AddNarrow(i3, lo, Broadcast(x3 + ol)), hi, Broadcast(x3 + oh));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<sbyte> Broadcast(sbyte* p) => Avx2.BroadcastScalarToVector256((int*)p).AsSByte();
+
+    /// <summary>
+    /// A block's int32 dots (the 8 pair sums per lane fit int16: 8·15·127·2, widened here) less the -8 offset of every
+    /// quant, -8·Σx, the same for all rows; times d_w·d_x into the float sums.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Epilogue<TDot>(Vector256<int> i, int* sum, float* d, Vector256<float> scales, Vector256<float> acc)
+        where TDot : struct, IByteDot
+    {
+        var p = TDot.Widen(i) - Avx2.ShiftLeftLogical(Avx2.BroadcastScalarToVector256(sum), 3);
+        return Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(p), scales * Avx.BroadcastScalarToVector256(d), acc);
     }
 
     /// <summary>Scalar twin of <see cref="Group"/>, reading the interleaved layout element by element.</summary>
