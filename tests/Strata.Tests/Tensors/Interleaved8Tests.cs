@@ -67,6 +67,8 @@ public class Interleaved8Tests
     [InlineData(GgmlType.Q5_K, false)]
     [InlineData(GgmlType.Q4_K, true)]
     [InlineData(GgmlType.Q5_K, true)]
+    [InlineData(GgmlType.Q6_K, false)]
+    [InlineData(GgmlType.Q6_K, true)]
     public void KQuantExtremesDoNotOverflow(GgmlType type, bool allNegative)
     {
         const int rows = 8, cols = 512;
@@ -78,15 +80,31 @@ public class Interleaved8Tests
         for (int r = 0; r < rows; r++)
             Quantize.Row(type, w.AsSpan(r * cols, cols), plain.AsSpan((int)(r * GgmlTypeInfo.RowBytes(type, cols))));
         var packed = new byte[plain.Length];
-        (type == GgmlType.Q4_K ? (Action)(() => Q4_Kx8.Repack(plain, packed, rows, cols)) : () => Q5_Kx8.Repack(plain, packed, rows, cols))();
+        Strata.Weights.WeightPacker.Repack(type, plain, packed, rows, cols);
         var k = Kernels.For(type);
-        var p = new byte[k.PreparedBytes(cols)];
+        int pb = k.PreparedBytes(cols);
+        var p = new byte[pb];
         k.Prepare(x, p);
         var expected = new float[rows];
         var actual = new float[rows];
         k.DotRows(plain, cols, p, expected, 0, rows);
         Kernels.For(type, WeightLayout.Interleaved8).DotRows(packed, cols, p, actual, 0, rows);
         for (int r = 0; r < rows; r++) Assert.True(Close(actual[r], expected[r]), $"row {r}: {actual[r]} vs {expected[r]}");
+        // The same row as a tile of 4 tokens, on the AVX2 path too (its sums stay narrow longer than one token's).
+        var four = new byte[4 * pb];
+        for (int t = 0; t < 4; t++) p.CopyTo(four, t * pb);
+        foreach (bool noVnni in new[] { false, true })
+        {
+            Kernels.ForceNoVnni = noVnni;
+            try
+            {
+                var tile = new float[4 * rows];
+                Kernels.For(type, WeightLayout.Interleaved8).DotRowsBatch(packed, cols, four, 4, tile, rows, 0, rows);
+                for (int i = 0; i < tile.Length; i++)
+                    Assert.True(Close(tile[i], expected[i % rows]), $"token {i / rows} row {i % rows} noVnni={noVnni}: {tile[i]} vs {expected[i % rows]}");
+            }
+            finally { Kernels.ForceNoVnni = false; }
+        }
     }
 
     [Theory]
