@@ -10,7 +10,9 @@ namespace Strata.Bench.SideBySide;
 /// <summary>
 /// Load on `strata serve` over real HTTP on loopback: N concurrent streaming clients (the official OpenAI client) for a
 /// fixed time, each sending chat requests one after another. Prints p50/p99 time to first token and inter-token
-/// latency, aggregate generated tokens/s, completed streams and errors. Bounded in time and count; loopback only.
+/// latency, aggregate generated tokens/s (over the whole run, prefill included) and aggregate decode tokens/s (tokens
+/// after each stream's first, over the time at least one stream was decoding), completed streams and errors. Bounded
+/// in time and count; loopback only.
 /// Usage: serve-load [--clients 32] [--seconds 60] [--max-tokens 48] [--parallel 8] [--shape small|tinyllama] [--type q4_0]
 ///                   [--model PATH] [--shared-prefix WORDS] [--no-prefix-cache]
 /// </summary>
@@ -32,12 +34,12 @@ public static class ServeLoadBench
         Console.WriteLine($"{clients} clients, {seconds:F0} s, max_tokens {maxTokens}, --parallel {parallel}, {Path.GetFileName(path)}");
         Console.WriteLine($"streams completed {r.Completed}, errors {r.Errors}, incomplete {r.Incomplete}");
         Console.WriteLine($"ttft p50 {r.TtftP50:F0} ms, p99 {r.TtftP99:F0} ms; inter-token p50 {r.ItlP50:F1} ms, p99 {r.ItlP99:F1} ms");
-        Console.WriteLine($"aggregate {r.TokensPerSecond:F1} generated tok/s; prompt tokens from the cache {r.CachedFraction:P0}");
+        Console.WriteLine($"aggregate {r.TokensPerSecond:F1} generated tok/s; decode {r.DecodeTokensPerSecond:F1} tok/s while streams decode; prompt tokens from the cache {r.CachedFraction:P0}");
         return r.Errors == 0 && r.Incomplete == 0 ? 0 : 1;
     }
 
     public sealed record LoadResult(int Completed, int Errors, int Incomplete, double TtftP50, double TtftP99, double ItlP50, double ItlP99,
-        double TokensPerSecond, double CachedFraction);
+        double TokensPerSecond, double CachedFraction, double DecodeTokensPerSecond);
 
     public static async Task<LoadResult> RunAsync(string modelPath, int clients, double seconds, int maxTokens, int parallel, int threads,
         int sharedPrefix = 0, string? kvDir = null, bool prefixCaching = true)
@@ -63,6 +65,7 @@ public static class ServeLoadBench
         var itl = new List<double>();
         int completed = 0, errors = 0, incomplete = 0;
         long tokens = 0, promptTokens = 0, cachedTokens = 0;
+        var decoding = new List<(double From, double To, int Tokens)>(); // each stream's first to last token, on the run's clock
         var clock = Stopwatch.StartNew();
         var stopIssuing = TimeSpan.FromSeconds(seconds);
         async Task Client(int id)
@@ -72,8 +75,8 @@ public static class ServeLoadBench
             {
                 string question = shared + $"client {id} turn {turn}: " + string.Join(' ', Enumerable.Range(0, 8).Select(_ => rng.Next(1000)));
                 var sw = Stopwatch.StartNew();
-                double last = -1;
-                int chunks = 0;
+                double last = -1, firstAt = -1, lastAt = -1;
+                int chunks = 0, streamTokens = 0;
                 bool finished = false;
                 try
                 {
@@ -92,16 +95,20 @@ public static class ServeLoadBench
                                 chunks++;
                             }
                             last = now;
+                            lastAt = clock.Elapsed.TotalMilliseconds;
+                            if (firstAt < 0) firstAt = lastAt;
                         }
                         if (u.Usage is { } usage)
                         {
                             Interlocked.Add(ref promptTokens, usage.InputTokenCount);
                             Interlocked.Add(ref cachedTokens, usage.InputTokenDetails?.CachedTokenCount ?? 0);
                             Interlocked.Add(ref tokens, usage.OutputTokenCount);
+                            streamTokens = usage.OutputTokenCount;
                         }
                         if (u.FinishReason is not null) finished = true;
                     }
                     if (finished) Interlocked.Increment(ref completed); else Interlocked.Increment(ref incomplete);
+                    if (firstAt >= 0 && streamTokens > 1) lock (decoding) decoding.Add((firstAt, lastAt, streamTokens - 1));
                 }
                 catch (Exception e)
                 {
@@ -116,6 +123,29 @@ public static class ServeLoadBench
         itl.Sort();
         double P(List<double> xs, double q) => xs.Count == 0 ? 0 : xs[Math.Min(xs.Count - 1, (int)(q * xs.Count))];
         return new LoadResult(completed, errors, incomplete, P(ttft, 0.5), P(ttft, 0.99), P(itl, 0.5), P(itl, 0.99), tokens / elapsed,
-            promptTokens == 0 ? 0 : (double)cachedTokens / promptTokens);
+            promptTokens == 0 ? 0 : (double)cachedTokens / promptTokens, DecodeRate(decoding));
+    }
+
+    /// <summary>
+    /// Tokens after each stream's first, over the wall time covered by at least one stream between its first and last
+    /// token: the rate of decoding while anything decodes, with the prefill of other requests that shares those steps
+    /// counted in, and only the stretches where every client waits for a first token left out.
+    /// </summary>
+    public static double DecodeRate(List<(double From, double To, int Tokens)> streams)
+    {
+        if (streams.Count == 0) return 0;
+        var sorted = streams.OrderBy(s => s.From).ToList();
+        double covered = 0, start = sorted[0].From, end = sorted[0].To;
+        foreach (var (from, to, _) in sorted.Skip(1))
+        {
+            if (from > end)
+            {
+                covered += end - start;
+                (start, end) = (from, to);
+            }
+            else end = Math.Max(end, to);
+        }
+        covered += end - start;
+        return covered <= 0 ? 0 : sorted.Sum(s => s.Tokens) / (covered / 1000);
     }
 }
