@@ -39,8 +39,8 @@ internal sealed unsafe class Q5_Kx8Kernel() : Interleaved8Kernel(new ScaleMinKKe
 
     protected override void Group(byte* g, byte* x, int cols, float* dots)
     {
-        if (Kernels.UseVnni) ScaleMinKx8.Run<VnniDot, ScaleMinKx8.FifthBit>(g, GroupBlockBytes, x, 0, 1, cols, dots);
-        else ScaleMinKx8.Run<MaddDot, ScaleMinKx8.FifthBit>(g, GroupBlockBytes, x, 0, 1, cols, dots);
+        if (Kernels.UseVnni) ScaleMinKx8.RunOneFifth<VnniDot>(g, GroupBlockBytes, x, cols, dots);
+        else ScaleMinKx8.RunOneFifth<MaddDot>(g, GroupBlockBytes, x, cols, dots);
     }
 
     protected override void GroupTile(byte* g, byte* x, long pb, int cols, float* dots)
