@@ -68,7 +68,7 @@ internal sealed unsafe class Q4_Kx8Kernel() : Interleaved8Kernel(new ScaleMinKKe
         for (int b = 0; b < L.Blocks; b++)
         {
             byte* blk = g + b * (Q4_Kx8.Rows * 144);
-            ScaleMinKx8.PrefetchAhead(blk, Q4_Kx8.Rows * 144);
+            Interleave8.PrefetchAhead(blk, Q4_Kx8.Rows * 144);
             var (lo32, hi32, mnLo, mnHi) = ScaleMinKx8.Scales(blk);
             Vector256<byte> scLo = lo32.AsByte(), scHi = hi32.AsByte();
 

@@ -96,7 +96,7 @@ internal sealed unsafe class Q6_Kx8Kernel() : Interleaved8Kernel(new Q6KKernel()
         for (int b = 0; b < L.Blocks; b++)
         {
             byte* blk = g + b * GroupBlockBytes;
-            ScaleMinKx8.PrefetchAhead(blk, GroupBlockBytes);
+            Interleave8.PrefetchAhead(blk, GroupBlockBytes);
             short* bs = (short*)(x + L.BsumOff) + 16 * b;
             int o = 256 * b;
             var sumi = Vector256<int>.Zero;

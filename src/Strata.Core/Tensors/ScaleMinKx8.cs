@@ -144,18 +144,6 @@ internal static unsafe class ScaleMinKx8
     }
 
     /// <summary>
-    /// Asks for the group block two ahead of <paramref name="blk"/> (past a group's last block, the next group's
-    /// first). One token does a lot of work per byte it reads, and without this the hardware prefetcher did not keep
-    /// ahead: one-token Q5_K ran at 14 GB/s from memory against 20 with it.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void PrefetchAhead(byte* blk, int blockBytes)
-    {
-        byte* next = blk + 2 * blockBytes;
-        for (int line = 0; line < blockBytes; line += 64) Sse.Prefetch0(next + line);
-    }
-
-    /// <summary>
     /// <see cref="Run"/> for one token of Q5_K (decode), with each chunk's fifth-bit shifts as constants: in the shared
     /// loop the chunk number is a variable, and every step paid for a branch and a shift by a register count.
     /// </summary>
@@ -167,7 +155,7 @@ internal static unsafe class ScaleMinKx8
         byte* blk = g;
         for (int b = 0; b < L.Blocks; b++, blk += groupBlockBytes)
         {
-            PrefetchAhead(blk, groupBlockBytes);
+            Interleave8.PrefetchAhead(blk, groupBlockBytes);
             var (scLo, scHi, mnLo, mnHi) = Scales(blk);
             byte* xb = x + 256 * b;
             var s0 = ChunkOneFifth<TDot>(0, blk, xb, scLo) + ChunkOneFifth<TDot>(1, blk, xb, scLo)
