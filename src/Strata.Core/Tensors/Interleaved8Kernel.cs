@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
 namespace Strata.Tensors;
@@ -16,6 +17,30 @@ internal static unsafe class Interleave8
     {
         byte* next = blk + 2 * blockBytes;
         for (int line = 0; line < blockBytes; line += 64) Sse.Prefetch0(next + line);
+    }
+
+    /// <summary>
+    /// One token's block of a kernel over Q8_0 activations (Q4_0x8, Q8_0x8): the 8 rows' int32 dots, less Σx·2^shift
+    /// when the weights' quants carry an offset (shift &lt; 0: none), times d_w·d_x, into the float sums.
+    /// <paramref name="sum"/> and <paramref name="d"/> point at the token's entries for the block.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> AddBlock(Vector256<int> dots, int* sum, float* d, Vector256<float> scales, Vector256<float> acc, int shift)
+    {
+        if (shift >= 0) dots -= Avx2.BroadcastScalarToVector256(sum) << shift; // a constant once inlined
+        return Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(dots), scales * Avx.BroadcastScalarToVector256(d), acc);
+    }
+
+    /// <summary><see cref="AddBlock"/> for block b of the 4 tokens of a tile, prepared rows <paramref name="pb"/> bytes apart from <paramref name="x"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void AddBlock4(Vector256<int> i0, Vector256<int> i1, Vector256<int> i2, Vector256<int> i3, byte* x, in Q8Layout L, int b, long pb,
+        Vector256<float> scales, int shift, ref Vector256<float> a0, ref Vector256<float> a1, ref Vector256<float> a2, ref Vector256<float> a3)
+    {
+        byte* s = x + L.SumOff + 4 * b, d = x + L.DOff + 4 * b;
+        a0 = AddBlock(i0, (int*)s, (float*)d, scales, a0, shift);
+        a1 = AddBlock(i1, (int*)(s + pb), (float*)(d + pb), scales, a1, shift);
+        a2 = AddBlock(i2, (int*)(s + 2 * pb), (float*)(d + 2 * pb), scales, a2, shift);
+        a3 = AddBlock(i3, (int*)(s + 3 * pb), (float*)(d + 3 * pb), scales, a3, shift);
     }
 
     /// <summary>Places one row's block (<paramref name="rowBlock"/>, row <paramref name="row"/> of its group) into the group's block.</summary>

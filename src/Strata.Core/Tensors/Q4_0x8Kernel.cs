@@ -76,7 +76,7 @@ internal sealed unsafe class Q4_0x8Kernel() : Interleaved8Kernel(new Block32Kern
                 var hi = (v.AsUInt16() >> 4).AsByte() & nibble;
                 sum16 += Avx2.MultiplyAddAdjacent(lo, Broadcast(xb + 4 * c)) + Avx2.MultiplyAddAdjacent(hi, Broadcast(xb + 16 + 4 * c));
             }
-            acc = Epilogue<MaddDot>(sum16.AsInt32(), xsum + b, xd + b, HalfBits.ToSingleFinite((ushort*)blk), acc);
+            acc = Interleave8.AddBlock(MaddDot.Widen(sum16.AsInt32()), xsum + b, xd + b, HalfBits.ToSingleFinite((ushort*)blk), acc, OffsetShift);
         }
         acc.Store(dots);
     }
@@ -98,8 +98,6 @@ internal sealed unsafe class Q4_0x8Kernel() : Interleaved8Kernel(new Block32Kern
     {
         var L = new Q8Layout(cols);
         sbyte* x0 = (sbyte*)x, x1 = x0 + pb, x2 = x1 + pb, x3 = x2 + pb;
-        // Per block and token: the quants' sum and the scale, at the same offsets from each token's row.
-        long sumOff = L.SumOff, dOff = L.DOff;
         Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
         var nibble = Vector256.Create((byte)0x0F);
         byte* blk = g;
@@ -110,13 +108,9 @@ internal sealed unsafe class Q4_0x8Kernel() : Interleaved8Kernel(new Block32Kern
             Chunk<TDot>(1, blk, x0, x1, x2, x3, nibble, ref i0, ref i1, ref i2, ref i3);
             Chunk<TDot>(2, blk, x0, x1, x2, x3, nibble, ref i0, ref i1, ref i2, ref i3);
             Chunk<TDot>(3, blk, x0, x1, x2, x3, nibble, ref i0, ref i1, ref i2, ref i3);
-            var scales = HalfBits.ToSingleFinite((ushort*)blk);
-            int* s0 = (int*)((byte*)x + sumOff) + b;
-            float* d0 = (float*)((byte*)x + dOff) + b;
-            a0 = Epilogue<TDot>(i0, s0, d0, scales, a0);
-            a1 = Epilogue<TDot>(i1, (int*)((byte*)s0 + pb), (float*)((byte*)d0 + pb), scales, a1);
-            a2 = Epilogue<TDot>(i2, (int*)((byte*)s0 + 2 * pb), (float*)((byte*)d0 + 2 * pb), scales, a2);
-            a3 = Epilogue<TDot>(i3, (int*)((byte*)s0 + 3 * pb), (float*)((byte*)d0 + 3 * pb), scales, a3);
+            // A block's 8 pair sums per lane fit int16 (8·15·127·2): widened once per block.
+            Interleave8.AddBlock4(TDot.Widen(i0), TDot.Widen(i1), TDot.Widen(i2), TDot.Widen(i3), x, L, b, pb,
+                HalfBits.ToSingleFinite((ushort*)blk), OffsetShift, ref a0, ref a1, ref a2, ref a3);
         }
         a0.Store(dots);
         a1.Store(dots + 8);
@@ -142,17 +136,8 @@ internal sealed unsafe class Q4_0x8Kernel() : Interleaved8Kernel(new Block32Kern
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<sbyte> Broadcast(sbyte* p) => Avx2.BroadcastScalarToVector256((int*)p).AsSByte();
 
-    /// <summary>
-    /// A block's int32 dots (the 8 pair sums per lane fit int16: 8·15·127·2, widened here) less the -8 offset of every
-    /// quant, -8·Σx, the same for all rows; times d_w·d_x into the float sums.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> Epilogue<TDot>(Vector256<int> i, int* sum, float* d, Vector256<float> scales, Vector256<float> acc)
-        where TDot : struct, IByteDot
-    {
-        var p = TDot.Widen(i) - Avx2.ShiftLeftLogical(Avx2.BroadcastScalarToVector256(sum), 3);
-        return Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(p), scales * Avx.BroadcastScalarToVector256(d), acc);
-    }
+    /// <summary>Every quant carries an offset of −8: −8·Σx per token, the same for all rows.</summary>
+    private const int OffsetShift = 3;
 
     /// <summary>Scalar twin of <see cref="Group"/>, reading the interleaved layout element by element.</summary>
     protected override void GroupScalar(byte* g, byte* x, int cols, float* dots)

@@ -34,8 +34,8 @@ internal interface ISignedDot
 {
     static abstract Vector256<byte> Unsigned(Vector256<sbyte> w);
     static abstract Vector256<int> Add(Vector256<int> acc, Vector256<byte> u, Vector256<sbyte> w, Vector256<sbyte> x);
-    /// <summary>What to multiply Σx by and subtract from the block's sums.</summary>
-    static abstract int Offset { get; }
+    /// <summary>Σx·2^OffsetShift comes off the block's sums (−1: nothing to take off).</summary>
+    static abstract int OffsetShift { get; }
 }
 
 internal struct VnniSignedDot : ISignedDot
@@ -43,7 +43,7 @@ internal struct VnniSignedDot : ISignedDot
     public static Vector256<byte> Unsigned(Vector256<sbyte> w) => (w.AsByte() ^ Vector256.Create((byte)0x80));
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<int> Add(Vector256<int> acc, Vector256<byte> u, Vector256<sbyte> w, Vector256<sbyte> x) => AvxVnni.MultiplyWideningAndAdd(acc, u, x);
-    public static int Offset => 128;
+    public static int OffsetShift => 7; // 128·Σx
 }
 
 internal struct Avx2SignedDot : ISignedDot
@@ -51,7 +51,7 @@ internal struct Avx2SignedDot : ISignedDot
     public static Vector256<byte> Unsigned(Vector256<sbyte> w) => Avx2.Abs(w);
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<int> Add(Vector256<int> acc, Vector256<byte> u, Vector256<sbyte> w, Vector256<sbyte> x) => acc + IntDot.Dot(u, Avx2.Sign(x, w));
-    public static int Offset => 0;
+    public static int OffsetShift => -1;
 }
 
 /// <summary>Q8_0 × Q8_0 over the interleaved layout: exact int32 dots per block for 8 rows at once, times d_w·d_x.</summary>
@@ -91,7 +91,7 @@ internal sealed unsafe class Q8_0x8Kernel() : Interleaved8Kernel(new Q8_0Kernel(
                 var w = Vector256.Load((sbyte*)blk + 16 + 32 * c);
                 i = TDot.Add(i, TDot.Unsigned(w), w, Broadcast(xb + 4 * c));
             }
-            acc = Epilogue<TDot>(i, xsum + b, xd + b, HalfBits.ToSingleFinite((ushort*)blk), acc);
+            acc = Interleave8.AddBlock(i, xsum + b, xd + b, HalfBits.ToSingleFinite((ushort*)blk), acc, TDot.OffsetShift);
         }
         acc.Store(dots);
     }
@@ -105,20 +105,13 @@ internal sealed unsafe class Q8_0x8Kernel() : Interleaved8Kernel(new Q8_0Kernel(
     {
         var L = new Q8Layout(cols);
         sbyte* x0 = (sbyte*)x, x1 = x0 + pb, x2 = x1 + pb, x3 = x2 + pb;
-        long sumOff = L.SumOff, dOff = L.DOff;
         Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
         byte* blk = g;
         for (int b = 0; b < L.Blocks; b++, blk += GroupBlockBytes, x0 += 32, x1 += 32, x2 += 32, x3 += 32)
         {
             Vector256<int> i0 = default, i1 = default, i2 = default, i3 = default;
             for (int c = 0; c < 8; c++) Chunk<TDot>(c, blk, x0, x1, x2, x3, ref i0, ref i1, ref i2, ref i3);
-            var scales = HalfBits.ToSingleFinite((ushort*)blk);
-            int* s0 = (int*)((byte*)x + sumOff) + b;
-            float* d0 = (float*)((byte*)x + dOff) + b;
-            a0 = Epilogue<TDot>(i0, s0, d0, scales, a0);
-            a1 = Epilogue<TDot>(i1, (int*)((byte*)s0 + pb), (float*)((byte*)d0 + pb), scales, a1);
-            a2 = Epilogue<TDot>(i2, (int*)((byte*)s0 + 2 * pb), (float*)((byte*)d0 + 2 * pb), scales, a2);
-            a3 = Epilogue<TDot>(i3, (int*)((byte*)s0 + 3 * pb), (float*)((byte*)d0 + 3 * pb), scales, a3);
+            Interleave8.AddBlock4(i0, i1, i2, i3, x, L, b, pb, HalfBits.ToSingleFinite((ushort*)blk), TDot.OffsetShift, ref a0, ref a1, ref a2, ref a3);
         }
         a0.Store(dots);
         a1.Store(dots + 8);
@@ -140,16 +133,6 @@ internal sealed unsafe class Q8_0x8Kernel() : Interleaved8Kernel(new Q8_0Kernel(
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<sbyte> Broadcast(sbyte* p) => Avx2.BroadcastScalarToVector256((int*)p).AsSByte();
-
-    /// <summary>A block's int32 dots less the unsigned side's offset times Σx, times d_w·d_x into the float sums.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> Epilogue<TDot>(Vector256<int> i, int* sum, float* d, Vector256<float> scales, Vector256<float> acc)
-        where TDot : struct, ISignedDot
-    {
-        System.Diagnostics.Debug.Assert(TDot.Offset is 0 or 128);
-        if (TDot.Offset != 0) i -= Avx2.ShiftLeftLogical(Avx2.BroadcastScalarToVector256(sum), 7); // 128·Σx
-        return Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(i), scales * Avx.BroadcastScalarToVector256(d), acc);
-    }
 
     /// <summary>Scalar twin of <see cref="Group"/>, reading the interleaved layout element by element.</summary>
     protected override void GroupScalar(byte* g, byte* x, int cols, float* dots)
