@@ -7,6 +7,7 @@ using Strata.Tensors;
 // "batch-decode ...": B sequences decoded in one batch, Strata and llama.cpp (BatchDecodeVsLlamaCpp.cs).
 // "serve-load ...": concurrent streaming clients against `strata serve` on loopback (ServeLoadBench.cs).
 // "speed ...": the CPU-speed table, prefill and decode per weight type against llama.cpp (SpeedVsLlamaCpp.cs).
+// "step-mix ...": what one server step costs by its make-up, decode tokens with and without a prefill chunk (StepMixBench.cs).
 // "attention ...": tiled attention against the two-pass form (AttentionBench.cs).
 // "grammar-mask ...": the cost of grammar-constrained decoding per token, and decode with and without it (GrammarMaskBench.cs).
 // "route-replay ...": a shared-prefix trace through `strata router` to several backends, prefix routing vs round-robin (Routing/RouteReplayBench.cs).
@@ -51,6 +52,11 @@ if (args.Length > 0 && args[0] == "batch-decode")
 if (args.Length > 0 && args[0] == "speed")
 {
     Environment.ExitCode = Strata.Bench.SideBySide.SpeedVsLlamaCpp.Run(args[1..]);
+    return;
+}
+if (args.Length > 0 && args[0] == "step-mix")
+{
+    Environment.ExitCode = StepMixBench.Run(args[1..]);
     return;
 }
 if (args.Length > 0 && args[0] == "attention")

@@ -11,8 +11,9 @@ namespace Strata.Bench.SideBySide;
 /// Load on `strata serve` over real HTTP on loopback: N concurrent streaming clients (the official OpenAI client) for a
 /// fixed time, each sending chat requests one after another. Prints p50/p99 time to first token and inter-token
 /// latency, aggregate generated tokens/s (over the whole run, prefill included) and aggregate decode tokens/s (tokens
-/// after each stream's first, over the time at least one stream was decoding), completed streams and errors. Bounded
-/// in time and count; loopback only.
+/// after each stream's first, over the time at least one stream was decoding), the steady rate (tokens received while
+/// every client is issuing: from the moment all have their first token to the end of issuing, so neither the ramp nor
+/// the tail of the last requests counts), completed streams and errors. Bounded in time and count; loopback only.
 /// Usage: serve-load [--clients 32] [--seconds 60] [--max-tokens 48] [--parallel 8] [--shape small|tinyllama] [--type q4_0]
 ///                   [--model PATH] [--shared-prefix WORDS] [--no-prefix-cache]
 /// </summary>
@@ -34,12 +35,14 @@ public static class ServeLoadBench
         Console.WriteLine($"{clients} clients, {seconds:F0} s, max_tokens {maxTokens}, --parallel {parallel}, {Path.GetFileName(path)}");
         Console.WriteLine($"streams completed {r.Completed}, errors {r.Errors}, incomplete {r.Incomplete}");
         Console.WriteLine($"ttft p50 {r.TtftP50:F0} ms, p99 {r.TtftP99:F0} ms; inter-token p50 {r.ItlP50:F1} ms, p99 {r.ItlP99:F1} ms");
-        Console.WriteLine($"aggregate {r.TokensPerSecond:F1} generated tok/s; decode {r.DecodeTokensPerSecond:F1} tok/s while streams decode; prompt tokens from the cache {r.CachedFraction:P0}");
+        Console.WriteLine($"aggregate {r.TokensPerSecond:F1} generated tok/s; decode {r.DecodeTokensPerSecond:F1} tok/s while streams decode; steady {r.SteadyTokensPerSecond:F1} tok/s while all {clients} clients issue ({r.SteadySeconds:F0} s)");
+        Console.WriteLine($"prompt tokens per request {r.PromptTokensPerRequest:F0}, from the cache {r.CachedFraction:P0}");
         return r.Errors == 0 && r.Incomplete == 0 ? 0 : 1;
     }
 
     public sealed record LoadResult(int Completed, int Errors, int Incomplete, double TtftP50, double TtftP99, double ItlP50, double ItlP99,
-        double TokensPerSecond, double CachedFraction, double DecodeTokensPerSecond);
+        double TokensPerSecond, double CachedFraction, double DecodeTokensPerSecond, double SteadyTokensPerSecond, double SteadySeconds,
+        double PromptTokensPerRequest);
 
     public static async Task<LoadResult> RunAsync(string modelPath, int clients, double seconds, int maxTokens, int parallel, int threads,
         int sharedPrefix = 0, string? kvDir = null, bool prefixCaching = true)
@@ -66,6 +69,8 @@ public static class ServeLoadBench
         int completed = 0, errors = 0, incomplete = 0;
         long tokens = 0, promptTokens = 0, cachedTokens = 0;
         var decoding = new List<(double From, double To, int Tokens)>(); // each stream's first to last token, on the run's clock
+        var firstTokenOfClient = new double[clients]; // when each client's first stream began to flow
+        Array.Fill(firstTokenOfClient, double.NaN);
         var clock = Stopwatch.StartNew();
         var stopIssuing = TimeSpan.FromSeconds(seconds);
         async Task Client(int id)
@@ -109,6 +114,7 @@ public static class ServeLoadBench
                     }
                     if (finished) Interlocked.Increment(ref completed); else Interlocked.Increment(ref incomplete);
                     if (firstAt >= 0 && streamTokens > 1) lock (decoding) decoding.Add((firstAt, lastAt, streamTokens - 1));
+                    if (firstAt >= 0 && double.IsNaN(firstTokenOfClient[id])) firstTokenOfClient[id] = firstAt;
                 }
                 catch (Exception e)
                 {
@@ -119,11 +125,31 @@ public static class ServeLoadBench
         }
         await Task.WhenAll(Enumerable.Range(0, clients).Select(Client));
         double elapsed = clock.Elapsed.TotalSeconds;
+        double steadyFrom = firstTokenOfClient.Any(double.IsNaN) ? double.NaN : firstTokenOfClient.Max(), steadyTo = seconds * 1000;
         ttft.Sort();
         itl.Sort();
         double P(List<double> xs, double q) => xs.Count == 0 ? 0 : xs[Math.Min(xs.Count - 1, (int)(q * xs.Count))];
         return new LoadResult(completed, errors, incomplete, P(ttft, 0.5), P(ttft, 0.99), P(itl, 0.5), P(itl, 0.99), tokens / elapsed,
-            promptTokens == 0 ? 0 : (double)cachedTokens / promptTokens, DecodeRate(decoding));
+            promptTokens == 0 ? 0 : (double)cachedTokens / promptTokens, DecodeRate(decoding), WindowRate(decoding, steadyFrom, steadyTo),
+            double.IsNaN(steadyFrom) ? 0 : Math.Max(0, steadyTo - steadyFrom) / 1000, completed == 0 ? 0 : (double)promptTokens / completed);
+    }
+
+    /// <summary>
+    /// Generated tokens received in [from, to] (ms on the run's clock) per second: a stream's first token counts where it
+    /// arrived, its later ones as spread evenly between its first and last token (a stream straddling an edge counts in
+    /// part).
+    /// </summary>
+    public static double WindowRate(List<(double From, double To, int Tokens)> streams, double from, double to)
+    {
+        if (double.IsNaN(from) || to <= from) return 0;
+        double tokens = 0;
+        foreach (var (a, b, n) in streams)
+        {
+            double overlap = Math.Min(b, to) - Math.Max(a, from);
+            if (overlap > 0) tokens += b > a ? n * overlap / (b - a) : n;
+            if (a >= from && a <= to) tokens++;
+        }
+        return tokens / ((to - from) / 1000);
     }
 
     /// <summary>

@@ -65,8 +65,8 @@ internal sealed class Attention
         _pool = pool;
         _context = context;
         _scale = 1f / MathF.Sqrt(c.HeadDim);
-        // The tiled path works on rows 8 values at a time and folds scores with AVX's horizontal adds.
-        _tiled = tiled && c.HeadDim % 8 == 0 && Avx.IsSupported;
+        // The tiled path works on rows 8 values at a time, widens them with AVX2 and folds scores with horizontal adds.
+        _tiled = tiled && c.HeadDim % 8 == 0 && Avx2.IsSupported;
         _scratch = new ThreadScratch[pool.Threads];
         for (int t = 0; t < pool.Threads; t++) _scratch[t] = new ThreadScratch(c.HeadDim, MaxTile * c.GroupSize, context);
         _tileStart = new int[maxBatch];
@@ -133,7 +133,7 @@ internal sealed class Attention
         for (int c0 = 0; c0 <= last; c0 += Chunk)
         {
             int cn = Math.Min(Chunk, last + 1 - c0);
-            LoadChunk(seq, kvHead, c0, cn, s);
+            LoadChunk(seq, kvHead, c0, cn, last, s);
             for (int t = 0; t < count; t++)
             {
                 int valid = Math.Min(cn, first + t - c0 + 1); // causal: positions ≤ the query's own
@@ -165,25 +165,70 @@ internal sealed class Attention
 
     /// <summary>
     /// Widens positions [c0, c0+cn) of one KV head into K[p·hd + d] and V[p·hd + d]; key rows up to the next multiple
-    /// of 8 are zeroed, so the last group of scores reads no stale NaN (those lanes are masked anyway).
+    /// of 8 are zeroed, so the last group of scores reads no stale NaN (those lanes are masked anyway). Then asks for
+    /// the next chunk's rows of this head: a head is a short piece of each cache row (128 bytes of 1 KiB for 1.1B), a
+    /// stride the hardware prefetcher follows poorly, and with several sequences decoding the rows are not in cache.
     /// </summary>
-    private void LoadChunk(KvSequence seq, int kvHead, int c0, int cn, ThreadScratch s)
+    private unsafe void LoadChunk(KvSequence seq, int kvHead, int c0, int cn, int last, ThreadScratch s)
     {
-        int hd = _c.HeadDim;
-        for (int kind = 0; kind < 2; kind++)
-        {
-            var dst = kind == 0 ? s.K : s.V;
-            // Rows of one block lie together: one lookup per block, then a run of rows.
-            for (int p = 0; p < cn;)
+        int hd = _c.HeadDim, headBytes = HeadBytes, offset = kvHead * headBytes;
+        int next = c0 + Chunk, nextCount = Math.Min(Chunk, last + 1 - next);
+        fixed (float* k = s.K, v = s.V)
+            for (int kind = 0; kind < 2; kind++)
             {
-                var rows = seq.BlockRows(_layer, kind, c0 + p);
-                int run = Math.Min(cn - p, rows.Length / _rowBytes);
-                for (int r = 0; r < run; r++, p++)
-                    WidenHead(rows.Slice(r * _rowBytes, _rowBytes), kvHead, dst.AsSpan(p * hd, hd));
+                float* dst = kind == 0 ? k : v;
+                // Rows of one block lie together: one lookup per block, then a run of rows.
+                for (int p = 0; p < cn;)
+                {
+                    var rows = seq.BlockRows(_layer, kind, c0 + p);
+                    int run = Math.Min(cn - p, rows.Length / _rowBytes);
+                    fixed (byte* b = rows)
+                    {
+                        byte* src = b + offset;
+                        for (int r = 0; r < run; r++, p++, src += _rowBytes) WidenHead(src, dst + p * hd, hd);
+                    }
+                }
+                for (int p = 0; p < nextCount;)
+                {
+                    var rows = seq.BlockRows(_layer, kind, next + p);
+                    int run = Math.Min(nextCount - p, rows.Length / _rowBytes);
+                    fixed (byte* b = rows)
+                    {
+                        byte* src = b + offset;
+                        for (int r = 0; r < run; r++, p++, src += _rowBytes)
+                        {
+                            Sse.Prefetch0(src);
+                            Sse.Prefetch0(src + headBytes - 1);
+                        }
+                    }
+                }
             }
-        }
         int padded = (cn + 7) & ~7;
         if (padded > cn) s.K.AsSpan(cn * hd, (padded - cn) * hd).Clear();
+    }
+
+    /// <summary>Bytes of one KV head in a cache row.</summary>
+    private int HeadBytes => _kvType == KvType.Q8_0 ? _c.HeadDim / KvTypeInfo.Q8Block * KvTypeInfo.Q8BlockBytes : _c.HeadDim * 2;
+
+    /// <summary>One KV head of a cache row (f16, or Q8_0 blocks) widened to hd floats, exactly.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private unsafe void WidenHead(byte* src, float* dst, int hd)
+    {
+        if (_kvType == KvType.Q8_0)
+        {
+            for (int b = 0; b < hd; b += KvTypeInfo.Q8Block, src += KvTypeInfo.Q8BlockBytes)
+            {
+                var d = Vector256.Create(HalfBits.ToSingleFast(*(ushort*)src));
+                sbyte* q = (sbyte*)(src + 2);
+                for (int j = 0; j < KvTypeInfo.Q8Block; j += 8)
+                    (Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(q + j)) * d).Store(dst + b + j);
+            }
+        }
+        else
+        {
+            ushort* h = (ushort*)src;
+            for (int d = 0; d < hd; d += 8) HalfBits.ToSingle(Avx2.ConvertToVector256Int32(h + d).AsUInt32()).Store(dst + d);
+        }
     }
 
     private void WidenRow(KvSequence seq, int kind, int position, int kvHead, Span<float> dst) =>
