@@ -13,19 +13,30 @@ namespace Strata.Models;
 /// sequences share one batch. K and V rows are f16 or Q8_0 blocks, as the sequence's layout says.
 /// <para>
 /// Tiled (flash-attention style): a work item is a tile of up to <see cref="MaxTile"/> consecutive tokens of one
-/// sequence and one KV head, so up to MaxTile·GroupSize queries. Keys and values are read in chunks of
-/// <see cref="Chunk"/> positions, widened to f32 once per chunk for all the tile's queries, and folded into each
+/// sequence and a group of its KV heads (all of them unless there are too few tiles to keep the threads busy). For each
+/// KV head, keys and values are read in chunks of <see cref="Chunk"/> positions, widened to f32 once per chunk for the
+/// tile's queries of that head (tokens × GroupSize), and folded into each
 /// query's running max, sum and weighted values (online softmax): no score matrix per head is kept. Chunks are long
 /// enough that the softmax bookkeeping (a max, an exp for the correction) is paid once per 32 positions, and rows stay
 /// untransposed: eight positions' dot products run as independent chains and are folded by horizontal adds. Chunks start at
 /// multiples of <see cref="Chunk"/> in absolute positions, so a query's arithmetic does not depend on which tokens share
 /// its tile: a sequence decoded alone or in a batch gets the same bits.
 /// </para>
+/// <para>
+/// F16 rows are widened by bits alone (sign-extend, shift, mask: three operations for eight values), which leaves each
+/// value 2^-112 times too small; the queries are scaled by 2^112 before the dot products and the softmax weights by
+/// 2^112 before the weighted sum, so every product, and so every result, is bit for bit what exact widening gives
+/// (powers of two scale exactly, and a fused multiply-add rounds only the sum). A tile whose queries are too large to
+/// scale (|q| ≥ 2^15, never seen in a working model) widens exactly instead. Widening was half the time of decode
+/// attention over a few hundred positions; the rest is reading the rows.
+/// </para>
 /// </summary>
 internal sealed class Attention
 {
     public const int Chunk = 32;
     public const int MaxTile = 8;
+    // Chunks of rows asked for ahead of the one being read (1 left decode attention a fifth slower at depth 500).
+    private const int PrefetchChunks = 2;
     // Multiply-adds below which attention runs on the calling thread (about what one pool wake-up costs).
     private const long SmallWork = 1 << 16;
 
@@ -44,7 +55,9 @@ internal sealed class Attention
     private KvType _kvType;
     private int _rowBytes;
     private float[] _qBuf = [], _outBuf = [];
-    private readonly int[] _tileStart, _tileCount;
+    private readonly int[] _tileStart, _tileCount, _tileOrder;
+    private readonly long[] _tileCost;
+    private int _groupHeads, _items, _nextItem;
 
     private sealed class ThreadScratch(int hd, int queries, int context)
     {
@@ -55,6 +68,7 @@ internal sealed class Attention
         public readonly float[] Max = new float[queries];          // [queries] running max score
         public readonly float[] Sum = new float[queries];          // [queries] running Σ exp(score - max)
         public readonly float[] Acc = new float[queries * hd];     // [queries × hd] running Σ exp(score - max)·v
+        public readonly float[] Q = new float[queries * hd];       // [queries × hd] the tile's queries, scaled for raw rows
         public readonly float[] Scores = new float[context];       // reference path: one (token, head)'s weights
     }
 
@@ -68,9 +82,11 @@ internal sealed class Attention
         // The tiled path works on rows 8 values at a time, widens them with AVX2 and folds scores with horizontal adds.
         _tiled = tiled && c.HeadDim % 8 == 0 && Avx2.IsSupported;
         _scratch = new ThreadScratch[pool.Threads];
-        for (int t = 0; t < pool.Threads; t++) _scratch[t] = new ThreadScratch(c.HeadDim, MaxTile * c.GroupSize, context);
+        for (int t = 0; t < pool.Threads; t++) _scratch[t] = new ThreadScratch(c.HeadDim, MaxTile * c.Heads, context);
         _tileStart = new int[maxBatch];
         _tileCount = new int[maxBatch];
+        _tileOrder = new int[maxBatch];
+        _tileCost = new long[maxBatch];
         _tiledBody = RunTiles;
         _referenceBody = RunReferenceItems;
     }
@@ -100,79 +116,172 @@ internal sealed class Attention
                 int start = i++;
                 while (i < n && i - start < MaxTile && ReferenceEquals(seqs[i], seqs[start]) && positions[i] == positions[i - 1] + 1) i++;
                 _tileStart[tiles] = start;
-                _tileCount[tiles++] = i - start;
+                _tileCount[tiles] = i - start;
+                _tileOrder[tiles] = tiles;
+                _tileCost[tiles++] = -(long)(i - start) * (positions[i - 1] + 1); // negated: the sort puts the dearest first
                 work += (long)(i - start) * (positions[i - 1] + 1);
             }
             _tiles = tiles;
-            int items = _c.KvHeads * tiles;
-            // Head-major items: each thread's contiguous share covers every tile (early tiles are cheap, late ones
-            // dear), which balances the causal triangle. A few thousand multiply-adds cost less than waking the pool.
-            if (work * _c.Heads * _c.HeadDim < SmallWork) _tiledBody(0, items, 0);
-            else _pool.ParallelFor(items, _tiledBody);
+            // A work item is a tile and a group of KV heads: whole rows when there are tiles enough to share out (a
+            // row's heads lie together, so an item then reads memory in runs), fewer heads when there are not (one
+            // sequence's decode). Items are handed out dearest first as threads come free, which balances tiles of
+            // unequal length (the causal triangle of a prompt, sequences of different depths).
+            int groups = 1;
+            while (groups < _c.KvHeads && tiles * groups < 2 * _pool.Threads) groups *= 2;
+            if (_c.KvHeads % groups != 0) groups = _c.KvHeads;
+            _groupHeads = _c.KvHeads / groups;
+            Array.Sort(_tileCost, _tileOrder, 0, tiles);
+            _items = tiles * groups;
+            _nextItem = 0;
+            // A few thousand multiply-adds cost less than waking the pool.
+            if (work * _c.Heads * _c.HeadDim < SmallWork) _tiledBody(0, 1, 0);
+            else _pool.ParallelFor(_pool.Threads, _tiledBody);
         }
         else _pool.ParallelFor(n * _c.Heads, _referenceBody);
         _seqs = [];
     }
 
+    /// <summary>
+    /// One thread's part: items claimed one ahead of the one it works on, so that the last chunks of an item can ask
+    /// for the first rows of the next.
+    /// </summary>
     private void RunTiles(int begin, int end, int thread)
     {
-        for (int item = begin; item < end; item++) RunTile(item % _tiles, item / _tiles, thread);
+        int item = Interlocked.Increment(ref _nextItem) - 1;
+        if (item >= _items) return;
+        for (int c = 0; c < PrefetchChunks; c++) Prefetch(item, c);
+        while (item < _items)
+        {
+            int next = Interlocked.Increment(ref _nextItem) - 1;
+            RunItem(item, next < _items ? next : -1, thread);
+            item = next;
+        }
     }
 
-    private void RunTile(int tile, int kvHead, int thread)
+    /// <summary>Item i: the i % tiles'th dearest tile, KV heads [i / tiles · groupHeads, + groupHeads).</summary>
+    private (int Tile, int FirstHead) ItemOf(int item) => (_tileOrder[item % _tiles], item / _tiles * _groupHeads);
+
+    /// <summary>Asks for chunk c of a work item's rows (nothing when it has fewer).</summary>
+    private void Prefetch(int item, int c)
     {
-        int hd = _c.HeadDim, g = _c.GroupSize, start = _tileStart[tile], count = _tileCount[tile];
+        var (tile, firstHead) = ItemOf(item);
+        int start = _tileStart[tile], last = _positions[start] + _tileCount[tile] - 1;
+        if (c * Chunk <= last) Prefetch(_seqs[start]!, firstHead, c * Chunk, last);
+    }
+
+    /// <summary>
+    /// Asks for the K and V rows of the item's heads at positions [c0, min(c0 + Chunk, last + 1)), into the core's
+    /// L2: with several sequences decoding the rows are not in any cache, and a head is a short piece of each row (128
+    /// bytes of 1 KiB for 1.1B), a stride the hardware prefetcher follows poorly. Without this, decode attention over
+    /// a few hundred positions took twice as long.
+    /// </summary>
+    private unsafe void Prefetch(KvSequence seq, int firstHead, int c0, int last)
+    {
+        int span = _groupHeads * HeadBytes, offset = firstHead * HeadBytes, count = Math.Min(Chunk, last + 1 - c0);
+        for (int kind = 0; kind < 2; kind++)
+            for (int p = 0; p < count;)
+            {
+                var rows = seq.BlockRows(_layer, kind, c0 + p);
+                int run = Math.Min(count - p, rows.Length / _rowBytes);
+                fixed (byte* b = rows)
+                {
+                    byte* src = b + offset;
+                    for (int r = 0; r < run; r++, p++, src += _rowBytes)
+                    {
+                        for (int o = 0; o < span; o += 64) Sse.Prefetch1(src + o);
+                        Sse.Prefetch1(src + span - 1);
+                    }
+                }
+            }
+    }
+
+    private void RunItem(int item, int next, int thread)
+    {
+        var (tile, firstHead) = ItemOf(item);
+        int hd = _c.HeadDim, g = _c.GroupSize, heads = _groupHeads, start = _tileStart[tile], count = _tileCount[tile];
         var seq = _seqs[start]!;
-        int first = _positions[start], last = first + count - 1;
+        int first = _positions[start], last = first + count - 1, chunks = (last + Chunk) / Chunk;
         var s = _scratch[thread];
-        int queries = count * g;
+        // Query qi = (t·heads + kh)·g + j is token start+t, head (firstHead + kh)·g + j: the order of the query rows.
+        int queries = count * heads * g;
         s.Max.AsSpan(0, queries).Fill(float.NegativeInfinity);
         s.Sum.AsSpan(0, queries).Clear();
         s.Acc.AsSpan(0, queries * hd).Clear();
+        bool raw = _kvType == KvType.F16 && ScaleQueries(start, count, firstHead * g, heads * g, s.Q);
+        float weightScale = raw ? HalfBits.Rebias : 1f;
 
         for (int c0 = 0; c0 <= last; c0 += Chunk)
         {
             int cn = Math.Min(Chunk, last + 1 - c0);
-            LoadChunk(seq, kvHead, c0, cn, last, s);
-            for (int t = 0; t < count; t++)
+            // Ask for the rows PrefetchChunks ahead: this item's, or past its end the next item's first ones.
+            int ahead = c0 / Chunk + PrefetchChunks;
+            if (ahead < chunks) Prefetch(seq, firstHead, ahead * Chunk, last);
+            else if (next >= 0) Prefetch(next, ahead - chunks);
+            for (int kh = 0; kh < heads; kh++)
             {
-                int valid = Math.Min(cn, first + t - c0 + 1); // causal: positions ≤ the query's own
-                if (valid <= 0) continue;
-                int token = start + t;
-                for (int j = 0; j < g; j++)
+                LoadChunk(seq, firstHead + kh, c0, cn, raw, s);
+                for (int t = 0; t < count; t++)
                 {
-                    int qi = t * g + j, h = kvHead * g + j;
-                    var qRow = _qBuf.AsSpan(token * _c.QDim + h * hd, hd);
-                    float chunkMax = Scores(qRow, s.K, valid, hd, _scale, s.W);
-                    float m = s.Max[qi], mNew = MathF.Max(m, chunkMax);
-                    float correction = m == float.NegativeInfinity ? 0f : MathF.Exp(m - mNew);
-                    s.Sum[qi] = s.Sum[qi] * correction + ExpWeights(s.W, valid, mNew);
-                    s.Max[qi] = mNew;
-                    Accumulate(s.Acc.AsSpan(qi * hd, hd), correction, s.W, s.V, valid, hd);
+                    int valid = Math.Min(cn, first + t - c0 + 1); // causal: positions ≤ the query's own
+                    if (valid <= 0) continue;
+                    int token = start + t;
+                    for (int j = 0; j < g; j++)
+                    {
+                        int qi = (t * heads + kh) * g + j, h = (firstHead + kh) * g + j;
+                        var qRow = raw ? s.Q.AsSpan(qi * hd, hd) : _qBuf.AsSpan(token * _c.QDim + h * hd, hd);
+                        float chunkMax = Scores(qRow, s.K, valid, hd, _scale, s.W);
+                        float m = s.Max[qi], mNew = MathF.Max(m, chunkMax);
+                        float correction = m == float.NegativeInfinity ? 0f : MathF.Exp(m - mNew);
+                        s.Sum[qi] = s.Sum[qi] * correction + ExpWeights(s.W, valid, mNew, weightScale);
+                        s.Max[qi] = mNew;
+                        Accumulate(s.Acc.AsSpan(qi * hd, hd), correction, s.W, s.V, valid, hd);
+                    }
                 }
             }
         }
         for (int t = 0; t < count; t++)
-            for (int j = 0; j < g; j++)
+            for (int kh = 0; kh < heads; kh++)
+                for (int j = 0; j < g; j++)
+                {
+                    int qi = (t * heads + kh) * g + j, h = (firstHead + kh) * g + j;
+                    var acc = s.Acc.AsSpan(qi * hd, hd);
+                    var o = _outBuf.AsSpan((start + t) * _c.QDim + h * hd, hd);
+                    float inv = 1f / s.Sum[qi];
+                    for (int d = 0; d < hd; d++) o[d] = acc[d] * inv;
+                }
+    }
+
+    /// <summary>
+    /// dst[t·heads + h] = 2^112 · q of token start+t, query head firstHead + h, for h &lt; heads (those heads lie together
+    /// in a token's row); false (dst unspecified) when some |q| ≥ 2^15, where the scaled value would near the float's range.
+    /// </summary>
+    private bool ScaleQueries(int start, int count, int firstHead, int heads, float[] dst)
+    {
+        int hd = _c.HeadDim, width = heads * hd;
+        var rebias = Vector256.Create(HalfBits.Rebias);
+        var limit = Vector256.Create(32768f);
+        var over = Vector256<float>.Zero;
+        for (int t = 0; t < count; t++)
+        {
+            ref float q = ref _qBuf[(start + t) * _c.QDim + firstHead * hd];
+            ref float d = ref dst[t * width];
+            for (int i = 0; i < width; i += 8)
             {
-                int qi = t * g + j, h = kvHead * g + j;
-                var acc = s.Acc.AsSpan(qi * hd, hd);
-                var o = _outBuf.AsSpan((start + t) * _c.QDim + h * hd, hd);
-                float inv = 1f / s.Sum[qi];
-                for (int d = 0; d < hd; d++) o[d] = acc[d] * inv;
+                var v = Vector256.LoadUnsafe(ref q, (nuint)i);
+                over |= Vector256.GreaterThanOrEqual(Vector256.Abs(v), limit);
+                (v * rebias).StoreUnsafe(ref d, (nuint)i);
             }
+        }
+        return over == Vector256<float>.Zero;
     }
 
     /// <summary>
     /// Widens positions [c0, c0+cn) of one KV head into K[p·hd + d] and V[p·hd + d]; key rows up to the next multiple
-    /// of 8 are zeroed, so the last group of scores reads no stale NaN (those lanes are masked anyway). Then asks for
-    /// the next chunk's rows of this head: a head is a short piece of each cache row (128 bytes of 1 KiB for 1.1B), a
-    /// stride the hardware prefetcher follows poorly, and with several sequences decoding the rows are not in cache.
+    /// of 8 are zeroed, so the last group of scores reads no stale NaN (those lanes are masked anyway).
     /// </summary>
-    private unsafe void LoadChunk(KvSequence seq, int kvHead, int c0, int cn, int last, ThreadScratch s)
+    private unsafe void LoadChunk(KvSequence seq, int kvHead, int c0, int cn, bool raw, ThreadScratch s)
     {
         int hd = _c.HeadDim, headBytes = HeadBytes, offset = kvHead * headBytes;
-        int next = c0 + Chunk, nextCount = Math.Min(Chunk, last + 1 - next);
         fixed (float* k = s.K, v = s.V)
             for (int kind = 0; kind < 2; kind++)
             {
@@ -185,21 +294,8 @@ internal sealed class Attention
                     fixed (byte* b = rows)
                     {
                         byte* src = b + offset;
-                        for (int r = 0; r < run; r++, p++, src += _rowBytes) WidenHead(src, dst + p * hd, hd);
-                    }
-                }
-                for (int p = 0; p < nextCount;)
-                {
-                    var rows = seq.BlockRows(_layer, kind, next + p);
-                    int run = Math.Min(nextCount - p, rows.Length / _rowBytes);
-                    fixed (byte* b = rows)
-                    {
-                        byte* src = b + offset;
-                        for (int r = 0; r < run; r++, p++, src += _rowBytes)
-                        {
-                            Sse.Prefetch0(src);
-                            Sse.Prefetch0(src + headBytes - 1);
-                        }
+                        if (raw) for (int r = 0; r < run; r++, p++, src += _rowBytes) WidenRaw((short*)src, dst + p * hd, hd);
+                        else for (int r = 0; r < run; r++, p++, src += _rowBytes) WidenHead(src, dst + p * hd, hd);
                     }
                 }
             }
@@ -209,6 +305,17 @@ internal sealed class Attention
 
     /// <summary>Bytes of one KV head in a cache row.</summary>
     private int HeadBytes => _kvType == KvType.Q8_0 ? _c.HeadDim / KvTypeInfo.Q8Block * KvTypeInfo.Q8BlockBytes : _c.HeadDim * 2;
+
+    /// <summary>
+    /// F16 values widened by bits to 2^-112 times their value: sign-extended, the sign lands in bits 28–31 and the
+    /// exponent and mantissa in a float's places once shifted by 13; the mask keeps bit 31 of the sign.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void WidenRaw(short* h, float* dst, int hd)
+    {
+        var mask = Vector256.Create(unchecked((int)0x8FFFFFFF));
+        for (int d = 0; d < hd; d += 8) (Avx2.ShiftLeftLogical(Avx2.ConvertToVector256Int32(h + d), 13) & mask).AsSingle().Store(dst + d);
+    }
 
     /// <summary>One KV head of a cache row (f16, or Q8_0 blocks) widened to hd floats, exactly.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -295,19 +402,20 @@ internal sealed class Attention
     }
 
     /// <summary>
-    /// w[p] = exp(w[p] − max) over the groups of 8 that hold [0, valid); returns Σ w. Masked lanes hold −∞ and become 0
-    /// (max is finite: every chunk a query reads holds at least its own position or an earlier one).
+    /// w[p] = scale·exp(w[p] − max) over the groups of 8 that hold [0, valid); returns Σ exp(w[p] − max). Masked lanes
+    /// hold −∞ and become 0 (max is finite: every chunk a query reads holds at least its own position or an earlier one).
     /// </summary>
-    private static float ExpWeights(float[] w, int valid, float max)
+    private static float ExpWeights(float[] w, int valid, float max, float scale)
     {
         ref float wr = ref MemoryMarshal.GetArrayDataReference(w);
         var m = Vector256.Create(max);
+        var k = Vector256.Create(scale);
         var sum = Vector256<float>.Zero;
         for (int p0 = 0; p0 < valid; p0 += 8)
         {
             var p = Vector256.Exp(Vector256.LoadUnsafe(ref wr, (nuint)p0) - m);
             sum += p;
-            p.StoreUnsafe(ref wr, (nuint)p0);
+            (p * k).StoreUnsafe(ref wr, (nuint)p0);
         }
         return Vector256.Sum(sum);
     }
