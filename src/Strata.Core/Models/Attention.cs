@@ -13,9 +13,8 @@ namespace Strata.Models;
 /// sequences share one batch. K and V rows are f16 or Q8_0 blocks, as the sequence's layout says.
 /// <para>
 /// Tiled (flash-attention style): a work item is a tile of up to <see cref="MaxTile"/> consecutive tokens of one
-/// sequence and a group of its KV heads (all of them unless there are too few tiles to keep the threads busy). For each
-/// KV head, keys and values are read in chunks of <see cref="Chunk"/> positions, widened to f32 once per chunk for the
-/// tile's queries of that head (tokens × GroupSize), and folded into each
+/// sequence and one KV head, so up to MaxTile·GroupSize queries. Keys and values are read in chunks of
+/// <see cref="Chunk"/> positions, widened to f32 once per chunk for all the tile's queries, and folded into each
 /// query's running max, sum and weighted values (online softmax): no score matrix per head is kept. Chunks are long
 /// enough that the softmax bookkeeping (a max, an exp for the correction) is paid once per 32 positions, and rows stay
 /// untransposed: eight positions' dot products run as independent chains and are folded by horizontal adds. Chunks start at
@@ -57,7 +56,7 @@ internal sealed class Attention
     private float[] _qBuf = [], _outBuf = [];
     private readonly int[] _tileStart, _tileCount, _tileOrder;
     private readonly long[] _tileCost;
-    private int _groupHeads, _items, _nextItem;
+    private int _items, _nextItem;
 
     private sealed class ThreadScratch(int hd, int queries, int context)
     {
@@ -82,7 +81,7 @@ internal sealed class Attention
         // The tiled path works on rows 8 values at a time, widens them with AVX2 and folds scores with horizontal adds.
         _tiled = tiled && c.HeadDim % 8 == 0 && Avx2.IsSupported;
         _scratch = new ThreadScratch[pool.Threads];
-        for (int t = 0; t < pool.Threads; t++) _scratch[t] = new ThreadScratch(c.HeadDim, MaxTile * c.Heads, context);
+        for (int t = 0; t < pool.Threads; t++) _scratch[t] = new ThreadScratch(c.HeadDim, MaxTile * c.GroupSize, context);
         _tileStart = new int[maxBatch];
         _tileCount = new int[maxBatch];
         _tileOrder = new int[maxBatch];
@@ -122,16 +121,11 @@ internal sealed class Attention
                 work += (long)(i - start) * (positions[i - 1] + 1);
             }
             _tiles = tiles;
-            // A work item is a tile and a group of KV heads: whole rows when there are tiles enough to share out (a
-            // row's heads lie together, so an item then reads memory in runs), fewer heads when there are not (one
-            // sequence's decode). Items are handed out dearest first as threads come free, which balances tiles of
-            // unequal length (the causal triangle of a prompt, sequences of different depths).
-            int groups = 1;
-            while (groups < _c.KvHeads && tiles * groups < 2 * _pool.Threads) groups *= 2;
-            if (_c.KvHeads % groups != 0) groups = _c.KvHeads;
-            _groupHeads = _c.KvHeads / groups;
+            // A work item is a tile and one KV head (items of a tile and all its heads, whose rows are read in runs, measured
+            // slower: 22 against 14 ms for 8 sequences at depth 500). Items are handed out dearest first as threads come
+            // free, which balances tiles of unequal length (a prompt's causal triangle, sequences of different depths).
             Array.Sort(_tileCost, _tileOrder, 0, tiles);
-            _items = tiles * groups;
+            _items = tiles * _c.KvHeads;
             _nextItem = 0;
             // A few thousand multiply-adds cost less than waking the pool.
             if (work * _c.Heads * _c.HeadDim < SmallWork) _tiledBody(0, 1, 0);
@@ -158,26 +152,26 @@ internal sealed class Attention
         }
     }
 
-    /// <summary>Item i: the i % tiles'th dearest tile, KV heads [i / tiles · groupHeads, + groupHeads).</summary>
-    private (int Tile, int FirstHead) ItemOf(int item) => (_tileOrder[item % _tiles], item / _tiles * _groupHeads);
+    /// <summary>Item i: the i % tiles'th dearest tile, KV head i / tiles.</summary>
+    private (int Tile, int KvHead) ItemOf(int item) => (_tileOrder[item % _tiles], item / _tiles);
 
     /// <summary>Asks for chunk c of a work item's rows (nothing when it has fewer).</summary>
     private void Prefetch(int item, int c)
     {
-        var (tile, firstHead) = ItemOf(item);
+        var (tile, kvHead) = ItemOf(item);
         int start = _tileStart[tile], last = _positions[start] + _tileCount[tile] - 1;
-        if (c * Chunk <= last) Prefetch(_seqs[start]!, firstHead, c * Chunk, last);
+        if (c * Chunk <= last) Prefetch(_seqs[start]!, kvHead, c * Chunk, last);
     }
 
     /// <summary>
-    /// Asks for the K and V rows of the item's heads at positions [c0, min(c0 + Chunk, last + 1)), into the core's
+    /// Asks for the K and V rows of one head at positions [c0, min(c0 + Chunk, last + 1)), into the core's
     /// L2: with several sequences decoding the rows are not in any cache, and a head is a short piece of each row (128
     /// bytes of 1 KiB for 1.1B), a stride the hardware prefetcher follows poorly. Without this, decode attention over
     /// a few hundred positions took twice as long.
     /// </summary>
-    private unsafe void Prefetch(KvSequence seq, int firstHead, int c0, int last)
+    private unsafe void Prefetch(KvSequence seq, int kvHead, int c0, int last)
     {
-        int span = _groupHeads * HeadBytes, offset = firstHead * HeadBytes, count = Math.Min(Chunk, last + 1 - c0);
+        int span = HeadBytes, offset = kvHead * span, count = Math.Min(Chunk, last + 1 - c0);
         for (int kind = 0; kind < 2; kind++)
             for (int p = 0; p < count;)
             {
@@ -188,6 +182,7 @@ internal sealed class Attention
                     byte* src = b + offset;
                     for (int r = 0; r < run; r++, p++, src += _rowBytes)
                     {
+                        // Into L2, not L1 (which made decode attention half again as slow at depth 500).
                         for (int o = 0; o < span; o += 64) Sse.Prefetch1(src + o);
                         Sse.Prefetch1(src + span - 1);
                     }
@@ -197,58 +192,53 @@ internal sealed class Attention
 
     private void RunItem(int item, int next, int thread)
     {
-        var (tile, firstHead) = ItemOf(item);
-        int hd = _c.HeadDim, g = _c.GroupSize, heads = _groupHeads, start = _tileStart[tile], count = _tileCount[tile];
+        var (tile, kvHead) = ItemOf(item);
+        int hd = _c.HeadDim, g = _c.GroupSize, start = _tileStart[tile], count = _tileCount[tile];
         var seq = _seqs[start]!;
         int first = _positions[start], last = first + count - 1, chunks = (last + Chunk) / Chunk;
         var s = _scratch[thread];
-        // Query qi = (t·heads + kh)·g + j is token start+t, head (firstHead + kh)·g + j: the order of the query rows.
-        int queries = count * heads * g;
+        int queries = count * g; // query qi = t·g + j: token start+t, head kvHead·g + j
         s.Max.AsSpan(0, queries).Fill(float.NegativeInfinity);
         s.Sum.AsSpan(0, queries).Clear();
         s.Acc.AsSpan(0, queries * hd).Clear();
-        bool raw = _kvType == KvType.F16 && ScaleQueries(start, count, firstHead * g, heads * g, s.Q);
+        bool raw = _kvType == KvType.F16 && ScaleQueries(start, count, kvHead * g, g, s.Q);
         float weightScale = raw ? HalfBits.Rebias : 1f;
 
         for (int c0 = 0; c0 <= last; c0 += Chunk)
         {
             int cn = Math.Min(Chunk, last + 1 - c0);
+            LoadChunk(seq, kvHead, c0, cn, raw, s);
             // Ask for the rows PrefetchChunks ahead: this item's, or past its end the next item's first ones.
             int ahead = c0 / Chunk + PrefetchChunks;
-            if (ahead < chunks) Prefetch(seq, firstHead, ahead * Chunk, last);
+            if (ahead < chunks) Prefetch(seq, kvHead, ahead * Chunk, last);
             else if (next >= 0) Prefetch(next, ahead - chunks);
-            for (int kh = 0; kh < heads; kh++)
+            for (int t = 0; t < count; t++)
             {
-                LoadChunk(seq, firstHead + kh, c0, cn, raw, s);
-                for (int t = 0; t < count; t++)
+                int valid = Math.Min(cn, first + t - c0 + 1); // causal: positions ≤ the query's own
+                if (valid <= 0) continue;
+                int token = start + t;
+                for (int j = 0; j < g; j++)
                 {
-                    int valid = Math.Min(cn, first + t - c0 + 1); // causal: positions ≤ the query's own
-                    if (valid <= 0) continue;
-                    int token = start + t;
-                    for (int j = 0; j < g; j++)
-                    {
-                        int qi = (t * heads + kh) * g + j, h = (firstHead + kh) * g + j;
-                        var qRow = raw ? s.Q.AsSpan(qi * hd, hd) : _qBuf.AsSpan(token * _c.QDim + h * hd, hd);
-                        float chunkMax = Scores(qRow, s.K, valid, hd, _scale, s.W);
-                        float m = s.Max[qi], mNew = MathF.Max(m, chunkMax);
-                        float correction = m == float.NegativeInfinity ? 0f : MathF.Exp(m - mNew);
-                        s.Sum[qi] = s.Sum[qi] * correction + ExpWeights(s.W, valid, mNew, weightScale);
-                        s.Max[qi] = mNew;
-                        Accumulate(s.Acc.AsSpan(qi * hd, hd), correction, s.W, s.V, valid, hd);
-                    }
+                    int qi = t * g + j, h = kvHead * g + j;
+                    var qRow = raw ? s.Q.AsSpan(qi * hd, hd) : _qBuf.AsSpan(token * _c.QDim + h * hd, hd);
+                    float chunkMax = Scores(qRow, s.K, valid, hd, _scale, s.W);
+                    float m = s.Max[qi], mNew = MathF.Max(m, chunkMax);
+                    float correction = m == float.NegativeInfinity ? 0f : MathF.Exp(m - mNew);
+                    s.Sum[qi] = s.Sum[qi] * correction + ExpWeights(s.W, valid, mNew, weightScale);
+                    s.Max[qi] = mNew;
+                    Accumulate(s.Acc.AsSpan(qi * hd, hd), correction, s.W, s.V, valid, hd);
                 }
             }
         }
         for (int t = 0; t < count; t++)
-            for (int kh = 0; kh < heads; kh++)
-                for (int j = 0; j < g; j++)
-                {
-                    int qi = (t * heads + kh) * g + j, h = (firstHead + kh) * g + j;
-                    var acc = s.Acc.AsSpan(qi * hd, hd);
-                    var o = _outBuf.AsSpan((start + t) * _c.QDim + h * hd, hd);
-                    float inv = 1f / s.Sum[qi];
-                    for (int d = 0; d < hd; d++) o[d] = acc[d] * inv;
-                }
+            for (int j = 0; j < g; j++)
+            {
+                int qi = t * g + j, h = kvHead * g + j;
+                var acc = s.Acc.AsSpan(qi * hd, hd);
+                var o = _outBuf.AsSpan((start + t) * _c.QDim + h * hd, hd);
+                float inv = 1f / s.Sum[qi];
+                for (int d = 0; d < hd; d++) o[d] = acc[d] * inv;
+            }
     }
 
     /// <summary>
