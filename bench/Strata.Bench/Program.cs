@@ -7,6 +7,7 @@ using Strata.Tensors;
 // "batch-decode ...": B sequences decoded in one batch, Strata and llama.cpp (BatchDecodeVsLlamaCpp.cs).
 // "serve-load ...": concurrent streaming clients against `strata serve` on loopback (ServeLoadBench.cs).
 // "speed ...": the CPU-speed table, prefill and decode per weight type against llama.cpp (SpeedVsLlamaCpp.cs).
+// "peak-rss ...": peak resident memory of each engine on the same files, one child process each (PeakRssVsLlamaCpp.cs).
 // "step-mix ...": what one server step costs by its make-up, decode tokens with and without a prefill chunk (StepMixBench.cs).
 // "attention ...": tiled attention against the two-pass form (AttentionBench.cs).
 // "grammar-mask ...": the cost of grammar-constrained decoding per token, and decode with and without it (GrammarMaskBench.cs).
@@ -52,6 +53,11 @@ if (args.Length > 0 && args[0] == "batch-decode")
 if (args.Length > 0 && args[0] == "speed")
 {
     Environment.ExitCode = Strata.Bench.SideBySide.SpeedVsLlamaCpp.Run(args[1..]);
+    return;
+}
+if (args.Length > 0 && args[0] == "peak-rss")
+{
+    Environment.ExitCode = Strata.Bench.SideBySide.PeakRssVsLlamaCpp.Run(args[1..]);
     return;
 }
 if (args.Length > 0 && args[0] == "step-mix")

@@ -50,7 +50,7 @@ public static class SpeedVsLlamaCpp
     }
 
     /// <summary>F16, Q8_0 and Q4_0 as written; the K-quant mixes through llama.cpp's quantizer from the F16 file.</summary>
-    private static string ModelFor(string shape, string type)
+    internal static string ModelFor(string shape, string type)
     {
         if (type is "f16" or "q8_0" or "q4_0") return BenchModels.Get(shape, Enum.Parse<GgmlType>(type, true));
         string f16 = BenchModels.Get(shape, GgmlType.F16);
@@ -92,7 +92,7 @@ public static class SpeedVsLlamaCpp
     }
 
     /// <summary>Prefill tok/s of the prompt in chunks of the model's batch, then greedy decode tok/s.</summary>
-    private static (double Prefill, double Decode) Strata(Model model, int[] prompt, int n)
+    internal static (double Prefill, double Decode) Strata(Model model, int[] prompt, int n)
     {
         int vocab = model.Config.VocabSize;
         var logits = new float[vocab];
@@ -106,7 +106,7 @@ public static class SpeedVsLlamaCpp
         return (prefill, n / sw.Elapsed.TotalSeconds);
     }
 
-    private static (double Prefill, double Decode) Llama(LLamaContext ctx, int[] prompt, int n)
+    internal static (double Prefill, double Decode) Llama(LLamaContext ctx, int[] prompt, int n)
     {
         var h = ctx.NativeHandle;
         h.MemoryClear();
