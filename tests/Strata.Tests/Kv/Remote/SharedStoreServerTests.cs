@@ -158,8 +158,9 @@ public class SharedStoreServerTests
             "-n", "8", "--temp", "0", "--json", "--kv-tiers", "remote=" + url];
         // Generous timeouts: this is about what reaches the store, and under the suite's parallel load on 2 cores a
         // fresh process can take longer than the defaults (2 s to connect, 500 ms a write) and would then rightly
-        // run without the store.
-        string url = garnet.Url + "?timeout=5s&connect-timeout=20s";
+        // run without the store. The store runs inside the test host, whose thread pool the suite's parallel tests
+        // share, so its answers can lag by seconds (one CI run warned with 5 s): 30 s.
+        string url = garnet.Url + "?timeout=30s&connect-timeout=30s";
         var first = StrataCli.Run(Args(url));
         Assert.True(first.ExitCode == 0, first.Stderr);
         using var store = ConnectionMultiplexer.Connect($"127.0.0.1:{garnet.Port}");
