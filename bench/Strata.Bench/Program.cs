@@ -3,91 +3,28 @@ using BenchmarkDotNet.Running;
 using Strata.Bench;
 using Strata.Tensors;
 
-// "decode ...": decode speed side by side with llama.cpp (see SideBySide/DecodeVsLlamaCpp.cs).
-// "batch-decode ...": B sequences decoded in one batch, Strata and llama.cpp (BatchDecodeVsLlamaCpp.cs).
-// "serve-load ...": concurrent streaming clients against `strata serve` on loopback (ServeLoadBench.cs).
-// "speed ...": the CPU-speed table, prefill and decode per weight type against llama.cpp (SpeedVsLlamaCpp.cs).
-// "peak-rss ...": peak resident memory of each engine on the same files, one child process each (PeakRssVsLlamaCpp.cs).
-// "step-mix ...": what one server step costs by its make-up, decode tokens with and without a prefill chunk (StepMixBench.cs).
-// "attention ...": tiled attention against the two-pass form (AttentionBench.cs).
-// "grammar-mask ...": the cost of grammar-constrained decoding per token, and decode with and without it (GrammarMaskBench.cs).
-// "route-replay ...": a shared-prefix trace through `strata router` to several backends, prefix routing vs round-robin (Routing/RouteReplayBench.cs).
-// "kv-remote ...": the remote tier's write and batched read throughput against a running store (Routing/RemoteTierBench.cs).
-// "kv-remote-ttft ...": time to first token of a conversation continued on a second server from the shared store (Routing/RemoteTtftBench.cs).
-// "kv-restart ...": time to first token of a conversation continued from the ssd tier by a new process (KvRestartBench.cs).
-// Default: a quick Stopwatch sweep of matvec kernels printing GB/s of weights read. "--bdn" runs the BenchmarkDotNet suite instead.
-if (args.Length > 0 && args[0] == "decode")
+// The side-by-side and single-purpose benchmarks, by their first argument; each takes the arguments after it.
+// With none of these: a quick Stopwatch sweep of matvec kernels printing GB/s of weights read; "--bdn" runs the
+// BenchmarkDotNet suite instead.
+var commands = new Dictionary<string, Func<string[], int>>
 {
-    Environment.ExitCode = Strata.Bench.SideBySide.DecodeVsLlamaCpp.Run(args[1..]);
-    return;
-}
-if (args.Length > 0 && args[0] == "grammar-mask")
+    ["decode"] = Strata.Bench.SideBySide.DecodeVsLlamaCpp.Run,            // decode speed against llama.cpp
+    ["batch-decode"] = Strata.Bench.SideBySide.BatchDecodeVsLlamaCpp.Run, // B sequences decoded in one batch, both engines
+    ["serve-load"] = Strata.Bench.SideBySide.ServeLoadBench.Run,          // concurrent streaming clients against `strata serve`
+    ["speed"] = Strata.Bench.SideBySide.SpeedVsLlamaCpp.Run,              // the CPU-speed table: prefill and decode per weight type
+    ["peak-rss"] = Strata.Bench.SideBySide.PeakRssVsLlamaCpp.Run,         // peak resident memory of each engine, a child process each
+    ["step-mix"] = StepMixBench.Run,                                      // one forward pass by its make-up: decode with and without a prefill chunk
+    ["attention"] = AttentionBench.Run,                                   // tiled attention against the two-pass form
+    ["grammar-mask"] = GrammarMaskBench.Run,                              // grammar-constrained decoding's cost per token
+    ["route-replay"] = Strata.Bench.Routing.RouteReplayBench.Run,         // a shared-prefix trace through `strata router`
+    ["kv-remote"] = Strata.Bench.Routing.RemoteTierBench.Run,             // the remote tier's write and batched read throughput
+    ["kv-remote-ttft"] = Strata.Bench.Routing.RemoteTtftBench.Run,        // TTFT of a conversation continued on a second server
+    ["kv-restart"] = Strata.Bench.SideBySide.KvRestartBench.Run,          // TTFT of a conversation continued from the ssd tier
+    ["fingerprint"] = Fingerprint,                                        // the model fingerprint's share of model load
+};
+if (args.Length > 0 && commands.TryGetValue(args[0], out var command))
 {
-    Environment.ExitCode = GrammarMaskBench.Run(args[1..]);
-    return;
-}
-if (args.Length > 0 && args[0] == "kv-restart")
-{
-    Environment.ExitCode = Strata.Bench.SideBySide.KvRestartBench.Run(args[1..]);
-    return;
-}
-if (args.Length > 0 && args[0] == "fingerprint")
-{
-    // The model fingerprint's share of model load (issue: at most a few percent), on the benchmark model.
-    string path = args.Length > 1 ? args[1] : Strata.Bench.SideBySide.BenchModels.Get("tinyllama", GgmlType.Q4_0);
-    var load = Stopwatch.StartNew();
-    using (var m = Strata.Engine.Model.Load(path, new Strata.Engine.ModelOptions { Threads = 2, Context = 2048 })) load.Stop();
-    using var f = Strata.Gguf.GgufFile.Open(path);
-    var c = Strata.Models.ModelConfig.FromGguf(f);
-    var fp = Stopwatch.StartNew();
-    var hash = Strata.Kv.ModelFingerprint.Compute(f, c, new Strata.Kv.KvLayout(c.Layers, c.KvDim, 16));
-    fp.Stop();
-    Console.WriteLine($"{Path.GetFileName(path)}: load {load.Elapsed.TotalMilliseconds:F0} ms (fingerprint included), fingerprint {fp.Elapsed.TotalMilliseconds:F1} ms on a fresh mapping ({hash.Short})");
-    return;
-}
-if (args.Length > 0 && args[0] == "batch-decode")
-{
-    Environment.ExitCode = Strata.Bench.SideBySide.BatchDecodeVsLlamaCpp.Run(args[1..]);
-    return;
-}
-if (args.Length > 0 && args[0] == "speed")
-{
-    Environment.ExitCode = Strata.Bench.SideBySide.SpeedVsLlamaCpp.Run(args[1..]);
-    return;
-}
-if (args.Length > 0 && args[0] == "peak-rss")
-{
-    Environment.ExitCode = Strata.Bench.SideBySide.PeakRssVsLlamaCpp.Run(args[1..]);
-    return;
-}
-if (args.Length > 0 && args[0] == "step-mix")
-{
-    Environment.ExitCode = StepMixBench.Run(args[1..]);
-    return;
-}
-if (args.Length > 0 && args[0] == "attention")
-{
-    Environment.ExitCode = Strata.Bench.AttentionBench.Run(args[1..]);
-    return;
-}
-if (args.Length > 0 && args[0] == "route-replay")
-{
-    Environment.ExitCode = Strata.Bench.Routing.RouteReplayBench.Run(args[1..]);
-    return;
-}
-if (args.Length > 0 && args[0] == "kv-remote")
-{
-    Environment.ExitCode = Strata.Bench.Routing.RemoteTierBench.Run(args[1..]);
-    return;
-}
-if (args.Length > 0 && args[0] == "kv-remote-ttft")
-{
-    Environment.ExitCode = Strata.Bench.Routing.RemoteTtftBench.Run(args[1..]);
-    return;
-}
-if (args.Length > 0 && args[0] == "serve-load")
-{
-    Environment.ExitCode = Strata.Bench.SideBySide.ServeLoadBench.Run(args[1..]);
+    Environment.ExitCode = command(args[1..]);
     return;
 }
 if (args.Contains("--bdn"))
@@ -134,3 +71,18 @@ foreach (var (type, layout) in types.SelectMany(t => Strata.Weights.WeightPacker
             Console.WriteLine($"{layout switch { WeightLayout.Plain => type.ToString(), WeightLayout.PlainFinite => type + "fin", _ => type + "x8" },-6} {rows + "x" + cols,-12} {threads,7} {b.WeightBytes / best / 1e9,8:F2} {b.WeightBytes / bestCpu / 1e9,9:F2} {best * 1e6,9:F1}{(tokens > 1 ? $" {2.0 * rows * cols * tokens / best / 1e9,8:F1}" : "")}");
             b.Dispose();
         }
+
+// The model fingerprint's share of model load (issue: at most a few percent), on the benchmark model or the file given.
+static int Fingerprint(string[] args)
+{
+    string path = args.Length > 0 ? args[0] : Strata.Bench.SideBySide.BenchModels.Get("tinyllama", GgmlType.Q4_0);
+    var load = Stopwatch.StartNew();
+    using (var m = Strata.Engine.Model.Load(path, new Strata.Engine.ModelOptions { Threads = 2, Context = 2048 })) load.Stop();
+    using var f = Strata.Gguf.GgufFile.Open(path);
+    var c = Strata.Models.ModelConfig.FromGguf(f);
+    var fp = Stopwatch.StartNew();
+    var hash = Strata.Kv.ModelFingerprint.Compute(f, c, new Strata.Kv.KvLayout(c.Layers, c.KvDim, 16));
+    fp.Stop();
+    Console.WriteLine($"{Path.GetFileName(path)}: load {load.Elapsed.TotalMilliseconds:F0} ms (fingerprint included), fingerprint {fp.Elapsed.TotalMilliseconds:F1} ms on a fresh mapping ({hash.Short})");
+    return 0;
+}

@@ -114,11 +114,12 @@ internal sealed class Attention
             {
                 int start = i++;
                 while (i < n && i - start < MaxTile && ReferenceEquals(seqs[i], seqs[start]) && positions[i] == positions[i - 1] + 1) i++;
+                long pairs = (long)(i - start) * (positions[i - 1] + 1);
                 _tileStart[tiles] = start;
                 _tileCount[tiles] = i - start;
                 _tileOrder[tiles] = tiles;
-                _tileCost[tiles++] = -(long)(i - start) * (positions[i - 1] + 1); // negated: the sort puts the dearest first
-                work += (long)(i - start) * (positions[i - 1] + 1);
+                _tileCost[tiles++] = -pairs; // negated: the sort puts the dearest first
+                work += pairs;
             }
             _tiles = tiles;
             // A work item is a tile and one KV head (items of a tile and all its heads, whose rows are read in runs, measured
@@ -201,7 +202,7 @@ internal sealed class Attention
         s.Max.AsSpan(0, queries).Fill(float.NegativeInfinity);
         s.Sum.AsSpan(0, queries).Clear();
         s.Acc.AsSpan(0, queries * hd).Clear();
-        bool raw = _kvType == KvType.F16 && ScaleQueries(start, count, kvHead * g, g, s.Q);
+        bool raw = _kvType == KvType.F16 && ScaleQueries(start, count, kvHead, s.Q);
         float weightScale = raw ? HalfBits.Rebias : 1f;
 
         for (int c0 = 0; c0 <= last; c0 += Chunk)
@@ -242,18 +243,18 @@ internal sealed class Attention
     }
 
     /// <summary>
-    /// dst[t·heads + h] = 2^112 · q of token start+t, query head firstHead + h, for h &lt; heads (those heads lie together
-    /// in a token's row); false (dst unspecified) when some |q| ≥ 2^15, where the scaled value would near the float's range.
+    /// dst[(t·g + j)·hd + d] = 2^112 · q of token start+t, head kvHead·g + j (a KV head's query heads lie together in a
+    /// token's row); false (dst unspecified) when some |q| ≥ 2^15, where the scaled value would near the float's range.
     /// </summary>
-    private bool ScaleQueries(int start, int count, int firstHead, int heads, float[] dst)
+    private bool ScaleQueries(int start, int count, int kvHead, float[] dst)
     {
-        int hd = _c.HeadDim, width = heads * hd;
+        int width = _c.GroupSize * _c.HeadDim;
         var rebias = Vector256.Create(HalfBits.Rebias);
         var limit = Vector256.Create(32768f);
         var over = Vector256<float>.Zero;
         for (int t = 0; t < count; t++)
         {
-            ref float q = ref _qBuf[(start + t) * _c.QDim + firstHead * hd];
+            ref float q = ref _qBuf[(start + t) * _c.QDim + kvHead * width];
             ref float d = ref dst[t * width];
             for (int i = 0; i < width; i += 8)
             {
@@ -271,24 +272,27 @@ internal sealed class Attention
     /// </summary>
     private unsafe void LoadChunk(KvSequence seq, int kvHead, int c0, int cn, bool raw, ThreadScratch s)
     {
-        int hd = _c.HeadDim, headBytes = HeadBytes, offset = kvHead * headBytes;
-        fixed (float* k = s.K, v = s.V)
-            for (int kind = 0; kind < 2; kind++)
+        int hd = _c.HeadDim, offset = kvHead * HeadBytes;
+        for (int kind = 0; kind < 2; kind++)
+        {
+            var dst = kind == 0 ? s.K : s.V;
+            // Rows of one block lie together: one lookup per block, then a run of rows.
+            for (int p = 0; p < cn;)
             {
-                float* dst = kind == 0 ? k : v;
-                // Rows of one block lie together: one lookup per block, then a run of rows.
-                for (int p = 0; p < cn;)
-                {
-                    var rows = seq.BlockRows(_layer, kind, c0 + p);
-                    int run = Math.Min(cn - p, rows.Length / _rowBytes);
+                var rows = seq.BlockRows(_layer, kind, c0 + p);
+                int run = Math.Min(cn - p, rows.Length / _rowBytes);
+                if (raw)
                     fixed (byte* b = rows)
+                    fixed (float* d = dst)
                     {
                         byte* src = b + offset;
-                        if (raw) for (int r = 0; r < run; r++, p++, src += _rowBytes) WidenRaw((short*)src, dst + p * hd, hd);
-                        else for (int r = 0; r < run; r++, p++, src += _rowBytes) WidenHead(src, dst + p * hd, hd);
+                        for (int r = 0; r < run; r++, p++, src += _rowBytes) WidenRaw((short*)src, d + p * hd, hd);
                     }
-                }
+                else
+                    for (int r = 0; r < run; r++, p++)
+                        WidenHead(rows.Slice(r * _rowBytes, _rowBytes), kvHead, dst.AsSpan(p * hd, hd));
             }
+        }
         int padded = (cn + 7) & ~7;
         if (padded > cn) s.K.AsSpan(cn * hd, (padded - cn) * hd).Clear();
     }
@@ -296,36 +300,11 @@ internal sealed class Attention
     /// <summary>Bytes of one KV head in a cache row.</summary>
     private int HeadBytes => _kvType == KvType.Q8_0 ? _c.HeadDim / KvTypeInfo.Q8Block * KvTypeInfo.Q8BlockBytes : _c.HeadDim * 2;
 
-    /// <summary>
-    /// F16 values widened by bits to 2^-112 times their value: sign-extended, the sign lands in bits 28–31 and the
-    /// exponent and mantissa in a float's places once shifted by 13; the mask keeps bit 31 of the sign.
-    /// </summary>
+    /// <summary>F16 values widened by bits to 2^-112 times their value, as the F16 weight tiles widen them.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static unsafe void WidenRaw(short* h, float* dst, int hd)
     {
-        var mask = Vector256.Create(unchecked((int)0x8FFFFFFF));
-        for (int d = 0; d < hd; d += 8) (Avx2.ShiftLeftLogical(Avx2.ConvertToVector256Int32(h + d), 13) & mask).AsSingle().Store(dst + d);
-    }
-
-    /// <summary>One KV head of a cache row (f16, or Q8_0 blocks) widened to hd floats, exactly.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private unsafe void WidenHead(byte* src, float* dst, int hd)
-    {
-        if (_kvType == KvType.Q8_0)
-        {
-            for (int b = 0; b < hd; b += KvTypeInfo.Q8Block, src += KvTypeInfo.Q8BlockBytes)
-            {
-                var d = Vector256.Create(HalfBits.ToSingleFast(*(ushort*)src));
-                sbyte* q = (sbyte*)(src + 2);
-                for (int j = 0; j < KvTypeInfo.Q8Block; j += 8)
-                    (Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(q + j)) * d).Store(dst + b + j);
-            }
-        }
-        else
-        {
-            ushort* h = (ushort*)src;
-            for (int d = 0; d < hd; d += 8) HalfBits.ToSingle(Avx2.ConvertToVector256Int32(h + d).AsUInt32()).Store(dst + d);
-        }
+        for (int d = 0; d < hd; d += 8) F16Tile.Weight(F16Tile.Bits256(h + d)).Store(dst + d);
     }
 
     private void WidenRow(KvSequence seq, int kind, int position, int kvHead, Span<float> dst) =>
