@@ -201,7 +201,9 @@ internal sealed unsafe class Q6_Kx8Kernel() : Interleaved8Kernel(new Q6KKernel()
     /// them at once. The −32 offset of every quant comes off once per super-block: 32·Σ_j scale_j·Σx_j, from vpmaddwd of
     /// the rows' scale pairs against each token's pairs of sub-block sums. Integer sums are the same as Tile4's.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    // Compiled on its own: inlined into GroupTile the JIT's inline budget ran out and left SubBlockMadd and Quants as
+    // calls with the accumulators in memory (perf showed them as frames); prefill ran at half this speed.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
     private static void Tile4Madd(byte* g, byte* x, long pb, int cols, float* dots)
     {
         var L = new Q8KLayout(cols);
