@@ -53,7 +53,7 @@ internal sealed unsafe class Q6_Kx8Kernel() : Interleaved8Kernel(new Q6KKernel()
     protected override void Group(byte* g, byte* x, int cols, float* dots)
     {
         if (Kernels.UseVnni) One<VnniDot>(g, x, cols, dots);
-        else One<MaddDot>(g, x, cols, dots);
+        else OneMadd(g, x, cols, dots);
     }
 
     protected override void GroupTile(byte* g, byte* x, long pb, int cols, float* dots)
@@ -85,8 +85,7 @@ internal sealed unsafe class Q6_Kx8Kernel() : Interleaved8Kernel(new Q6KKernel()
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<int> Scale(byte* blk, int j) => Avx2.ConvertToVector256Int32((sbyte*)blk + 16 + 8 * j);
 
-    // One token keeps this form without VNNI too: Tile4Madd's arrangement, tried for one token, ran at half the speed
-    // (it rebuilds a step's quants once per q-set, which only pays when four tokens share them).
+    // One token with VNNI: vpdpbusd accumulates straight into int32, so there is no pair sum to keep narrow.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void One<TDot>(byte* g, byte* x, int cols, float* dots) where TDot : struct, IByteDot
     {
@@ -122,6 +121,61 @@ internal sealed unsafe class Q6_Kx8Kernel() : Interleaved8Kernel(new Q6KKernel()
                 }
             var d = HalfBits.ToSingle(Vector256.WidenLower(Vector128.Load((ushort*)blk).ToVector256Unsafe()));
             acc = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(sumi), d * Vector256.Create(xd[b]), acc);
+        }
+        acc.Store(dots);
+    }
+
+    /// <summary>
+    /// One token without VNNI, in <see cref="Tile4Madd"/>'s arithmetic: a step pair's byte pair sums added in int16 and
+    /// widened by one vpmaddwd against the sub-block's scales, the −32 offset taken off once per super-block from the
+    /// bsums. All four q-sets of a step come from one unpack (one token has nothing to share them with).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
+    private static void OneMadd(byte* g, byte* x, int cols, float* dots)
+    {
+        var L = new Q8KLayout(cols);
+        var acc = Vector256<float>.Zero;
+        var twice = Vector128.Create((byte)0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+        var pairs = Vector128.Create((byte)0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15);
+        byte* blk = g;
+        short* bs = (short*)(x + L.BsumOff);
+        float* xd = (float*)(x + L.DOff);
+        for (int b = 0; b < L.Blocks; b++, blk += GroupBlockBytes, bs += 16)
+        {
+            Interleave8.PrefetchAhead(blk, GroupBlockBytes);
+            Vector256<int> s0 = default, s1 = default, s2 = default, s3 = default;
+            byte* xb = x + 256 * b;
+            for (int n = 0; n < 2; n++)
+                for (int half = 0; half < 2; half++)
+                {
+                    // Sub-blocks 8n + half + 2·set: the rows' scales, each twice per int32 lane.
+                    byte* sc = blk + 16 + 8 * (8 * n + half);
+                    var k0 = Avx2.ConvertToVector256Int16(Ssse3.Shuffle(Vector128.Load(sc), twice).AsSByte());
+                    var k1 = Avx2.ConvertToVector256Int16(Ssse3.Shuffle(Vector128.Load(sc + 16), twice).AsSByte());
+                    var k2 = Avx2.ConvertToVector256Int16(Ssse3.Shuffle(Vector128.Load(sc + 32), twice).AsSByte());
+                    var k3 = Avx2.ConvertToVector256Int16(Ssse3.Shuffle(Vector128.Load(sc + 48), twice).AsSByte());
+                    byte* step = blk + 144 + 96 * (8 * n + 4 * half);
+                    byte* xs = xb + 128 * n + 16 * half;
+                    for (int pair = 0; pair < 2; pair++, step += 192, xs += 8)
+                    {
+                        Unpack(step, out var q0, out var q1, out var q2, out var q3);
+                        Unpack(step + 96, out var r0, out var r1, out var r2, out var r3);
+                        s0 += Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(q0, X(xs, 0)) + Avx2.MultiplyAddAdjacent(r0, X(xs, 4)), k0);
+                        s1 += Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(q1, X(xs, 32)) + Avx2.MultiplyAddAdjacent(r1, X(xs, 36)), k1);
+                        s2 += Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(q2, X(xs, 64)) + Avx2.MultiplyAddAdjacent(r2, X(xs, 68)), k2);
+                        s3 += Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(q3, X(xs, 96)) + Avx2.MultiplyAddAdjacent(r3, X(xs, 100)), k3);
+                    }
+                }
+            // Σ_j scale_j·Σx_j per row, sub-blocks in pairs.
+            var c = Vector256<int>.Zero;
+            for (int p = 0; p < 8; p++)
+            {
+                var sc = Avx2.ConvertToVector256Int16(Ssse3.Shuffle(Vector128.Load(blk + 16 + 16 * p), pairs).AsSByte());
+                c += Avx2.MultiplyAddAdjacent(sc, Avx2.BroadcastScalarToVector256((int*)(bs + 2 * p)).AsInt16());
+            }
+            var sumi = (s0 + s1) + (s2 + s3) - Avx2.ShiftLeftLogical(c, 5);
+            var d = HalfBits.ToSingleFinite((ushort*)blk);
+            acc = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(sumi), d * Avx.BroadcastScalarToVector256(xd + b), acc);
         }
         acc.Store(dots);
     }
