@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
@@ -13,9 +14,10 @@ internal readonly struct Q8Layout
 {
     public readonly int Blocks, DOff, SumOff, SOff, BiasOff, Bytes;
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public Q8Layout(int cols)
     {
-        if (cols % 32 != 0) throw new ArgumentException($"row length {cols} is not a multiple of 32");
+        if (cols % 32 != 0) Q8KLayout.NotWhole(cols, 32);
         Blocks = cols / 32;
         int table = Align(Blocks * 4);
         DOff = Align(cols);
@@ -33,14 +35,19 @@ internal readonly struct Q8KLayout
 {
     public readonly int Blocks, DOff, BsumOff, Bytes;
 
+    // Built once per kernel call (a tile of 8 rows × 4 tokens): the throw sits in its own method so that this inlines.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public Q8KLayout(int cols)
     {
-        if (cols % 256 != 0) throw new ArgumentException($"row length {cols} is not a multiple of 256");
+        if (cols % 256 != 0) NotWhole(cols, 256);
         Blocks = cols / 256;
         DOff = cols;
         BsumOff = Q8Layout.Align(cols + Blocks * 4);
         Bytes = BsumOff + Blocks * 32;
     }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    internal static void NotWhole(int cols, int block) => throw new ArgumentException($"row length {cols} is not a multiple of {block}");
 }
 
 /// <summary>Activation quantizers with the CPU backend's rounding (x86 quantize_row_q8_0/q8_1 and quantize_row_q8_K).</summary>
