@@ -63,44 +63,38 @@ internal sealed unsafe class Q4_Kx8Kernel() : Interleaved8Kernel(new ScaleMinKKe
     {
         var L = new Q8KLayout(cols);
         var acc = Vector256<float>.Zero;
-        var nibble = Vector256.Create((byte)0x0F);
         Vector256<byte> s0 = Scale0, s1 = Scale1, s2 = Scale2, s3 = Scale3, m01 = Min01, m23 = Min23;
-        for (int b = 0; b < L.Blocks; b++)
+        byte* blk = g;
+        for (int b = 0; b < L.Blocks; b++, blk += Q4_Kx8.Rows * 144)
         {
-            byte* blk = g + b * (Q4_Kx8.Rows * 144);
             Interleave8.PrefetchAhead(blk, Q4_Kx8.Rows * 144);
             var (lo32, hi32, mnLo, mnHi) = ScaleMinKx8.Scales(blk);
             Vector256<byte> scLo = lo32.AsByte(), scHi = hi32.AsByte();
-
-            sbyte* xq = (sbyte*)x + 256 * b;
-            byte* qs = blk + 128;
-            var sumi = Vector256<int>.Zero;
-            for (int c = 0; c < 4; c++)
-            {
-                // Each int16 sums 8 pairs of 15·128 at most: 30720, inside int16.
-                Vector256<short> lo16 = default, hi16 = default;
-                for (int t = 0; t < 8; t++)
-                {
-                    var v = Vector256.Load(qs + 256 * c + 32 * t);
-                    var lo = v & nibble;
-                    var hi = (v.AsUInt16() >> 4).AsByte() & nibble;
-                    lo16 += Avx2.MultiplyAddAdjacent(lo, Vector256.Create(*(int*)(xq + 64 * c + 4 * t)).AsSByte());
-                    hi16 += Avx2.MultiplyAddAdjacent(hi, Vector256.Create(*(int*)(xq + 64 * c + 32 + 4 * t)).AsSByte());
-                }
-                var scales = c < 2 ? scLo : scHi;
-                var (sa, sb) = (c & 1) == 0 ? (s0, s1) : (s2, s3);
-                sumi += Avx2.MultiplyAddAdjacent(lo16, Avx2.Shuffle(scales, sa).AsInt16());
-                sumi += Avx2.MultiplyAddAdjacent(hi16, Avx2.Shuffle(scales, sb).AsInt16());
-            }
-            // Σ_j min_j · (sum of x over sub-block j), the sub-block sums as int16 pairs broadcast to every row.
-            var d = HalfBits.ToSingle(Vector256.WidenLower(Vector128.Load((ushort*)blk).ToVector256Unsafe()));
-            var dmin = HalfBits.ToSingle(Vector256.WidenLower(Vector128.Load((ushort*)(blk + 16)).ToVector256Unsafe()));
-            acc = ScaleMinKx8.Finish(acc, sumi, x, L, b, d, dmin, Avx2.Shuffle(mnLo, m01).AsInt16(), Avx2.Shuffle(mnLo, m23).AsInt16(),
-                Avx2.Shuffle(mnHi, m01).AsInt16(), Avx2.Shuffle(mnHi, m23).AsInt16());
+            byte* xb = x + 256 * b;
+            // The chunk a constant at each call: with it a loop variable, picking its scales cost branches per chunk.
+            var sumi = Chunk1(blk + 128, xb, scLo, s0, s1) + Chunk1(blk + 128 + 256, xb + 64, scLo, s2, s3)
+                     + Chunk1(blk + 128 + 512, xb + 128, scHi, s0, s1) + Chunk1(blk + 128 + 768, xb + 192, scHi, s2, s3);
+            acc = ScaleMinKx8.Finish(acc, sumi, x, L, b, HalfBits.ToSingleFinite((ushort*)blk), HalfBits.ToSingleFinite((ushort*)(blk + 16)),
+                Avx2.Shuffle(mnLo, m01).AsInt16(), Avx2.Shuffle(mnLo, m23).AsInt16(), Avx2.Shuffle(mnHi, m01).AsInt16(), Avx2.Shuffle(mnHi, m23).AsInt16());
         }
         acc.Store(dots);
     }
 
+    /// <summary>One token's chunk (sub-blocks 2c and 2c+1, 8 steps from <paramref name="q"/>), scaled, as int32 row lanes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> Chunk1(byte* q, byte* xc, Vector256<byte> scales, Vector256<byte> sa, Vector256<byte> sb)
+    {
+        var nibble = Vector256.Create((byte)0x0F);
+        // Each int16 sums 8 pairs of 15·128 at most: 30720, inside int16.
+        Vector256<short> lo16 = default, hi16 = default;
+        for (int t = 0; t < 8; t++, q += 32, xc += 4)
+        {
+            var v = Vector256.Load(q);
+            lo16 += Avx2.MultiplyAddAdjacent(v & nibble, Avx2.BroadcastScalarToVector256((int*)xc).AsSByte());
+            hi16 += Avx2.MultiplyAddAdjacent((v.AsUInt16() >> 4).AsByte() & nibble, Avx2.BroadcastScalarToVector256((int*)(xc + 32)).AsSByte());
+        }
+        return Avx2.MultiplyAddAdjacent(lo16, Avx2.Shuffle(scales, sa).AsInt16()) + Avx2.MultiplyAddAdjacent(hi16, Avx2.Shuffle(scales, sb).AsInt16());
+    }
 
     protected override void GroupTile(byte* g, byte* x, long pb, int cols, float* dots)
     {

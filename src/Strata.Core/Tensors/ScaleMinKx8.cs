@@ -208,19 +208,16 @@ internal static unsafe class ScaleMinKx8
     public static Vector256<float> Finish(Vector256<float> acc, Vector256<int> sumi, byte* x, Q8KLayout L, int b, Vector256<float> d, Vector256<float> dmin,
         Vector256<short> m01, Vector256<short> m23, Vector256<short> m45, Vector256<short> m67)
     {
-        short* bs = (short*)(x + L.BsumOff) + 16 * b;
-        var mins = Avx2.MultiplyAddAdjacent(m01, PairSums(bs, 0)) + Avx2.MultiplyAddAdjacent(m23, PairSums(bs, 1))
-                 + Avx2.MultiplyAddAdjacent(m45, PairSums(bs, 2)) + Avx2.MultiplyAddAdjacent(m67, PairSums(bs, 3));
-        var xd = Vector256.Create(((float*)(x + L.DOff))[b]);
+        // The activation sums of sub-blocks 0..7 (each two 16-element bsums, |Σ| ≤ 4096) as int16, then each pair
+        // (2i, 2i+1) broadcast as one int32 lane: 32-bit lane k of the pack holds pair k for k < 2, pair k−2 for 4 ≤ k < 6.
+        var sub = Avx2.MultiplyAddAdjacent(Vector256.Load((short*)(x + L.BsumOff) + 16 * b), Vector256<short>.One);
+        var packed = Avx2.PackSignedSaturate(sub, sub).AsInt32();
+        var mins = Avx2.MultiplyAddAdjacent(m01, Avx2.PermuteVar8x32(packed, Vector256.Create(0)).AsInt16())
+                 + Avx2.MultiplyAddAdjacent(m23, Avx2.PermuteVar8x32(packed, Vector256.Create(1)).AsInt16())
+                 + Avx2.MultiplyAddAdjacent(m45, Avx2.PermuteVar8x32(packed, Vector256.Create(4)).AsInt16())
+                 + Avx2.MultiplyAddAdjacent(m67, Avx2.PermuteVar8x32(packed, Vector256.Create(5)).AsInt16());
+        var xd = Avx.BroadcastScalarToVector256((float*)(x + L.DOff) + b);
         acc = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(sumi), d * xd, acc);
         return Vector256.FusedMultiplyAdd(-Vector256.ConvertToSingle(mins), dmin * xd, acc);
-    }
-
-    /// <summary>(sum of x over sub-block 2i, over sub-block 2i+1) as an int16 pair in every 32-bit lane.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector256<short> PairSums(short* bs, int i)
-    {
-        int a = bs[4 * i] + bs[4 * i + 1], c = bs[4 * i + 2] + bs[4 * i + 3];
-        return Vector256.Create((a & 0xFFFF) | (c << 16)).AsInt16();
     }
 }
