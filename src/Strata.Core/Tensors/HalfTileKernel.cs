@@ -268,6 +268,13 @@ internal sealed unsafe class HalfTileKernel<TF>(bool finite) : WeightKernel wher
 
         private const int AllOnes = 0x0f800000;
 
+        /// <summary>
+        /// How far ahead (in halves: 3 KiB) one token's 4-row tile asks for its rows into L2. Four rows side by side
+        /// are four streams the hardware prefetchers follow slowly; asking ahead took the down projection (2048 ×
+        /// 8192) from 35-37 to 42-52 GB/s on 2 threads (Zen 4; 1-4 KiB ahead measured, 3-4 best).
+        /// </summary>
+        private const int PrefetchHalves = 1536;
+
         /// <summary>dots[i*6 + j] = row r+i · token t+j for 4 rows and TN tokens; true when a row holds an infinity or NaN.</summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static bool Tile4<TN, TC>(in Matrix m, int r, int t, float* dots) where TN : struct, ICount where TC : struct, ICheck
@@ -285,6 +292,12 @@ internal sealed unsafe class HalfTileKernel<TF>(bool finite) : WeightKernel wher
             int i = 0;
             for (; i + 16 <= cols; i += 16)
             {
+                if (TN.N == 1 && (i & 31) == 0)
+                {
+                    // Once per cache line of each row.
+                    Sse.Prefetch1(w0 + i + PrefetchHalves); Sse.Prefetch1(w1 + i + PrefetchHalves);
+                    Sse.Prefetch1(w2 + i + PrefetchHalves); Sse.Prefetch1(w3 + i + PrefetchHalves);
+                }
                 var b0 = TF.Bits(w0 + i); var b1 = TF.Bits(w1 + i); var b2 = TF.Bits(w2 + i); var b3 = TF.Bits(w3 + i);
                 if (TC.On)
                 {

@@ -20,6 +20,9 @@ public class RemoteTierTests
         // These tests are about what the store holds, not latency: under the suite's parallel load on 2 cores the
         // first answers of a cold connection can miss the 500 ms default, so a url without a timeout gets 5 s.
         if (!url.Contains("timeout=", StringComparison.Ordinal)) o = o with { Timeout = TimeSpan.FromSeconds(5) };
+        // Likewise the handshake with the in-process Garnet, whose answers wait on the test host's busy thread pool
+        // (the 2 s default was missed once beside the F16 kernel tests): 10 s unless the url sets one.
+        if (!url.Contains("connect-timeout=", StringComparison.Ordinal)) o = o with { ConnectTimeout = TimeSpan.FromSeconds(10) };
         o = tweak?.Invoke(o) ?? o;
         return new RedisKvTier(o, new KvTierContext(fingerprint ?? Fingerprint, Layout, "test", w => { lock (warnings) warnings.Add(w); }));
     }
@@ -47,9 +50,10 @@ public class RemoteTierTests
         return into;
     }
 
-    private static void WriteAll(RedisKvTier tier, BlockHash[] keys, byte[][] blocks)
+    private static void WriteAll(RedisKvTier tier, BlockHash[] keys, byte[][] blocks, List<string>? warnings = null)
     {
-        for (int i = 0; i < keys.Length; i++) Assert.True(tier.TryWrite(keys[i], blocks[i]));
+        for (int i = 0; i < keys.Length; i++)
+            Assert.True(tier.TryWrite(keys[i], blocks[i]), $"write {i} refused; warnings: {(warnings is null ? "not kept" : string.Join(" | ", warnings))}");
         Assert.True(tier.WaitForWrites(TimeSpan.FromSeconds(10)));
     }
 
@@ -60,7 +64,7 @@ public class RemoteTierTests
         var warnings = new List<string>();
         using var tier = Tier(garnet.Url + "?ttl=1h", warnings);
         var (keys, blocks) = Chain(12, seed: 1);
-        WriteAll(tier, keys[..8], blocks[..8]);
+        WriteAll(tier, keys[..8], blocks[..8], warnings);
 
         long trips = tier.RoundTrips;
         Assert.Equal(8, tier.CountLeading(keys));       // stops at the first block the store lacks
