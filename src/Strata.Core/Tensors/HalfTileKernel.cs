@@ -271,7 +271,7 @@ internal sealed unsafe class HalfTileKernel<TF>(bool finite) : WeightKernel wher
         /// <summary>
         /// How far ahead (in halves: 3 KiB) one token's 4-row tile asks for its rows into L2. Four rows side by side
         /// are four streams the hardware prefetchers follow slowly; asking ahead took the down projection (2048 ×
-        /// 8192) from 35-37 to 42-52 GB/s on 2 threads (Zen 4; 1-4 KiB ahead measured, 3-4 best).
+        /// 8192) from 35-37 to 42-52 GB/s on 2 threads (Zen 4; 0.5-8 KiB ahead measured, 3-4 best).
         /// </summary>
         private const int PrefetchHalves = 1536;
 

@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using Strata.IO;
 using Strata.Tensors;
 
 namespace Strata.Weights;
@@ -40,10 +41,10 @@ public sealed unsafe class WeightPacker : IDisposable
         if (!_enabled || w.Layout != WeightLayout.Plain || repack is null || w.Rows < Interleaved8Kernel.Rows)
             return w;
         // Matrices of a huge page or more start on one, so all but their tail can be backed by huge pages.
-        bool huge = w.ByteSize >= Strata.IO.PageAdvice.HugePageBytes;
-        var copy = (byte*)NativeMemory.AlignedAlloc((nuint)w.ByteSize, huge ? (nuint)Strata.IO.PageAdvice.HugePageBytes : 64);
+        bool huge = w.ByteSize >= PageAdvice.HugePageBytes;
+        var copy = (byte*)NativeMemory.AlignedAlloc((nuint)w.ByteSize, huge ? (nuint)PageAdvice.HugePageBytes : 64);
         _allocations.Add((nint)copy);
-        if (huge) Strata.IO.PageAdvice.HugePages((nint)copy, w.ByteSize);
+        if (huge) PageAdvice.HugePages((nint)copy, w.ByteSize);
         PackedBytes += w.ByteSize;
         long rowBytes = w.RowBytes;
         // Whole groups at a time, so matrices over 2 GiB never need one span.
@@ -56,7 +57,7 @@ public sealed unsafe class WeightPacker : IDisposable
             var dst = new Span<byte>(copy + row * rowBytes, (int)(rows * rowBytes));
             repack(src, dst, rows, w.Cols);
         }
-        if (_releaseSource) Strata.IO.PageAdvice.DontNeedFileBacked(w.Data, w.ByteSize);
+        if (_releaseSource) PageAdvice.DontNeedFileBacked(w.Data, w.ByteSize);
         return w with { Data = (nint)copy, Layout = WeightLayout.Interleaved8 };
     }
 

@@ -50,10 +50,10 @@ public class RemoteTierTests
         return into;
     }
 
-    private static void WriteAll(RedisKvTier tier, BlockHash[] keys, byte[][] blocks, List<string>? warnings = null)
+    private static void WriteAll(RedisKvTier tier, BlockHash[] keys, byte[][] blocks, List<string> warnings)
     {
         for (int i = 0; i < keys.Length; i++)
-            Assert.True(tier.TryWrite(keys[i], blocks[i]), $"write {i} refused; warnings: {(warnings is null ? "not kept" : string.Join(" | ", warnings))}");
+            Assert.True(tier.TryWrite(keys[i], blocks[i]), $"write {i} refused; the tier's warnings: {string.Join(" | ", warnings)}");
         Assert.True(tier.WaitForWrites(TimeSpan.FromSeconds(10)));
     }
 
@@ -102,7 +102,7 @@ public class RemoteTierTests
         var warnings = new List<string>();
         using var tier = Tier(garnet.Url, warnings);
         var (keys, blocks) = Chain(6, seed: 2);
-        WriteAll(tier, keys, blocks);
+        WriteAll(tier, keys, blocks, warnings);
         using var raw = ConnectionMultiplexer.Connect($"127.0.0.1:{garnet.Port}");
         var db = raw.GetDatabase();
         byte[] Value(int i) => (byte[])db.StringGet(tier.KeyOf(keys[i]))!;
@@ -163,7 +163,7 @@ public class RemoteTierTests
         int port = garnet.Port;
         using var tier = Tier(garnet.Url + "?timeout=300ms", warnings, tweak: o => o with { MinBackoff = TimeSpan.FromMilliseconds(50), MaxBackoff = TimeSpan.FromMilliseconds(200) });
         var (keys, blocks) = Chain(3, seed: 5);
-        WriteAll(tier, keys[..1], blocks[..1]);
+        WriteAll(tier, keys[..1], blocks[..1], warnings);
         Assert.Equal(1, tier.CountLeading(keys));
 
         garnet.Kill();
@@ -177,7 +177,7 @@ public class RemoteTierTests
         clock.Restart();
         while (!tier.Available && clock.Elapsed < TimeSpan.FromSeconds(30)) { tier.CountLeading(keys); Thread.Sleep(20); }
         Assert.True(tier.Available, "the tier did not come back");
-        WriteAll(tier, keys, blocks);
+        WriteAll(tier, keys, blocks, warnings);
         Assert.Equal(3, tier.CountLeading(keys));
         Assert.Single(warnings);
     }
@@ -203,7 +203,7 @@ public class RemoteTierTests
         var warnings = new List<string>();
         using var tier = Tier(redis.Url, warnings);
         var (keys, blocks) = Chain(10, seed: 6);
-        WriteAll(tier, keys, blocks);
+        WriteAll(tier, keys, blocks, warnings);
         Assert.Equal(10, tier.CountLeading(keys));
         var read = ReadAll(tier, keys, out var ok);
         Assert.All(ok, Assert.True);
@@ -225,7 +225,7 @@ public class RemoteTierTests
         using var tier = Tier(cluster.Url, warnings);
         Assert.Contains("cluster, 3 nodes", tier.Describe());
         var (keys, blocks) = Chain(48, seed: 7);
-        WriteAll(tier, keys, blocks);
+        WriteAll(tier, keys, blocks, warnings);
 
         // The keys of one prefix live on every node (no hash tag pins them to one slot).
         foreach (int port in cluster.Ports)
