@@ -77,6 +77,7 @@ public static class SpeedVsLlamaCpp
         int vocab = model.Config.VocabSize;
         var rng = new Random(11);
         var tokens = Enumerable.Range(0, prompt).Select(_ => rng.Next(3, vocab)).ToArray();
+        SpeedBenchmark.WarmUp(model, () => rng.Next(3, vocab), new float[vocab]);
         Strata(model, tokens.AsSpan(0, 16).ToArray(), 2);
         Llama(lctx, tokens.AsSpan(0, 16).ToArray(), 2);
         var sp = new List<double>(); var sd = new List<double>(); var lpf = new List<double>(); var ld = new List<double>();

@@ -91,6 +91,7 @@ internal sealed class Attention
     }
 
     /// <summary>q: [n × QDim] (rope applied); output: [n × QDim]; token i continues seqs[i] at positions[i].</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Run(KvSequence?[] seqs, int[] positions, int layer, int n, float[] q, float[] output)
     {
         for (int i = 0; i < n; i++)
@@ -140,6 +141,7 @@ internal sealed class Attention
     /// One thread's part: items claimed one ahead of the one it works on, so that the last chunks of an item can ask
     /// for the first rows of the next.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void RunTiles(int begin, int end, int thread)
     {
         int item = Interlocked.Increment(ref _nextItem) - 1;
@@ -170,6 +172,7 @@ internal sealed class Attention
     /// bytes of 1 KiB for 1.1B), a stride the hardware prefetcher follows poorly. Without this, decode attention over
     /// a few hundred positions took twice as long.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private unsafe void Prefetch(KvSequence seq, int kvHead, int c0, int last)
     {
         int span = HeadBytes, offset = kvHead * span, count = Math.Min(Chunk, last + 1 - c0);
@@ -191,6 +194,7 @@ internal sealed class Attention
             }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void RunItem(int item, int next, int thread)
     {
         var (tile, kvHead) = ItemOf(item);
@@ -246,6 +250,7 @@ internal sealed class Attention
     /// dst[(t·g + j)·hd + d] = 2^112 · q of token start+t, head kvHead·g + j (a KV head's query heads lie together in a
     /// token's row); false (dst unspecified) when some |q| ≥ 2^15, where the scaled value would near the float's range.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private bool ScaleQueries(int start, int count, int kvHead, float[] dst)
     {
         int width = _c.GroupSize * _c.HeadDim;
@@ -270,6 +275,7 @@ internal sealed class Attention
     /// Widens positions [c0, c0+cn) of one KV head into K[p·hd + d] and V[p·hd + d]; key rows up to the next multiple
     /// of 8 are zeroed, so the last group of scores reads no stale NaN (those lanes are masked anyway).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private unsafe void LoadChunk(KvSequence seq, int kvHead, int c0, int cn, bool raw, ThreadScratch s)
     {
         int hd = _c.HeadDim, offset = kvHead * HeadBytes;
@@ -311,6 +317,7 @@ internal sealed class Attention
         WidenHead(seq.RowBytes(_layer, kind, position), kvHead, dst);
 
     /// <summary>One KV head's values of a K or V row, widened to f32.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void WidenHead(Span<byte> row, int kvHead, Span<float> dst)
     {
         int hd = _c.HeadDim;
@@ -327,6 +334,7 @@ internal sealed class Attention
     /// Eight positions at a time, each with its own accumulator (independent chains), folded into one vector of
     /// eight scores by horizontal adds.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static float Scores(ReadOnlySpan<float> q, float[] keys, int valid, int hd, float scale, float[] w)
     {
         ref float qr = ref MemoryMarshal.GetReference(q);
@@ -374,6 +382,7 @@ internal sealed class Attention
     /// w[p] = scale·exp(w[p] − max) over the groups of 8 that hold [0, valid); returns Σ exp(w[p] − max). Masked lanes
     /// hold −∞ and become 0 (max is finite: every chunk a query reads holds at least its own position or an earlier one).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static float ExpWeights(float[] w, int valid, float max, float scale)
     {
         ref float wr = ref MemoryMarshal.GetArrayDataReference(w);
@@ -402,6 +411,7 @@ internal sealed class Attention
     /// acc = acc·correction + Σ_p w[p]·V[p] over [0, valid). Thirty-two values of acc at a time stay in registers
     /// while the positions stream past (one broadcast weight feeds four independent chains).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Accumulate(Span<float> acc, float correction, float[] w, float[] values, int valid, int hd)
     {
         ref float a = ref MemoryMarshal.GetReference(acc);

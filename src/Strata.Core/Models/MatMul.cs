@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Strata.Tensors;
 using Strata.Weights;
 
@@ -95,6 +96,7 @@ internal sealed unsafe class MatMul
 
     private byte[] Second() => _prepared2 ??= new byte[_prepared.Length];
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void PrepareInto(WeightKernel kernel, byte[] buffer, float[] input, int n, int cols)
     {
         long start = Profile is null ? 0 : System.Diagnostics.Stopwatch.GetTimestamp();
@@ -110,6 +112,7 @@ internal sealed unsafe class MatMul
         if (Profile is not null) Profile.MovePrepare(System.Diagnostics.Stopwatch.GetTimestamp() - start);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void PrepareRows(int begin, int end, int thread)
     {
         for (int i = begin; i < end; i++)

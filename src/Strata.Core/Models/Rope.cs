@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 namespace Strata.Models;
 
 /// <summary>
@@ -25,6 +26,7 @@ public sealed class Rope
     public int Pairs => _invFreq.Length;
 
     /// <summary>Fills cos/sin tables ([Pairs] each) for one position; computed once per token, shared by all layers and heads.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Angles(int position, Span<float> cos, Span<float> sin)
     {
         for (int j = 0; j < _invFreq.Length; j++)
@@ -36,6 +38,7 @@ public sealed class Rope
     }
 
     /// <summary>Rotates one head in place.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Apply(Span<float> head, ReadOnlySpan<float> cos, ReadOnlySpan<float> sin)
     {
         int half = _ropeDims / 2;

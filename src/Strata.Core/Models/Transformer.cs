@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Strata.Kv;
 using Strata.Tensors;
 
@@ -115,6 +116,7 @@ public sealed class Transformer : IDisposable
     /// nothing for <see cref="LogitRows.None"/>. When <paramref name="hidden"/> is given, the final normed hidden state
     /// of every token of the batch goes there too, [n × Dim] in token order (what embedding models pool).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Forward(ReadOnlySpan<int> tokens, ReadOnlySpan<BatchEntry> entries, Span<float> logits, Span<float> hidden = default)
     {
         var c = Config;
@@ -230,6 +232,7 @@ public sealed class Transformer : IDisposable
         Array.Clear(_tokenSeq, 0, n); // no sequence is kept alive by the buffers
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void RmsNormRows(ReadOnlySpan<float> input, float[] weight, Span<float> output, int rows)
     {
         int d = Config.Dim;
@@ -237,12 +240,14 @@ public sealed class Transformer : IDisposable
             Ops.RmsNorm(input.Slice(i * d, d), weight, Config.RmsEpsilon, output.Slice(i * d, d));
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void AddBiasRows(Span<float> rows, float[] bias, int n)
     {
         for (int i = 0; i < n; i++) Ops.Add(rows.Slice(i * bias.Length, bias.Length), bias, rows.Slice(i * bias.Length, bias.Length));
     }
 
     /// <summary>Per-head norm (qwen3's q/k norm) then rope, for every head of one token.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void PrepareHeads(Span<float> heads, int count, float[]? norm, ReadOnlySpan<float> cos, ReadOnlySpan<float> sin)
     {
         int hd = Config.HeadDim;
@@ -254,6 +259,7 @@ public sealed class Transformer : IDisposable
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void StoreKv(KvSequence seq, int layer, int position, ReadOnlySpan<float> k, ReadOnlySpan<float> v)
     {
         if (seq.Layout.Type == KvType.Q8_0)

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Strata.Grammar;
 
 namespace Strata.Sampling;
@@ -46,6 +47,7 @@ public sealed class Sampler
         return token;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private int Choose(ReadOnlySpan<float> logits, ReadOnlySpan<int> history)
     {
         if (logits.Length < _vocab) throw new ArgumentException("logits shorter than the vocabulary");
@@ -75,6 +77,7 @@ public sealed class Sampler
         return _ids[count - 1];
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void ApplyPenalties(Span<float> l, ReadOnlySpan<int> history)
     {
         if (_o.RepeatPenalty == 1f && _o.PresencePenalty == 0f && _o.FrequencyPenalty == 0f) return;
@@ -91,6 +94,7 @@ public sealed class Sampler
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static int ArgMax(ReadOnlySpan<float> l)
     {
         int best = 0;
@@ -100,6 +104,7 @@ public sealed class Sampler
     }
 
     /// <summary>Puts the k highest logits, sorted descending (ties by lower id), in _ids/_probs[0..k).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private int SelectTop(ReadOnlySpan<float> l, int k)
     {
         // A min-heap of the best k seen so far: O(V log k).
@@ -166,6 +171,7 @@ public sealed class Sampler
     }
 
     /// <summary>Turns the logits of the sorted candidates into probabilities at a temperature (in place, from the logits kept alongside).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Softmax(int count, float temperature)
     {
         // _probs holds logits on the first call; later calls recompute from the logits array by id.
@@ -180,6 +186,7 @@ public sealed class Sampler
         for (int i = 0; i < count; i++) _probs[i] = (float)(_probs[i] / sum);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private int CutTopP(int count)
     {
         if (_o.TopP >= 1f) return count;
@@ -192,6 +199,7 @@ public sealed class Sampler
         return count;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private int CutMinP(int count)
     {
         if (_o.MinP <= 0f) return count;

@@ -64,6 +64,7 @@ internal static unsafe class ActivationQuant
     }
 
     /// <summary>The same numbers as <see cref="Q8Scalar"/>: x·id rounded half-even (vroundps), sums in int32.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Q8Simd(ReadOnlySpan<float> x, Span<byte> prepared, int offset)
     {
         var L = new Q8Layout(x.Length);
@@ -141,6 +142,7 @@ internal static unsafe class ActivationQuant
     }
 
     /// <summary>The same numbers as <see cref="Q8KScalar"/>; the signed max is the first element of largest magnitude.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Q8KSimd(ReadOnlySpan<float> x, Span<byte> prepared)
     {
         var L = new Q8KLayout(x.Length);

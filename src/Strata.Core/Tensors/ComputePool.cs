@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.ExceptionServices;
 
 namespace Strata.Tensors;
@@ -54,6 +55,7 @@ public sealed unsafe class ComputePool : IDisposable
     /// Splits [0, count) into <see cref="Threads"/> contiguous ranges and runs body(start, end, threadIndex) on each
     /// in parallel. Pass a cached delegate to avoid allocating.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void ParallelFor(int count, Action<int, int, int> body)
     {
         if (count <= 0) return;
@@ -118,6 +120,7 @@ public sealed unsafe class ComputePool : IDisposable
         _pend[i] = (i > 0 ? _pend[i - 1] : 0) + (rows + chunk - 1) / chunk;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void RunMatMul(int cols, int n)
     {
         _cols = cols;
@@ -159,6 +162,7 @@ public sealed unsafe class ComputePool : IDisposable
             MatMul(kernel, (nint)w, rows, cols, (nint)p, n, (nint)o, yStride);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Run()
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
@@ -175,6 +179,7 @@ public sealed unsafe class ComputePool : IDisposable
         if (e != null) ExceptionDispatchInfo.Throw(e);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void WorkerLoop(int index)
     {
         int seen = 0;
@@ -194,6 +199,7 @@ public sealed unsafe class ComputePool : IDisposable
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Work(int index)
     {
         try
@@ -211,6 +217,7 @@ public sealed unsafe class ComputePool : IDisposable
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void MatMulChunks()
     {
         int c;

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
@@ -252,6 +253,7 @@ public static class Dequantize
         (Vector256.ConvertToSingle(i3) * d).Store(o + 24);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void Q8_0Simd(ReadOnlySpan<byte> src, Span<float> dst)
     {
         if (!Vector256.IsHardwareAccelerated) { RowScalar(GgmlType.Q8_0, src, dst); return; }

@@ -106,6 +106,7 @@ internal abstract unsafe class Interleaved8Kernel(WeightKernel plain) : WeightKe
         DotRowsBatch(w, cols, prepared, n, y, yStride, rowStart, rowEnd, yOffset: 0);
 
     /// <summary>y[b*yStride + r + yOffset]; rowStart must be a multiple of 8 (the group boundary).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void DotRowsBatch(ReadOnlySpan<byte> w, int cols, ReadOnlySpan<byte> prepared, int n, Span<float> y, int yStride, int rowStart, int rowEnd, int yOffset)
     {
         if (rowStart % Rows != 0) throw new ArgumentException($"row range must start on a group of {Rows}");

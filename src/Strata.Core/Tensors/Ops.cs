@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
 namespace Strata.Tensors;
@@ -9,6 +10,7 @@ namespace Strata.Tensors;
 public static class Ops
 {
     /// <summary>output = x / sqrt(mean(x²) + eps) * weight (ggml_rms_norm followed by ggml_mul).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void RmsNorm(ReadOnlySpan<float> x, ReadOnlySpan<float> weight, float eps, Span<float> output)
     {
         CheckLengths(x.Length, weight.Length, output.Length);
@@ -30,6 +32,7 @@ public static class Ops
     }
 
     /// <summary>In-place softmax: exp(x - max) summed in double, then scaled by 1/sum (ggml_vec_soft_max_f32).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Softmax(Span<float> x)
     {
         if (Kernels.ForceScalar || !Vector256.IsHardwareAccelerated) { OpsScalar.Softmax(x); return; }
@@ -55,6 +58,7 @@ public static class Ops
     }
 
     /// <summary>In-place x *= s.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Scale(Span<float> x, float s)
     {
         int i = 0;
@@ -64,6 +68,7 @@ public static class Ops
     }
 
     /// <summary>output = x / (1 + exp(-x)).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Silu(ReadOnlySpan<float> x, Span<float> output)
     {
         CheckLengths(x.Length, x.Length, output.Length);
@@ -78,6 +83,7 @@ public static class Ops
     }
 
     /// <summary>output = silu(gate) * up.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void SwiGlu(ReadOnlySpan<float> gate, ReadOnlySpan<float> up, Span<float> output)
     {
         CheckLengths(gate.Length, up.Length, output.Length);
@@ -92,6 +98,7 @@ public static class Ops
     }
 
     /// <summary>output = a + b.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Add(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> output)
     {
         CheckLengths(a.Length, b.Length, output.Length);
@@ -102,6 +109,7 @@ public static class Ops
     }
 
     /// <summary>output = a * b element-wise.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Mul(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> output)
     {
         CheckLengths(a.Length, b.Length, output.Length);
