@@ -67,6 +67,8 @@ public static class SpeedVsLlamaCpp
         return path;
     }
 
+    private static readonly TimeSpan Quiet = TimeSpan.FromMilliseconds(200);
+
     private static string Compare(string name, string path, int prompt, int decode, int rounds, int threads)
     {
         int ctx = prompt + decode + 16;
@@ -83,7 +85,12 @@ public static class SpeedVsLlamaCpp
         var sp = new List<double>(); var sd = new List<double>(); var lpf = new List<double>(); var ld = new List<double>();
         for (int r = 0; r < rounds; r++)
         {
+            // A pause before each engine: llama.cpp's OpenMP threads spin for some milliseconds after a decode
+            // (libgomp's default GOMP_SPINCOUNT), which on 2 cores halved the default model's next 15-ms Strata
+            // prefill when it followed at once (6-7k against 13-14k tok/s measured without the llama.cpp rounds).
+            Thread.Sleep(Quiet);
             var (a, b) = Strata(model, tokens, decode);
+            Thread.Sleep(Quiet);
             var (c, d) = Llama(lctx, tokens, decode);
             sp.Add(a); sd.Add(b); lpf.Add(c); ld.Add(d);
             Console.WriteLine($"{name} round {r + 1}: prefill strata {a:F1} llama.cpp {c:F1} tok/s; decode strata {b:F1} llama.cpp {d:F1} tok/s");
