@@ -527,9 +527,18 @@ internal sealed unsafe class HalfTileKernel<TF>(bool finite) : WeightKernel wher
             float* x0 = m.X(t);
             Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
             Vector256<int> e0 = default, e1 = default;
+            // The same column of the rows two tiles on: a 2048-column row is one 4 KiB page, so each tile is four
+            // short streams the hardware prefetcher must find again; on Zen 3 this lifts F16 decode of the 1.1B
+            // shape 8.8-9.9 -> 10.2-11.1 tok/s (interleaved runs; one tile on gave 8.8-10.7, three 10.4-10.8).
+            long ahead = 8L * cols;
             int i = 0;
             for (; i + 8 <= cols; i += 8)
             {
+                if ((i & 31) == 0)
+                {
+                    Sse.Prefetch1(w0 + i + ahead); Sse.Prefetch1(w1 + i + ahead);
+                    Sse.Prefetch1(w2 + i + ahead); Sse.Prefetch1(w3 + i + ahead);
+                }
                 var b0 = TF.Bits256(w0 + i); var b1 = TF.Bits256(w1 + i); var b2 = TF.Bits256(w2 + i); var b3 = TF.Bits256(w3 + i);
                 if (TC.On)
                 {
