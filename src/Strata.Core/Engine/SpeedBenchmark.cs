@@ -163,10 +163,9 @@ public static class SpeedBenchmark
         long perChunk = bytes / chunks / 64 * 64;
         // On huge pages, as the repacked weights are: with 4 KiB pages every page is a TLB miss and a point where
         // the hardware prefetchers stop, which would measure less than decode itself reaches.
-        var buffer = (byte*)System.Runtime.InteropServices.NativeMemory.AlignedAlloc((nuint)(perChunk * chunks), (nuint)PageAdvice.HugePageBytes);
+        var buffer = PageAdvice.AllocateForStreaming(perChunk * chunks);
         try
         {
-            PageAdvice.HugePages((nint)buffer, perChunk * chunks);
             // Touched once so the timed passes read committed pages, not the zero page.
             for (int c = 0; c < chunks; c++) new Span<byte>(buffer + c * perChunk, (int)perChunk).Fill(1);
             var sums = new float[chunks];

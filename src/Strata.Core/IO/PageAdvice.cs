@@ -31,6 +31,19 @@ internal static unsafe partial class PageAdvice
     /// </summary>
     public static bool HugePages(nint start, long length) => Advise(start, length, HugePageBytes, MadvHugePage);
 
+    /// <summary>
+    /// Anonymous memory for a large buffer streamed by the kernels (repacked weights, the bandwidth measure): from one
+    /// huge page up it starts on a huge-page boundary and asks for huge pages, so all but its tail can have them. Free
+    /// with <see cref="NativeMemory.AlignedFree"/>.
+    /// </summary>
+    public static byte* AllocateForStreaming(long bytes)
+    {
+        bool huge = bytes >= HugePageBytes;
+        var p = (byte*)NativeMemory.AlignedAlloc((nuint)bytes, huge ? (nuint)HugePageBytes : 64);
+        if (huge) HugePages((nint)p, bytes);
+        return p;
+    }
+
     /// <summary>The advice over the pages of <paramref name="page"/> bytes wholly inside the range.</summary>
     private static bool Advise(nint start, long length, long page, int advice)
     {

@@ -40,11 +40,8 @@ public sealed unsafe class WeightPacker : IDisposable
         Repacker? repack = RepackerFor(w.Type);
         if (!_enabled || w.Layout != WeightLayout.Plain || repack is null || w.Rows < Interleaved8Kernel.Rows)
             return w;
-        // Matrices of a huge page or more start on one, so all but their tail can be backed by huge pages.
-        bool huge = w.ByteSize >= PageAdvice.HugePageBytes;
-        var copy = (byte*)NativeMemory.AlignedAlloc((nuint)w.ByteSize, huge ? (nuint)PageAdvice.HugePageBytes : 64);
+        var copy = PageAdvice.AllocateForStreaming(w.ByteSize);
         _allocations.Add((nint)copy);
-        if (huge) PageAdvice.HugePages((nint)copy, w.ByteSize);
         PackedBytes += w.ByteSize;
         long rowBytes = w.RowBytes;
         // Whole groups at a time, so matrices over 2 GiB never need one span.
