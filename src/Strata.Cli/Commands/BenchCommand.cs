@@ -52,6 +52,8 @@ internal sealed class BenchCommand : Command
                 w.WriteNumber("decode_tok_s", Math.Round(r.DecodeTokensPerSecond, 3));
                 w.WriteNumber("bytes_per_token", r.BytesPerToken);
                 w.WriteNumber("mem_bw_gbs", Math.Round(r.MemoryBandwidthGBs, 3));
+                w.WriteNumber("mem_bw_gbs_min", Math.Round(r.MemoryBandwidthRangeGBs.Min, 3));
+                w.WriteNumber("mem_bw_gbs_max", Math.Round(r.MemoryBandwidthRangeGBs.Max, 3));
                 w.WriteNumber("bw_fraction", Math.Round(r.BandwidthFraction, 4));
                 w.WriteNumber("peak_rss_mb", Math.Round(r.PeakResidentBytes / 1e6, 1));
                 if (r.BatchDecodeTokensPerSecond is double b)
@@ -82,8 +84,8 @@ internal sealed class BenchCommand : Command
         Console.Out.WriteLine(string.Format(inv, "decode   {0,9:F1} tok/s  ({1} tokens)", r.DecodeTokensPerSecond, o.GenTokens));
         if (r.BatchDecodeTokensPerSecond is double bt)
             Console.Out.WriteLine(string.Format(inv, "batch    {0,9:F1} tok/s  ({1} sequences together, {2:F2}x one)", bt, o.Batch, bt / r.DecodeTokensPerSecond));
-        Console.Out.WriteLine(string.Format(inv, "weights read per token {0:F1} MB; memory read bandwidth {1:F1} GB/s; decode reaches {2:P0} of it",
-            r.BytesPerToken / 1e6, r.MemoryBandwidthGBs, r.BandwidthFraction));
+        Console.Out.WriteLine(string.Format(inv, "weights read per token {0:F1} MB; memory read bandwidth {1:F1} GB/s ({2:F1}-{3:F1} over the repeats); decode reaches {4:P0} of it",
+            r.BytesPerToken / 1e6, r.MemoryBandwidthGBs, r.MemoryBandwidthRangeGBs.Min, r.MemoryBandwidthRangeGBs.Max, r.BandwidthFraction));
         Console.Out.WriteLine(string.Format(inv, "peak resident memory {0:F0} MB", r.PeakResidentBytes / 1e6));
         foreach (var (name, prof) in Profiles(r))
         {

@@ -26,21 +26,27 @@ public sealed record SpeedBenchmarkResult(
     double MemoryBandwidthGBs,
     double? BatchDecodeTokensPerSecond)
 {
+    /// <summary>
+    /// The share of the measured read bandwidth that decode reaches (bytes read per token × tokens/s): the median over
+    /// the repeats of each decode run against the bandwidth measured right after it, so a neighbour on a shared machine
+    /// that slows one slows the other too.
+    /// </summary>
+    public double BandwidthFraction { get; init; }
+    /// <summary>The lowest and highest of the per-repeat bandwidth measures (<see cref="MemoryBandwidthGBs"/> is their median).</summary>
+    public (double Min, double Max) MemoryBandwidthRangeGBs { get; init; }
+
     /// <summary>With <see cref="SpeedBenchmarkOptions.Profile"/>: where the time of prefill, decode and batch decode went.</summary>
     public ForwardProfile? PrefillProfile { get; init; }
     public ForwardProfile? DecodeProfile { get; init; }
     public ForwardProfile? BatchProfile { get; init; }
-    /// <summary>The process's peak resident memory after the runs, before the bandwidth probe's own buffer.</summary>
+    /// <summary>The process's peak resident memory over the runs, leaving out the bandwidth probe's own buffer.</summary>
     public long PeakResidentBytes { get; init; }
-
-    /// <summary>The share of the measured read bandwidth that decode reaches (bytes read per token × tokens/s).</summary>
-    public double BandwidthFraction => MemoryBandwidthGBs > 0 ? DecodeTokensPerSecond * BytesPerToken / (MemoryBandwidthGBs * 1e9) : 0;
 }
 
 /// <summary>
 /// Prefill and decode speed of a loaded model on random tokens, from an empty cache (no prefix reuse), median of the
-/// repeats; the weight bytes one decoded token reads; the machine's read bandwidth measured in the same run on the
-/// model's own threads; and, with a batch, the aggregate decode rate of several sequences in one forward pass.
+/// repeats; the weight bytes one decoded token reads; the machine's read bandwidth measured after every decode run on
+/// the model's own threads; and, with a batch, the aggregate decode rate of several sequences in one forward pass.
 /// </summary>
 public static class SpeedBenchmark
 {
@@ -59,6 +65,10 @@ public static class SpeedBenchmark
         var prefill = new List<double>();
         var decode = new List<double>();
         var batch = new List<double>();
+        var bandwidth = new List<double>();
+        var fraction = new List<double>();
+        long bytesPerToken = WeightBytesPerToken(model.Transformer.Weights), peak = 0;
+        bool peakResets = true;
         for (int r = 0; r < o.Repeat; r++)
         {
             var prompt = Enumerable.Range(0, o.PromptTokens).Select(_ => Token()).ToArray();
@@ -76,6 +86,12 @@ public static class SpeedBenchmark
             decode.Add(o.GenTokens / sw.Elapsed.TotalSeconds);
             progress?.Invoke(++done, steps);
 
+            // The probe's own 512 MiB must not count as the model's peak: noted before it, reset after it.
+            if (peakResets) peak = Math.Max(peak, PeakResident.Bytes());
+            bandwidth.Add(MemoryBandwidth(model.Transformer.Pool));
+            peakResets = PeakResident.Reset();
+            fraction.Add(decode[^1] * bytesPerToken / (bandwidth[^1] * 1e9));
+
             model.Transformer.Profile = null;
             if (o.Batch > 1)
             {
@@ -84,12 +100,13 @@ public static class SpeedBenchmark
             }
         }
         model.Transformer.Profile = null;
-        long peak;
-        using (var self = Process.GetCurrentProcess()) peak = self.PeakWorkingSet64; // VmHWM on Linux
-        double bandwidth = MemoryBandwidth(model.Transformer.Pool);
-        return new SpeedBenchmarkResult(Median(prefill), Median(decode), WeightBytesPerToken(model.Transformer.Weights), bandwidth,
-            o.Batch > 1 ? Median(batch) : null)
-        { PrefillProfile = pp, DecodeProfile = dp, BatchProfile = o.Batch > 1 ? bp : null, PeakResidentBytes = peak };
+        if (peakResets) peak = Math.Max(peak, PeakResident.Bytes());
+        return new SpeedBenchmarkResult(Median(prefill), Median(decode), bytesPerToken, Median(bandwidth), o.Batch > 1 ? Median(batch) : null)
+        {
+            BandwidthFraction = Median(fraction),
+            MemoryBandwidthRangeGBs = (bandwidth.Min(), bandwidth.Max()),
+            PrefillProfile = pp, DecodeProfile = dp, BatchProfile = o.Batch > 1 ? bp : null, PeakResidentBytes = peak,
+        };
     }
 
     /// <summary>

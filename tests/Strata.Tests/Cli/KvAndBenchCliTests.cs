@@ -82,12 +82,16 @@ public class KvAndBenchCliTests : IClassFixture<CliTests.ModelFile>
     [Fact]
     public void BenchPrintsTheDocumentedJson()
     {
-        var r = StrataCli.Run("bench", "-m", _model, "--prompt-tokens", "32", "--gen-tokens", "8", "--repeat", "1", "--batch", "3", "--json");
+        var r = StrataCli.Run("bench", "-m", _model, "--prompt-tokens", "32", "--gen-tokens", "8", "--repeat", "2", "--batch", "3", "--json");
         Assert.True(r.ExitCode == 0, r.Stderr);
         var j = JsonDocument.Parse(r.Stdout).RootElement;
         foreach (var field in new[] { "prefill_tok_s", "decode_tok_s", "mem_bw_gbs", "bw_fraction", "batch_decode_tok_s" })
             Assert.True(j.GetProperty(field).GetDouble() > 0, field);
         Assert.True(j.GetProperty("bytes_per_token").GetInt64() > 10_000);
         Assert.Equal(3, j.GetProperty("batch").GetInt32());
+        double bw = j.GetProperty("mem_bw_gbs").GetDouble();
+        Assert.InRange(bw, j.GetProperty("mem_bw_gbs_min").GetDouble(), j.GetProperty("mem_bw_gbs_max").GetDouble());
+        // A bandwidth probe of 512 MiB runs after each decode; a small model's peak must not include it.
+        Assert.InRange(j.GetProperty("peak_rss_mb").GetDouble(), 1, 400);
     }
 }
