@@ -84,7 +84,7 @@ internal sealed class BenchCommand : Command
         Console.Out.WriteLine(string.Format(inv, "decode   {0,9:F1} tok/s  ({1} tokens)", r.DecodeTokensPerSecond, o.GenTokens));
         if (r.BatchDecodeTokensPerSecond is double bt)
             Console.Out.WriteLine(string.Format(inv, "batch    {0,9:F1} tok/s  ({1} sequences together, {2:F2}x one)", bt, o.Batch, bt / r.DecodeTokensPerSecond));
-        Console.Out.WriteLine(string.Format(inv, "weights read per token {0:F1} MB; memory read bandwidth {1:F1} GB/s ({2:F1}-{3:F1} over the repeats); decode reaches {4:P0} of it",
+        Console.Out.WriteLine(string.Format(inv, "weights read per token {0:F1} MB; memory read bandwidth {1:F1} GB/s ({2:F1}-{3:F1} over the probes); decode reaches {4:P0} of it",
             r.BytesPerToken / 1e6, r.MemoryBandwidthGBs, r.MemoryBandwidthRangeGBs.Min, r.MemoryBandwidthRangeGBs.Max, r.BandwidthFraction));
         Console.Out.WriteLine(string.Format(inv, "peak resident memory {0:F0} MB", r.PeakResidentBytes / 1e6));
         foreach (var (name, prof) in Profiles(r))

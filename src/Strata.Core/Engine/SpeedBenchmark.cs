@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Runtime.Intrinsics;
 using Strata.IO;
 using Strata.Kv;
 using Strata.Models;
@@ -28,11 +27,11 @@ public sealed record SpeedBenchmarkResult(
 {
     /// <summary>
     /// The share of the measured read bandwidth that decode reaches (bytes read per token × tokens/s): the median over
-    /// the repeats of each decode run against the bandwidth measured right after it, so a neighbour on a shared machine
-    /// that slows one slows the other too.
+    /// short decode segments, each against the better of the bandwidth probes taken right before and right after it,
+    /// so a neighbour on a shared machine that slows one slows the other too.
     /// </summary>
     public double BandwidthFraction { get; init; }
-    /// <summary>The lowest and highest of the per-repeat bandwidth measures (<see cref="MemoryBandwidthGBs"/> is their median).</summary>
+    /// <summary>The lowest and highest of the bandwidth probes (<see cref="MemoryBandwidthGBs"/> is their median).</summary>
     public (double Min, double Max) MemoryBandwidthRangeGBs { get; init; }
 
     /// <summary>With <see cref="SpeedBenchmarkOptions.Profile"/>: where the time of prefill, decode and batch decode went.</summary>
@@ -45,8 +44,8 @@ public sealed record SpeedBenchmarkResult(
 
 /// <summary>
 /// Prefill and decode speed of a loaded model on random tokens, from an empty cache (no prefix reuse), median of the
-/// repeats; the weight bytes one decoded token reads; the machine's read bandwidth measured after every decode run on
-/// the model's own threads; and, with a batch, the aggregate decode rate of several sequences in one forward pass.
+/// repeats; the weight bytes one decoded token reads; the machine's read bandwidth on the model's own threads,
+/// probed between short decode segments; and, with a batch, the aggregate decode rate of several sequences in one forward pass.
 /// </summary>
 public static class SpeedBenchmark
 {
@@ -58,17 +57,14 @@ public static class SpeedBenchmark
         var vocab = model.Config.VocabSize;
         int Token() => rng.Next(Math.Min(3, vocab - 1), vocab);
         var logits = new float[Math.Max(1, o.Batch) * vocab];
-        long steps = (long)o.Repeat * (2 + (o.Batch > 1 ? 1 : 0)), done = 0;
+        long steps = (long)o.Repeat * (2 + (o.Batch > 1 ? 1 : 0)) + 1, done = 0;
 
         WarmUp(model, Token, logits);
         ForwardProfile? pp = o.Profile ? new() : null, dp = o.Profile ? new() : null, bp = o.Profile ? new() : null;
         var prefill = new List<double>();
         var decode = new List<double>();
         var batch = new List<double>();
-        var bandwidth = new List<double>();
-        var fraction = new List<double>();
-        long bytesPerToken = WeightBytesPerToken(model.Transformer.Weights), peak = 0;
-        bool peakResets = true;
+        long bytesPerToken = WeightBytesPerToken(model.Transformer.Weights);
         for (int r = 0; r < o.Repeat; r++)
         {
             var prompt = Enumerable.Range(0, o.PromptTokens).Select(_ => Token()).ToArray();
@@ -86,12 +82,6 @@ public static class SpeedBenchmark
             decode.Add(o.GenTokens / sw.Elapsed.TotalSeconds);
             progress?.Invoke(++done, steps);
 
-            // The probe's own 512 MiB must not count as the model's peak: noted before it, reset after it.
-            if (peakResets) peak = Math.Max(peak, PeakResident.Bytes());
-            bandwidth.Add(MemoryBandwidth(model.Transformer.Pool));
-            peakResets = PeakResident.Reset();
-            fraction.Add(decode[^1] * bytesPerToken / (bandwidth[^1] * 1e9));
-
             model.Transformer.Profile = null;
             if (o.Batch > 1)
             {
@@ -100,13 +90,62 @@ public static class SpeedBenchmark
             }
         }
         model.Transformer.Profile = null;
-        if (peakResets) peak = Math.Max(peak, PeakResident.Bytes());
-        return new SpeedBenchmarkResult(Median(prefill), Median(decode), bytesPerToken, Median(bandwidth), o.Batch > 1 ? Median(batch) : null)
+        // The probe's own buffer must not count as the model's peak: noted before it, reset after it.
+        long peak = PeakResident.Bytes();
+        var paired = PairedBandwidth(model, Token, logits, Median(decode), bytesPerToken);
+        PeakResident.Reset();
+        progress?.Invoke(++done, steps);
+        return new SpeedBenchmarkResult(Median(prefill), Median(decode), bytesPerToken, Median(paired.Bandwidth), o.Batch > 1 ? Median(batch) : null)
         {
-            BandwidthFraction = Median(fraction),
-            MemoryBandwidthRangeGBs = (bandwidth.Min(), bandwidth.Max()),
+            BandwidthFraction = Median(paired.Fraction),
+            MemoryBandwidthRangeGBs = (paired.Bandwidth.Min(), paired.Bandwidth.Max()),
             PrefillProfile = pp, DecodeProfile = dp, BatchProfile = o.Batch > 1 ? bp : null, PeakResidentBytes = peak,
         };
+    }
+
+    /// <summary>Decode segments alternated with bandwidth probes; per segment its rate against the probes around it.</summary>
+    private sealed record PairedMeasure(List<double> Bandwidth, List<double> Fraction);
+
+    /// <summary>
+    /// The share of the read bandwidth decode reaches, measured where the two can be compared. On a shared host the
+    /// bandwidth a core gets swings by a third within seconds, so a probe taken once, or once per decode run, is
+    /// compared with decode under other neighbours. Here short decode segments (at least 4 tokens, about 0.1 s)
+    /// alternate with short probes over one buffer allocated once; each segment is held against the better of the
+    /// probes before and after it, and the fraction is the median over the segments.
+    /// </summary>
+    private static PairedMeasure PairedBandwidth(Model model, Func<int> token, float[] logits, double decodeRate, long bytesPerToken)
+    {
+        const int Segments = 8;
+        int vocab = model.Config.VocabSize;
+        // Within the context with room for the first token of a fresh sequence, however small -c was made.
+        int perSegment = (int)Math.Min(Math.Max(4, Math.Ceiling(0.1 * decodeRate)), Math.Max(1, model.Context - 2));
+        using var probe = new BandwidthProbe(model.Transformer.Pool);
+        var bandwidth = new List<double> { probe.Measure() };
+        var fraction = new List<double>();
+        var seq = model.NewSequence();
+        try
+        {
+            model.Transformer.Forward([token()], seq, logits);
+            for (int s = 0; s < Segments; s++)
+            {
+                if (seq.Length + perSegment >= model.Context)
+                {
+                    seq.Dispose();
+                    seq = model.NewSequence();
+                    model.Transformer.Forward([token()], seq, logits);
+                }
+                var sw = Stopwatch.StartNew();
+                for (int g = 0; g < perSegment; g++) model.Transformer.Forward([ArgMax(logits.AsSpan(0, vocab))], seq, logits);
+                double rate = perSegment / sw.Elapsed.TotalSeconds;
+                bandwidth.Add(probe.Measure());
+                fraction.Add(rate * bytesPerToken / (Math.Max(bandwidth[^2], bandwidth[^1]) * 1e9));
+            }
+        }
+        finally
+        {
+            seq.Dispose();
+        }
+        return new PairedMeasure(bandwidth, fraction);
     }
 
     /// <summary>
@@ -171,53 +210,6 @@ public static class SpeedBenchmark
         foreach (var l in w.Layers) bytes += l.Q.ByteSize + l.K.ByteSize + l.V.ByteSize + l.Output.ByteSize + l.Gate.ByteSize + l.Up.ByteSize + l.Down.ByteSize;
         bytes += w.Output.ByteSize + w.TokenEmbedding.ByteSize / Math.Max(1, w.TokenEmbedding.Shape[^1]);
         return bytes;
-    }
-
-    /// <summary>Read bandwidth in GB/s: the pool's threads summing a buffer far larger than the caches, best of 5.</summary>
-    public static unsafe double MemoryBandwidth(ComputePool pool, long bytes = 512L << 20)
-    {
-        int chunks = pool.Threads * 16;
-        long perChunk = bytes / chunks / 64 * 64;
-        // On huge pages, as the repacked weights are: with 4 KiB pages every page is a TLB miss and a point where
-        // the hardware prefetchers stop, which would measure less than decode itself reaches.
-        var buffer = PageAdvice.AllocateForStreaming(perChunk * chunks);
-        try
-        {
-            // Touched once so the timed passes read committed pages, not the zero page.
-            for (int c = 0; c < chunks; c++) new Span<byte>(buffer + c * perChunk, (int)perChunk).Fill(1);
-            var sums = new float[chunks];
-            Action<int, int, int> body = (begin, end, _) =>
-            {
-                for (int c = begin; c < end; c++)
-                {
-                    var p = (float*)(buffer + c * perChunk);
-                    long n = perChunk / sizeof(float);
-                    // Four chains, so the adds' latency (3-4 cycles) never limits the reads: one chain caps a core
-                    // near 32 bytes per add latency, close to what one core can pull from DRAM.
-                    Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
-                    long i = 0;
-                    for (; i + 32 <= n; i += 32)
-                    {
-                        a0 += Vector256.Load(p + i); a1 += Vector256.Load(p + i + 8);
-                        a2 += Vector256.Load(p + i + 16); a3 += Vector256.Load(p + i + 24);
-                    }
-                    for (; i + 8 <= n; i += 8) a0 += Vector256.Load(p + i);
-                    sums[c] = Vector256.Sum((a0 + a1) + (a2 + a3));
-                }
-            };
-            double best = 0;
-            for (int rep = 0; rep < 5; rep++)
-            {
-                var sw = Stopwatch.StartNew();
-                pool.ParallelFor(chunks, body);
-                best = Math.Max(best, perChunk * chunks / sw.Elapsed.TotalSeconds / 1e9);
-            }
-            return best;
-        }
-        finally
-        {
-            System.Runtime.InteropServices.NativeMemory.AlignedFree(buffer);
-        }
     }
 
     private static int ArgMax(ReadOnlySpan<float> v)

@@ -10,11 +10,12 @@ namespace Strata.Tensors;
 /// widening is a shift, exact for every value; what follows on widening is F16's, <see cref="F16Tile"/>).
 /// <para>
 /// .NET has no F16C conversion, so a half is widened by bits: sign-extended to 32 bits, shifted left 13 and masked,
-/// which places sign, exponent and mantissa where a float has them but leaves the exponent 112 too small. Instead of
-/// rebiasing every weight, <see cref="Prepare"/> multiplies each activation (rounded to f16, as ggml does) by 2^112:
-/// the product of the two is then the same real number as weight × activation, so each fused multiply-add rounds
-/// exactly as it would on the true values (subnormal halves become float subnormals, which FMA takes exactly).
-/// Three integer operations per 16 weights is what keeps decode at memory speed and leaves prefill FMA-bound.
+/// which places sign, exponent and mantissa where a float has them; the exponent is rebiased by an integer add, and a
+/// subnormal half (exponent 0) is given exponent 1 and has 2^-14 taken away (<see cref="HalfBits.FromShiftedFinite(Vector512{int})"/>).
+/// No float operation ever sees a subnormal operand: an earlier widening left the exponent 112 short and scaled the
+/// activations by 2^112 instead (three operations per 16 weights), but subnormal halves then reached the FMAs as float
+/// subnormals, and Intel cores take a microcode assist for each such FMA — F16 prefill on a Xeon (Emerald Rapids) ran
+/// at a fifth of the rate it reaches now, with 0.2 % of the weights subnormal.
 /// </para>
 /// <para>
 /// The shift does not carry infinities and NaNs across (their exponent comes out finite), so unless the matrix is
@@ -166,11 +167,172 @@ internal sealed unsafe class HalfTileKernel<TF>(bool finite) : WeightKernel wher
     /// <summary>AVX-512: 16 halves per step.</summary>
     internal sealed class Tiles512 : TileDriver
     {
-        /// <summary>Elements past which one token's activations (4 bytes each) crowd L1 beside the weights.</summary>
+        /// <summary>Elements past which a row is a long stream, which one token asks ahead in (the down projection).</summary>
         private const int LongRow = 4096;
+        /// <summary>
+        /// One token over rows of up to <see cref="LongRow"/> asks for the rows two tiles on: a 2048-column row is one
+        /// 4 KiB page, where Intel's L2 streamer stops, so each tile is four streams it must find again. On a Xeon
+        /// (Emerald Rapids) row-at-a-time tiles without it read 12 GB/s in gate/up (F16 decode 6.3-7.2 tok/s), 4-row
+        /// tiles asking 4-8 rows on 9.4-11.0 tok/s, 12-24 rows on 9.6-10.0.
+        /// </summary>
+        private const int PrefetchRowsAhead = 8;
+
+        /// <summary>Batches from this many tokens on widen each weight tile once per token block (<see cref="RunWidened"/>).</summary>
+        private const int WidenOnceTokens = 2 * TileTokens;
+
+        /// <summary>Prepared activations per token block of <see cref="RunWidened"/>: about half of a 1-2 MiB L2.</summary>
+        private const int WidenBlockBytes = 512 * 1024;
+
+        /// <summary>A thread's widened weight rows (4 rows of floats), grown to the longest row it has met.</summary>
+        [ThreadStatic] private static float* _wide;
+        [ThreadStatic] private static int _wideCols;
+
+        private static float* Wide(int cols)
+        {
+            if (_wideCols < cols)
+            {
+                if (_wide != null) NativeMemory.AlignedFree(_wide);
+                _wide = (float*)NativeMemory.AlignedAlloc((nuint)(TileRows * (long)cols * sizeof(float)), 64);
+                _wideCols = cols;
+            }
+            return _wide;
+        }
+
+        /// <summary>
+        /// A batch of many tokens: each 4-row tile is widened to floats once per token block (exactly, infinities and
+        /// NaNs included, so nothing is checked) and the block's tokens run over the floats, which are in L1 or L2.
+        /// The widening then costs 1/block of an operation per weight and token instead of one per 6 tokens. Sums
+        /// keep the order of every other path: one vector accumulator per (row, token), lanes summed, the tail in
+        /// sequence.
+        /// </summary>
+        private static void RunWidened(in Matrix m, int n, int rowStart, int rowEnd)
+        {
+            int cols = m.Cols, whole = cols / 16 * 16;
+            float* wide = Wide(cols);
+            // Tokens per block: their prepared rows (4 bytes an element) in about half of a 1-2 MiB L2.
+            int block = Math.Max(TileTokens, WidenBlockBytes / (4 * cols) / TileTokens * TileTokens);
+            float* dots = stackalloc float[TileRows * TileTokens];
+            for (int tb = 0; tb < n; tb += block)
+            {
+                int te = Math.Min(n, tb + block);
+                for (int r = rowStart; r < rowEnd; r += TileRows)
+                {
+                    int tr = Math.Min(TileRows, rowEnd - r);
+                    for (int i = 0; i < tr; i++)
+                    {
+                        short* w = m.Row(r + i);
+                        float* f = wide + (long)i * cols;
+                        for (int k = 0; k < whole; k += 16)
+                            TF.Exact(Avx512F.ConvertToVector512UInt32(Vector256.Load((ushort*)w + k))).Store(f + k);
+                    }
+                    for (int t = tb; t < te; t += TileTokens)
+                    {
+                        int tn = Math.Min(TileTokens, te - t);
+                        for (int i = 0; i < tr; i += tr == TileRows ? TileRows : 1)
+                        {
+                            if (tr == TileRows) WideTile4(m, wide, cols, t, tn, dots);
+                            else WideTile1(m, wide + (long)i * cols, cols, t, tn, dots + i * TileTokens);
+                        }
+                        for (int i = 0; i < tr; i++)
+                        {
+                            short* w = m.Row(r + i);
+                            for (int j = 0; j < tn; j++)
+                            {
+                                float d = dots[i * TileTokens + j];
+                                m.Y(r + i, t + j) = whole < cols ? Tail(d, w, m.X(t + j), whole, cols) : d;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+
+        private static void WideTile4(in Matrix m, float* w, int cols, int t, int tn, float* dots)
+        {
+            switch (tn)
+            {
+                case 6: WideTile4<N6>(m, w, cols, t, dots); break;
+                case 5: WideTile4<N5>(m, w, cols, t, dots); break;
+                case 4: WideTile4<N4>(m, w, cols, t, dots); break;
+                case 3: WideTile4<N3>(m, w, cols, t, dots); break;
+                case 2: WideTile4<N2>(m, w, cols, t, dots); break;
+                default: WideTile4<N1>(m, w, cols, t, dots); break;
+            }
+        }
+
+        private static void WideTile1(in Matrix m, float* w, int cols, int t, int tn, float* dots)
+        {
+            for (int j = 0; j < tn; j++)
+            {
+                float* x = m.X(t + j);
+                var acc = Vector512<float>.Zero;
+                for (int k = 0; k + 16 <= cols; k += 16) acc = Vector512.FusedMultiplyAdd(Vector512.Load(w + k), Vector512.Load(x + k), acc);
+                dots[j] = Vector512.Sum(acc);
+            }
+        }
+
+        /// <summary>dots[i*6 + j] = widened row i · token t+j over the whole vectors of the row, for 4 rows and TN tokens.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static void WideTile4<TN>(in Matrix m, float* w, int cols, int t, float* dots) where TN : struct, ICount
+        {
+            float* w0 = w, w1 = w + cols, w2 = w + 2L * cols, w3 = w + 3L * cols;
+            float* x0 = m.X(t);
+            float* x1 = TN.N > 1 ? m.X(t + 1) : x0, x2 = TN.N > 2 ? m.X(t + 2) : x0;
+            float* x3 = TN.N > 3 ? m.X(t + 3) : x0, x4 = TN.N > 4 ? m.X(t + 4) : x0, x5 = TN.N > 5 ? m.X(t + 5) : x0;
+            Vector512<float> a00 = default, a01 = default, a02 = default, a03 = default, a04 = default, a05 = default;
+            Vector512<float> a10 = default, a11 = default, a12 = default, a13 = default, a14 = default, a15 = default;
+            Vector512<float> a20 = default, a21 = default, a22 = default, a23 = default, a24 = default, a25 = default;
+            Vector512<float> a30 = default, a31 = default, a32 = default, a33 = default, a34 = default, a35 = default;
+            for (int i = 0; i + 16 <= cols; i += 16)
+            {
+                var v0 = Vector512.Load(w0 + i); var v1 = Vector512.Load(w1 + i); var v2 = Vector512.Load(w2 + i); var v3 = Vector512.Load(w3 + i);
+                var x = Vector512.Load(x0 + i);
+                a00 = Vector512.FusedMultiplyAdd(v0, x, a00); a10 = Vector512.FusedMultiplyAdd(v1, x, a10);
+                a20 = Vector512.FusedMultiplyAdd(v2, x, a20); a30 = Vector512.FusedMultiplyAdd(v3, x, a30);
+                if (TN.N > 1)
+                {
+                    x = Vector512.Load(x1 + i);
+                    a01 = Vector512.FusedMultiplyAdd(v0, x, a01); a11 = Vector512.FusedMultiplyAdd(v1, x, a11);
+                    a21 = Vector512.FusedMultiplyAdd(v2, x, a21); a31 = Vector512.FusedMultiplyAdd(v3, x, a31);
+                }
+                if (TN.N > 2)
+                {
+                    x = Vector512.Load(x2 + i);
+                    a02 = Vector512.FusedMultiplyAdd(v0, x, a02); a12 = Vector512.FusedMultiplyAdd(v1, x, a12);
+                    a22 = Vector512.FusedMultiplyAdd(v2, x, a22); a32 = Vector512.FusedMultiplyAdd(v3, x, a32);
+                }
+                if (TN.N > 3)
+                {
+                    x = Vector512.Load(x3 + i);
+                    a03 = Vector512.FusedMultiplyAdd(v0, x, a03); a13 = Vector512.FusedMultiplyAdd(v1, x, a13);
+                    a23 = Vector512.FusedMultiplyAdd(v2, x, a23); a33 = Vector512.FusedMultiplyAdd(v3, x, a33);
+                }
+                if (TN.N > 4)
+                {
+                    x = Vector512.Load(x4 + i);
+                    a04 = Vector512.FusedMultiplyAdd(v0, x, a04); a14 = Vector512.FusedMultiplyAdd(v1, x, a14);
+                    a24 = Vector512.FusedMultiplyAdd(v2, x, a24); a34 = Vector512.FusedMultiplyAdd(v3, x, a34);
+                }
+                if (TN.N > 5)
+                {
+                    x = Vector512.Load(x5 + i);
+                    a05 = Vector512.FusedMultiplyAdd(v0, x, a05); a15 = Vector512.FusedMultiplyAdd(v1, x, a15);
+                    a25 = Vector512.FusedMultiplyAdd(v2, x, a25); a35 = Vector512.FusedMultiplyAdd(v3, x, a35);
+                }
+            }
+            Sums(dots, a00, a01, a02, a03, a04, a05, TN.N);
+            Sums(dots + 6, a10, a11, a12, a13, a14, a15, TN.N);
+            Sums(dots + 12, a20, a21, a22, a23, a24, a25, TN.N);
+            Sums(dots + 18, a30, a31, a32, a33, a34, a35, TN.N);
+        }
 
         public static void Run(in Matrix m, int n, int rowStart, int rowEnd, bool check)
         {
+            if (n >= WidenOnceTokens)
+            {
+                RunWidened(m, n, rowStart, rowEnd);
+                return;
+            }
             int rows = rowEnd - rowStart;
             var special = SpecialFlags(rows);
             // Tokens in blocks of about as many bytes as the row chunk, so both stay in L2 while tiles cross them.
@@ -193,11 +355,9 @@ internal sealed unsafe class HalfTileKernel<TF>(bool finite) : WeightKernel wher
                             Exact(m, r, tr, t, tn);
                             continue;
                         }
-                        // One token reads rows one after another: four rows side by side are four short streams, which
-                        // DRAM's prefetchers follow at half the rate (measured on 2048-element rows). Rows longer than
-                        // L1 holds activations for (the down projection's) gain more from the tile's reuse of them, as
-                        // do several tokens.
-                        bool found = tr == TileRows && (n > 1 || m.Cols > LongRow) ? Tile4(m, r, t, tn, first, dots) : Tile1s(m, r, tr, t, tn, first, dots);
+                        // Four rows side by side even for one token: four FMA chains, with the rows asked for ahead
+                        // (PrefetchRowsAhead, or within the row for long rows).
+                        bool found = tr == TileRows ? Tile4(m, r, t, tn, first, dots) : Tile1s(m, r, tr, t, tn, first, dots);
                         if (found)
                         {
                             sp = true;
@@ -295,19 +455,19 @@ internal sealed unsafe class HalfTileKernel<TF>(bool finite) : WeightKernel wher
             Vector512<float> a20 = default, a21 = default, a22 = default, a23 = default, a24 = default, a25 = default;
             Vector512<float> a30 = default, a31 = default, a32 = default, a33 = default, a34 = default, a35 = default;
             Vector512<int> e0 = default, e1 = default, e2 = default, e3 = default;
-            long ahead = 4L * cols;
+            long ahead = (TN.N == 1 ? PrefetchRowsAhead : TileRows) * (long)cols;
             int i = 0;
             for (; i + 16 <= cols; i += 16)
             {
-                if (TN.N == 1 && (i & 31) == 0)
+                if (TN.N == 1 && cols > LongRow && (i & 31) == 0)
                 {
-                    // Once per cache line of each row.
+                    // Once per cache line of each row; long rows (the down projection) are streams worth asking ahead in.
                     Sse.Prefetch1(w0 + i + PrefetchHalves); Sse.Prefetch1(w1 + i + PrefetchHalves);
                     Sse.Prefetch1(w2 + i + PrefetchHalves); Sse.Prefetch1(w3 + i + PrefetchHalves);
                 }
-                else if (TN.N > 1 && (i & 31) == 0)
+                else if ((i & 31) == 0)
                 {
-                    // Several tokens take 3-6x longer over a row than memory takes to bring it, but each 4-row tile
+                    // One token over short rows: the rows PrefetchRowsAhead on. Several tokens take 3-6x longer over a row than memory takes to bring it, but each 4-row tile
                     // starts four new streams the prefetchers pick up late: asking for the next tile's rows (4 rows
                     // on) while this one runs took an 8-token step's gate/up (8192 x 2048) from 110-113 to 131-155
                     // GFLOP/s on 2 threads (Zen 4) and `strata bench --batch 8` on F16 from 48 to 62-70 tok/s.
@@ -652,26 +812,23 @@ internal unsafe interface ITileFormat
     static abstract float Prepare(float x);
 }
 
-/// <summary>
-/// F16: sign-extend, shift left 13, keep sign, exponent and mantissa; the exponent is then 112 short, which the
-/// activations carry (prepared as f16-rounded values times 2^112).
-/// </summary>
+/// <summary>F16: sign-extend, shift left 13, then the integer rebias and subnormal fix of <see cref="HalfBits.FromShiftedFinite(Vector512{int})"/>.</summary>
 internal unsafe struct F16Tile : ITileFormat
 {
     public static GgmlType Type => GgmlType.F16;
     public static Vector512<int> Bits(short* w) => Avx512F.ShiftLeftLogical(Avx512F.ConvertToVector512Int32(Vector256.Load(w)), 13);
     public static Vector256<int> Bits256(short* w) => Avx2.ShiftLeftLogical(Avx2.ConvertToVector256Int32(w), 13);
-    public static Vector512<float> Weight(Vector512<int> bits) => (bits & Vector512.Create(unchecked((int)0x8fffe000))).AsSingle();
-    public static Vector256<float> Weight(Vector256<int> bits) => (bits & Vector256.Create(unchecked((int)0x8fffe000))).AsSingle();
+    public static Vector512<float> Weight(Vector512<int> bits) => HalfBits.FromShiftedFinite(bits);
+    public static Vector256<float> Weight(Vector256<int> bits) => HalfBits.FromShiftedFinite(bits);
     public static Vector512<float> Exact(Vector512<uint> h) => HalfBits.ToSingle(h);
     public static Vector256<float> Exact(Vector256<uint> h) => HalfBits.ToSingle(h);
     public static Vector128<float> Exact(Vector128<uint> h) => HalfBits.ToSingle(h);
-    public static Vector512<float> Unscaled(Vector512<float> x) => x * Vector512.Create(F16Kernel.Unscale);
-    public static Vector256<float> Unscaled(Vector256<float> x) => x * Vector256.Create(F16Kernel.Unscale);
-    public static Vector128<float> Unscaled(Vector128<float> x) => x * Vector128.Create(F16Kernel.Unscale);
-    public static float Product(short w, float x) => HalfBits.ToSingle((ushort)w) * (x * F16Kernel.Unscale);
-    public static Vector256<float> Prepare(Vector256<float> x) => F16Kernel.RoundToHalf(x) * Vector256.Create(F16Kernel.Scale);
-    public static float Prepare(float x) => HalfBits.RoundToHalf(x) * F16Kernel.Scale;
+    public static Vector512<float> Unscaled(Vector512<float> x) => x;
+    public static Vector256<float> Unscaled(Vector256<float> x) => x;
+    public static Vector128<float> Unscaled(Vector128<float> x) => x;
+    public static float Product(short w, float x) => HalfBits.ToSingle((ushort)w) * x;
+    public static Vector256<float> Prepare(Vector256<float> x) => F16Kernel.RoundToHalf(x);
+    public static float Prepare(float x) => HalfBits.RoundToHalf(x);
 }
 
 /// <summary>BF16: zero-extend and shift left 16 is the exact float (infinities and NaNs too), so nothing is checked.</summary>
@@ -693,13 +850,9 @@ internal unsafe struct Bf16Tile : ITileFormat
     public static float Prepare(float x) => HalfBits.RoundToBf16(x);
 }
 
-/// <summary>What the 16-bit float tile kernels share: F16's rebias, activation rounding, the inf/NaN scan, test switches.</summary>
+/// <summary>What the 16-bit float tile kernels share: activation rounding, the inf/NaN scan, test switches.</summary>
 internal static unsafe class F16Kernel
 {
-    /// <summary>2^112 (<see cref="HalfBits.Rebias"/>): what F16 activations are prepared times.</summary>
-    internal const float Scale = HalfBits.Rebias;
-    internal const float Unscale = HalfBits.Unrebias;
-
     internal enum Path { Best, Avx2, Portable }
 
     /// <summary>Tests set this (per thread, like <see cref="Kernels.ForceScalar"/>) to run a narrower path than the machine's best.</summary>

@@ -14,10 +14,8 @@ public class KernelTests(ITestOutputHelper output)
         var x = new double[cols];
         if (type is GgmlType.F32 or GgmlType.F16 or GgmlType.BF16)
         {
-            // F16's kernel keeps its activations times 2^112 (see F16Kernel)
-            double scale = type == GgmlType.F16 ? 1 / (double)F16Kernel.Scale : 1;
             var f = MemoryMarshal.Cast<byte, float>(p);
-            for (int i = 0; i < cols; i++) x[i] = f[i] * scale;
+            for (int i = 0; i < cols; i++) x[i] = f[i];
         }
         else if (type is GgmlType.Q2_K or GgmlType.Q3_K or GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K)
         {
