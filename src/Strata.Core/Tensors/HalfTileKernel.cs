@@ -156,6 +156,27 @@ internal sealed unsafe class HalfTileKernel<TF>(bool finite) : WeightKernel wher
         /// <summary>Rows whose weights hold exponent 31, found on the first token tile and kept for the rest.</summary>
         [ThreadStatic] private static bool[]? _special;
 
+        /// <summary>A thread's widened weight rows, grown to the most floats it has needed.</summary>
+        [ThreadStatic] private static float* _wide;
+        [ThreadStatic] private static long _wideFloats;
+
+        protected static float* Wide(long floats)
+        {
+            if (_wideFloats < floats)
+            {
+                if (_wide != null) NativeMemory.AlignedFree(_wide);
+                _wide = (float*)NativeMemory.AlignedAlloc((nuint)(floats * sizeof(float)), 64);
+                _wideFloats = floats;
+            }
+            return _wide;
+        }
+
+        /// <summary>Batches from this many tokens on widen their weights once per call (RunWidened).</summary>
+        protected const int WidenOnceTokens = 2 * TileTokens;
+
+        /// <summary>Weights widened at a time by RunWidened (as floats), and prepared activations per token block: each about half of a 1-2 MiB L2.</summary>
+        protected const int WidenRowBytes = 512 * 1024, WidenBlockBytes = 512 * 1024;
+
         protected static bool[] SpecialFlags(int rows)
         {
             var f = _special;
@@ -177,69 +198,53 @@ internal sealed unsafe class HalfTileKernel<TF>(bool finite) : WeightKernel wher
         /// </summary>
         private const int PrefetchRowsAhead = 8;
 
-        /// <summary>Batches from this many tokens on widen each weight tile once per token block (<see cref="RunWidened"/>).</summary>
-        private const int WidenOnceTokens = 2 * TileTokens;
 
-        /// <summary>Prepared activations per token block of <see cref="RunWidened"/>: about half of a 1-2 MiB L2.</summary>
-        private const int WidenBlockBytes = 512 * 1024;
-
-        /// <summary>A thread's widened weight rows (4 rows of floats), grown to the longest row it has met.</summary>
-        [ThreadStatic] private static float* _wide;
-        [ThreadStatic] private static int _wideCols;
-
-        private static float* Wide(int cols)
-        {
-            if (_wideCols < cols)
-            {
-                if (_wide != null) NativeMemory.AlignedFree(_wide);
-                _wide = (float*)NativeMemory.AlignedAlloc((nuint)(TileRows * (long)cols * sizeof(float)), 64);
-                _wideCols = cols;
-            }
-            return _wide;
-        }
 
         /// <summary>
-        /// A batch of many tokens: each 4-row tile is widened to floats once per token block (exactly, infinities and
-        /// NaNs included, so nothing is checked) and the block's tokens run over the floats, which are in L1 or L2.
-        /// The widening then costs 1/block of an operation per weight and token instead of one per 6 tokens. Sums
-        /// keep the order of every other path: one vector accumulator per (row, token), lanes summed, the tail in
-        /// sequence.
+        /// A batch of many tokens: the row range is widened to floats once, in pieces of WidenRowBytes
+        /// (exactly, infinities and NaNs included, so nothing is checked), and the tokens run over the floats in
+        /// blocks of WidenBlockBytes, weights and activations both in L2. The widening then costs one
+        /// pass over the weights per call instead of one per 6 tokens. Sums keep the order of every other path: one
+        /// vector accumulator per (row, token), lanes summed, the tail in sequence.
         /// </summary>
         private static void RunWidened(in Matrix m, int n, int rowStart, int rowEnd)
         {
             int cols = m.Cols, whole = cols / 16 * 16;
-            float* wide = Wide(cols);
-            // Tokens per block: their prepared rows (4 bytes an element) in about half of a 1-2 MiB L2.
+            int piece = Math.Max(TileRows, WidenRowBytes / (4 * cols) / TileRows * TileRows);
+            float* wide = Wide((long)Math.Min(piece, rowEnd - rowStart) * cols);
             int block = Math.Max(TileTokens, WidenBlockBytes / (4 * cols) / TileTokens * TileTokens);
             float* dots = stackalloc float[TileRows * TileTokens];
-            for (int tb = 0; tb < n; tb += block)
+            for (int p0 = rowStart; p0 < rowEnd; p0 += piece)
             {
-                int te = Math.Min(n, tb + block);
-                for (int r = rowStart; r < rowEnd; r += TileRows)
+                int p1 = Math.Min(rowEnd, p0 + piece);
+                for (int r = p0; r < p1; r++)
                 {
-                    int tr = Math.Min(TileRows, rowEnd - r);
-                    for (int i = 0; i < tr; i++)
+                    short* w = m.Row(r);
+                    float* f = wide + (long)(r - p0) * cols;
+                    for (int k = 0; k < whole; k += 16)
+                        TF.Exact(Avx512F.ConvertToVector512UInt32(Vector256.Load((ushort*)w + k))).Store(f + k);
+                }
+                for (int tb = 0; tb < n; tb += block)
+                {
+                    int te = Math.Min(n, tb + block);
+                    for (int r = p0; r < p1; r += TileRows)
                     {
-                        short* w = m.Row(r + i);
-                        float* f = wide + (long)i * cols;
-                        for (int k = 0; k < whole; k += 16)
-                            TF.Exact(Avx512F.ConvertToVector512UInt32(Vector256.Load((ushort*)w + k))).Store(f + k);
-                    }
-                    for (int t = tb; t < te; t += TileTokens)
-                    {
-                        int tn = Math.Min(TileTokens, te - t);
-                        for (int i = 0; i < tr; i += tr == TileRows ? TileRows : 1)
+                        int tr = Math.Min(TileRows, p1 - r);
+                        float* wr = wide + (long)(r - p0) * cols;
+                        for (int t = tb; t < te; t += TileTokens)
                         {
-                            if (tr == TileRows) WideTile4(m, wide, cols, t, tn, dots);
-                            else WideTile1(m, wide + (long)i * cols, cols, t, tn, dots + i * TileTokens);
-                        }
-                        for (int i = 0; i < tr; i++)
-                        {
-                            short* w = m.Row(r + i);
-                            for (int j = 0; j < tn; j++)
+                            int tn = Math.Min(TileTokens, te - t);
+                            if (tr == TileRows) WideTile4(m, wr, cols, t, tn, dots);
+                            else
+                                for (int i = 0; i < tr; i++) WideTile1(m, wr + (long)i * cols, cols, t, tn, dots + i * TileTokens);
+                            for (int i = 0; i < tr; i++)
                             {
-                                float d = dots[i * TileTokens + j];
-                                m.Y(r + i, t + j) = whole < cols ? Tail(d, w, m.X(t + j), whole, cols) : d;
+                                short* w = m.Row(r + i);
+                                for (int j = 0; j < tn; j++)
+                                {
+                                    float d = dots[i * TileTokens + j];
+                                    m.Y(r + i, t + j) = whole < cols ? Tail(d, w, m.X(t + j), whole, cols) : d;
+                                }
                             }
                         }
                     }
@@ -605,6 +610,11 @@ internal sealed unsafe class HalfTileKernel<TF>(bool finite) : WeightKernel wher
 
         public static void Run(in Matrix m, int n, int rowStart, int rowEnd, bool check)
         {
+            if (n >= WidenOnceTokens)
+            {
+                RunWidened(m, n, rowStart, rowEnd);
+                return;
+            }
             int rows = rowEnd - rowStart;
             var special = SpecialFlags(rows);
             int step = n == 1 ? 4 : 2;
@@ -640,6 +650,88 @@ internal sealed unsafe class HalfTileKernel<TF>(bool finite) : WeightKernel wher
                     }
                 }
             }
+        }
+
+        /// <summary>
+        /// Many tokens: as <see cref="Tiles512"/>'s RunWidened, the rows widened to floats once per call, then tiles of
+        /// 2 rows × 6 tokens (12 accumulators of 16 registers) over them; 8 floats per step.
+        /// </summary>
+        private static void RunWidened(in Matrix m, int n, int rowStart, int rowEnd)
+        {
+            int cols = m.Cols, whole = cols / 8 * 8;
+            int piece = Math.Max(2, WidenRowBytes / (4 * cols) / 2 * 2);
+            float* wide = Wide((long)Math.Min(piece, rowEnd - rowStart) * cols);
+            int block = Math.Max(TileTokens, WidenBlockBytes / (4 * cols) / TileTokens * TileTokens);
+            float* dots = stackalloc float[2 * TileTokens];
+            for (int p0 = rowStart; p0 < rowEnd; p0 += piece)
+            {
+                int p1 = Math.Min(rowEnd, p0 + piece);
+                for (int r = p0; r < p1; r++)
+                {
+                    ushort* w = (ushort*)m.Row(r);
+                    float* f = wide + (long)(r - p0) * cols;
+                    for (int k = 0; k < whole; k += 8) TF.Exact(Avx2.ConvertToVector256Int32(w + k).AsUInt32()).Store(f + k);
+                }
+                for (int tb = 0; tb < n; tb += block)
+                {
+                    int te = Math.Min(n, tb + block);
+                    for (int r = p0; r < p1; r += 2)
+                    {
+                        int tr = Math.Min(2, p1 - r);
+                        float* w0 = wide + (long)(r - p0) * cols, w1 = tr == 2 ? w0 + cols : w0;
+                        for (int t = tb; t < te; t += TileTokens)
+                        {
+                            int tn = Math.Min(TileTokens, te - t);
+                            switch (tn)
+                            {
+                                case 6: WideTile2<N6>(m, w0, w1, cols, t, dots); break;
+                                case 5: WideTile2<N5>(m, w0, w1, cols, t, dots); break;
+                                case 4: WideTile2<N4>(m, w0, w1, cols, t, dots); break;
+                                case 3: WideTile2<N3>(m, w0, w1, cols, t, dots); break;
+                                case 2: WideTile2<N2>(m, w0, w1, cols, t, dots); break;
+                                default: WideTile2<N1>(m, w0, w1, cols, t, dots); break;
+                            }
+                            for (int i = 0; i < tr; i++)
+                            {
+                                short* w = m.Row(r + i);
+                                for (int j = 0; j < tn; j++)
+                                {
+                                    float d = dots[i * TileTokens + j];
+                                    m.Y(r + i, t + j) = whole < cols ? Tail(d, w, m.X(t + j), whole, cols) : d;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+
+        /// <summary>dots[i*6 + j] = widened row i (of 2) · token t+j over the whole vectors of the row.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static void WideTile2<TN>(in Matrix m, float* w0, float* w1, int cols, int t, float* dots) where TN : struct, ICount
+        {
+            float* x0 = m.X(t);
+            float* x1 = TN.N > 1 ? m.X(t + 1) : x0, x2 = TN.N > 2 ? m.X(t + 2) : x0;
+            float* x3 = TN.N > 3 ? m.X(t + 3) : x0, x4 = TN.N > 4 ? m.X(t + 4) : x0, x5 = TN.N > 5 ? m.X(t + 5) : x0;
+            Vector256<float> a00 = default, a01 = default, a02 = default, a03 = default, a04 = default, a05 = default;
+            Vector256<float> a10 = default, a11 = default, a12 = default, a13 = default, a14 = default, a15 = default;
+            for (int i = 0; i + 8 <= cols; i += 8)
+            {
+                var v0 = Vector256.Load(w0 + i); var v1 = Vector256.Load(w1 + i);
+                var x = Vector256.Load(x0 + i);
+                a00 = Vector256.FusedMultiplyAdd(v0, x, a00); a10 = Vector256.FusedMultiplyAdd(v1, x, a10);
+                if (TN.N > 1) { x = Vector256.Load(x1 + i); a01 = Vector256.FusedMultiplyAdd(v0, x, a01); a11 = Vector256.FusedMultiplyAdd(v1, x, a11); }
+                if (TN.N > 2) { x = Vector256.Load(x2 + i); a02 = Vector256.FusedMultiplyAdd(v0, x, a02); a12 = Vector256.FusedMultiplyAdd(v1, x, a12); }
+                if (TN.N > 3) { x = Vector256.Load(x3 + i); a03 = Vector256.FusedMultiplyAdd(v0, x, a03); a13 = Vector256.FusedMultiplyAdd(v1, x, a13); }
+                if (TN.N > 4) { x = Vector256.Load(x4 + i); a04 = Vector256.FusedMultiplyAdd(v0, x, a04); a14 = Vector256.FusedMultiplyAdd(v1, x, a14); }
+                if (TN.N > 5) { x = Vector256.Load(x5 + i); a05 = Vector256.FusedMultiplyAdd(v0, x, a05); a15 = Vector256.FusedMultiplyAdd(v1, x, a15); }
+            }
+            dots[0] = Vector256.Sum(a00); dots[6] = Vector256.Sum(a10);
+            if (TN.N > 1) { dots[1] = Vector256.Sum(a01); dots[7] = Vector256.Sum(a11); }
+            if (TN.N > 2) { dots[2] = Vector256.Sum(a02); dots[8] = Vector256.Sum(a12); }
+            if (TN.N > 3) { dots[3] = Vector256.Sum(a03); dots[9] = Vector256.Sum(a13); }
+            if (TN.N > 4) { dots[4] = Vector256.Sum(a04); dots[10] = Vector256.Sum(a14); }
+            if (TN.N > 5) { dots[5] = Vector256.Sum(a05); dots[11] = Vector256.Sum(a15); }
         }
 
         /// <summary>Up to 4 rows, two at a time (the second of an odd one repeats the first, and is dropped).</summary>
