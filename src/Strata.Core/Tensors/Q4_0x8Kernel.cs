@@ -66,7 +66,7 @@ internal sealed unsafe class Q4_0x8Kernel() : Interleaved8Kernel(new Block32Kern
         byte* blk = g;
         for (int b = 0; b < L.Blocks; b++, blk += Q4_0x8.Rows * 18, xb += 32)
         {
-            if ((b & 3) == 0) Interleave8.PrefetchAhead(blk, 4 * Q4_0x8.Rows * 18); // every 4 blocks, the 4 that start 8 ahead
+            if ((b & 3) == 0) Interleave8.PrefetchAhead(blk, 4 * Q4_0x8.Rows * 18, Interleave8.FarAheadBytes); // every 4 blocks, 4 blocks
             // Byte multiply-add sums stay within int16: 8 products pairs of at most 15·127·2 each.
             var sum16 = Vector256<short>.Zero;
             for (int c = 0; c < 4; c++)

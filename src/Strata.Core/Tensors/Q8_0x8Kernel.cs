@@ -84,7 +84,7 @@ internal sealed unsafe class Q8_0x8Kernel() : Interleaved8Kernel(new Q8_0Kernel(
         byte* blk = g;
         for (int b = 0; b < L.Blocks; b++, blk += GroupBlockBytes, xb += 32)
         {
-            if ((b & 1) == 0) Interleave8.PrefetchAhead(blk, 2 * GroupBlockBytes); // every 2 blocks, the 2 that start 4 ahead
+            if ((b & 1) == 0) Interleave8.PrefetchAhead(blk, 2 * GroupBlockBytes, Interleave8.FarAheadBytes); // every 2 blocks, 2 blocks
             var i = Vector256<int>.Zero;
             for (int c = 0; c < 8; c++)
             {
