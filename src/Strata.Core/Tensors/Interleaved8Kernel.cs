@@ -108,6 +108,15 @@ internal abstract unsafe class Interleaved8Kernel(WeightKernel plain) : WeightKe
     /// </summary>
     protected abstract void GroupTile(byte* g, byte* x, long pb, int cols, float* dots);
 
+    /// <summary>Tokens per <see cref="GroupTile8"/> call.</summary>
+    public const int WideTile = 8;
+
+    /// <summary>Whether <see cref="GroupTile8"/> runs here (kernels whose unpacking costs most of a step, with 32 vector registers).</summary>
+    protected virtual bool HasTile8 => false;
+
+    /// <summary>As <see cref="GroupTile"/> for <see cref="WideTile"/> tokens: dots[8t + r], the same sums as two 4-token tiles give.</summary>
+    protected virtual void GroupTile8(byte* g, byte* x, long pb, int cols, float* dots) => throw new NotSupportedException();
+
     public override void DotRows(ReadOnlySpan<byte> w, int cols, ReadOnlySpan<byte> prepared, Span<float> y, int rowStart, int rowEnd) =>
         DotRowsBatch(w, cols, prepared, 1, y[..(rowEnd - rowStart)], 0, rowStart, rowEnd, yOffset: -rowStart);
 
@@ -128,11 +137,19 @@ internal abstract unsafe class Interleaved8Kernel(WeightKernel plain) : WeightKe
         fixed (byte* px = prepared)
         fixed (float* py = y)
         {
-            float* dots = stackalloc float[Rows * Tile];
+            float* dots = stackalloc float[Rows * WideTile];
+            bool wide = simd && HasTile8;
             for (int g = rowStart; g < fullEnd; g += Rows)
             {
                 int b = 0;
                 // The group's weights stay in L1 while every tile of tokens passes over them.
+                if (wide)
+                    for (; b + WideTile <= n; b += WideTile)
+                    {
+                        GroupTile8(pw + g * rb, px + (long)b * pb, pb, cols, dots);
+                        for (int t = 0; t < WideTile; t++)
+                            for (int r = 0; r < Rows; r++) py[(long)(b + t) * yStride + g + r + yOffset] = dots[Rows * t + r];
+                    }
                 if (simd)
                     for (; b + Tile <= n; b += Tile)
                     {

@@ -88,9 +88,11 @@ public class Interleaved8Tests
         var expected = new float[rows];
         var actual = new float[rows];
         k.DotRows(plain, cols, p, expected, 0, rows);
-        // One token and the same row as a tile of 4 tokens, each on the AVX2 path too (its sums stay narrow in int16).
+        // One token and the same row as tiles of 4 and 8 tokens, each on the AVX2 path too (its sums stay narrow in int16).
         var four = new byte[4 * pb];
         for (int t = 0; t < 4; t++) p.CopyTo(four, t * pb);
+        var eight = new byte[8 * pb];
+        for (int t = 0; t < 8; t++) p.CopyTo(eight, t * pb);
         foreach (bool noVnni in new[] { false, true })
         {
             Kernels.ForceNoVnni = noVnni;
@@ -102,6 +104,10 @@ public class Interleaved8Tests
                 Kernels.For(type, WeightLayout.Interleaved8).DotRowsBatch(packed, cols, four, 4, tile, rows, 0, rows);
                 for (int i = 0; i < tile.Length; i++)
                     Assert.True(Close(tile[i], expected[i % rows]), $"token {i / rows} row {i % rows} noVnni={noVnni}: {tile[i]} vs {expected[i % rows]}");
+                var tile8 = new float[8 * rows];
+                Kernels.For(type, WeightLayout.Interleaved8).DotRowsBatch(packed, cols, eight, 8, tile8, rows, 0, rows);
+                for (int i = 0; i < tile8.Length; i++)
+                    Assert.True(tile8[i] == tile[i % (4 * rows)], $"8-token tile, token {i / rows} row {i % rows} noVnni={noVnni}: {tile8[i]} vs the 4-token tile's {tile[i % (4 * rows)]}");
             }
             finally { Kernels.ForceNoVnni = false; }
         }
@@ -148,6 +154,7 @@ public class Interleaved8Tests
     [InlineData(GgmlType.Q5_K, 7, 35, 1024)]
     [InlineData(GgmlType.Q6_K, 4, 16, 256)]
     [InlineData(GgmlType.Q6_K, 9, 29, 2048)]
+    [InlineData(GgmlType.Q6_K, 21, 24, 256)]
     public void TilesOfTokensMatchThePlainKernel(GgmlType type, int n, int rows, int cols)
     {
         var (plain, packed, _) = Case(type, rows, cols, n * 31 + rows);
