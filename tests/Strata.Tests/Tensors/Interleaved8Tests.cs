@@ -155,6 +155,7 @@ public class Interleaved8Tests
     [InlineData(GgmlType.Q6_K, 4, 16, 256)]
     [InlineData(GgmlType.Q6_K, 9, 29, 2048)]
     [InlineData(GgmlType.Q6_K, 21, 24, 256)]
+    [InlineData(GgmlType.Q4_K, 21, 24, 512)]
     public void TilesOfTokensMatchThePlainKernel(GgmlType type, int n, int rows, int cols)
     {
         var (plain, packed, _) = Case(type, rows, cols, n * 31 + rows);
