@@ -475,9 +475,9 @@ internal sealed unsafe class HalfTileKernel<TF>(bool finite) : WeightKernel wher
                 }
                 else if ((i & 31) == 0)
                 {
-                    // One token over short rows: the rows PrefetchRowsAhead on. Several tokens take 3-6x longer over a row than memory takes to bring it, but each 4-row tile
-                    // starts four new streams the prefetchers pick up late: asking for the next tile's rows (4 rows
-                    // on) while this one runs took an 8-token step's gate/up (8192 x 2048) from 110-113 to 131-155
+                    // One token over short rows: the rows PrefetchRowsAhead on. Several tokens take 3-6x longer over
+                    // a row than memory takes to bring it, but each 4-row tile starts four new streams the
+                    // prefetchers pick up late: asking for the next tile's rows (4 rows on) while this one runs took an 8-token step's gate/up (8192 x 2048) from 110-113 to 131-155
                     // GFLOP/s on 2 threads (Zen 4) and `strata bench --batch 8` on F16 from 48 to 62-70 tok/s.
                     Sse.Prefetch1(w0 + i + ahead); Sse.Prefetch1(w1 + i + ahead);
                     Sse.Prefetch1(w2 + i + ahead); Sse.Prefetch1(w3 + i + ahead);
