@@ -9,7 +9,6 @@ public static class HalfBits
 {
     // 2^112 rebiases a half exponent (bias 15) placed in float position (bias 127).
     internal const float Rebias = 5.192296858534828e33f;
-    internal const float Unrebias = 1.925929944387236e-34f; // 2^-112
 
     public static float ToSingle(ushort h) => (float)BitConverter.UInt16BitsToHalf(h);
 
@@ -27,60 +26,22 @@ public static class HalfBits
         return BitConverter.UInt32BitsToSingle(BitConverter.SingleToUInt32Bits(f) | ((h & 0x8000) << 16));
     }
 
-    // Vector half to float, exact including subnormals, infinities and NaN, in integer steps and one subtraction
-    // that never meets a float subnormal: Intel cores take a microcode assist (~100 cycles) for every multiply or FMA
-    // with a subnormal operand, and a subnormal half placed in float position is one. The exponent is rebiased by
-    // adding 112 to it (112 more for infinity/NaN); a subnormal half (exponent 0) gets exponent 113, i.e. 2^-14 ×
-    // (1 + m/1024), and 2^-14 taken away leaves m × 2^-24 exactly. The sign goes on last.
-    private const uint RebiasBits = 112u << 23, SubnormalBit = 1u << 23, TwoToMinus14 = 113u << 23;
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector512<float> ToSingle(Vector512<uint> h)
-    {
-        var e = h & Vector512.Create(0x7c00u);
-        var zero = Vector512.Equals(e, Vector512<uint>.Zero);
-        var r = ((h & Vector512.Create(0x7fffu)) << 13) + Vector512.Create(RebiasBits);
-        r += Vector512.Equals(e, Vector512.Create(0x7c00u)) & Vector512.Create(RebiasBits);
-        r += zero & Vector512.Create(SubnormalBit);
-        var f = r.AsSingle() - (zero & Vector512.Create(TwoToMinus14)).AsSingle();
-        return (f.AsUInt32() | ((h & Vector512.Create(0x8000u)) << 16)).AsSingle();
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector256<float> ToSingle(Vector256<uint> h)
-    {
-        var e = h & Vector256.Create(0x7c00u);
-        var zero = Vector256.Equals(e, Vector256<uint>.Zero);
-        var r = ((h & Vector256.Create(0x7fffu)) << 13) + Vector256.Create(RebiasBits);
-        r += Vector256.Equals(e, Vector256.Create(0x7c00u)) & Vector256.Create(RebiasBits);
-        r += zero & Vector256.Create(SubnormalBit);
-        var f = r.AsSingle() - (zero & Vector256.Create(TwoToMinus14)).AsSingle();
-        return (f.AsUInt32() | ((h & Vector256.Create(0x8000u)) << 16)).AsSingle();
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector128<float> ToSingle(Vector128<uint> h)
-    {
-        var e = h & Vector128.Create(0x7c00u);
-        var zero = Vector128.Equals(e, Vector128<uint>.Zero);
-        var r = ((h & Vector128.Create(0x7fffu)) << 13) + Vector128.Create(RebiasBits);
-        r += Vector128.Equals(e, Vector128.Create(0x7c00u)) & Vector128.Create(RebiasBits);
-        r += zero & Vector128.Create(SubnormalBit);
-        var f = r.AsSingle() - (zero & Vector128.Create(TwoToMinus14)).AsSingle();
-        return (f.AsUInt32() | ((h & Vector128.Create(0x8000u)) << 16)).AsSingle();
-    }
+    // Vector half to float in integer steps and one subtraction that never meets a float subnormal: Intel cores take
+    // a microcode assist (~100 cycles) for every multiply or FMA with a subnormal operand, and a subnormal half placed
+    // in float position is one. The half, sign-extended and shifted left 13, has sign, exponent and mantissa in a
+    // float's places; the exponent is rebiased by adding 112 to it; a subnormal half (exponent 0) gets exponent 113,
+    // i.e. 2^-14 × (1 + m/1024), and 2^-14 taken away leaves m × 2^-24 exactly. The sign goes on last.
+    private const uint RebiasBits = 112u << 23, SubnormalBit = 1u << 23, TwoToMinus14 = 113u << 23, QuietBit = 1u << 22;
 
     /// <summary>
-    /// Halves already sign-extended to 32 bits and shifted left 13 (sign at bit 31, exponent and mantissa in float
-    /// position) to their exact floats, infinities and NaNs excepted (they come out finite): the same integer
-    /// rebias and subnormal fix as <see cref="ToSingle(Vector512{uint})"/>.
+    /// Halves already sign-extended to 32 bits and shifted left 13 to their exact floats, infinities and NaNs
+    /// excepted (their exponent comes out 143, finite); the weight tiles check for those separately.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static Vector512<float> FromShiftedFinite(Vector512<int> bits)
     {
-        var em = bits & Vector512.Create(0x0fffe000);
         var zero = Vector512.Equals(bits & Vector512.Create(0x0f800000), Vector512<int>.Zero);
-        var r = em + Vector512.ConditionalSelect(zero, Vector512.Create((int)(RebiasBits + SubnormalBit)), Vector512.Create((int)RebiasBits));
+        var r = (bits & Vector512.Create(0x0fffe000)) + Vector512.ConditionalSelect(zero, Vector512.Create((int)(RebiasBits + SubnormalBit)), Vector512.Create((int)RebiasBits));
         var f = r.AsSingle() - (zero & Vector512.Create((int)TwoToMinus14)).AsSingle();
         return (f.AsInt32() | (bits & Vector512.Create(int.MinValue))).AsSingle();
     }
@@ -88,11 +49,49 @@ public static class HalfBits
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static Vector256<float> FromShiftedFinite(Vector256<int> bits)
     {
-        var em = bits & Vector256.Create(0x0fffe000);
         var zero = Vector256.Equals(bits & Vector256.Create(0x0f800000), Vector256<int>.Zero);
-        var r = em + Vector256.ConditionalSelect(zero, Vector256.Create((int)(RebiasBits + SubnormalBit)), Vector256.Create((int)RebiasBits));
+        var r = (bits & Vector256.Create(0x0fffe000)) + Vector256.ConditionalSelect(zero, Vector256.Create((int)(RebiasBits + SubnormalBit)), Vector256.Create((int)RebiasBits));
         var f = r.AsSingle() - (zero & Vector256.Create((int)TwoToMinus14)).AsSingle();
         return (f.AsInt32() | (bits & Vector256.Create(int.MinValue))).AsSingle();
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector128<float> FromShiftedFinite(Vector128<int> bits)
+    {
+        var zero = Vector128.Equals(bits & Vector128.Create(0x0f800000), Vector128<int>.Zero);
+        var r = (bits & Vector128.Create(0x0fffe000)) + Vector128.ConditionalSelect(zero, Vector128.Create((int)(RebiasBits + SubnormalBit)), Vector128.Create((int)RebiasBits));
+        var f = r.AsSingle() - (zero & Vector128.Create((int)TwoToMinus14)).AsSingle();
+        return (f.AsInt32() | (bits & Vector128.Create(int.MinValue))).AsSingle();
+    }
+
+    // Zero-extended halves to floats, exact including subnormals, infinities and NaN: the half moved to the top and
+    // shifted back arithmetically is FromShiftedFinite's input; an exponent of 31 then takes 112 more (143 → 255), and
+    // a NaN comes out quiet, as F16C's conversion and .NET's give it.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> ToSingle(Vector512<uint> h)
+    {
+        var f = FromShiftedFinite((h << 16).AsInt32() >> 3).AsUInt32();
+        var special = Vector512.Equals(h & Vector512.Create(0x7c00u), Vector512.Create(0x7c00u));
+        var nan = Vector512.GreaterThan(h & Vector512.Create(0x7fffu), Vector512.Create(0x7c00u));
+        return ((f + (special & Vector512.Create(RebiasBits))) | (nan & Vector512.Create(QuietBit))).AsSingle();
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> ToSingle(Vector256<uint> h)
+    {
+        var f = FromShiftedFinite((h << 16).AsInt32() >> 3).AsUInt32();
+        var special = Vector256.Equals(h & Vector256.Create(0x7c00u), Vector256.Create(0x7c00u));
+        var nan = Vector256.GreaterThan(h & Vector256.Create(0x7fffu), Vector256.Create(0x7c00u));
+        return ((f + (special & Vector256.Create(RebiasBits))) | (nan & Vector256.Create(QuietBit))).AsSingle();
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> ToSingle(Vector128<uint> h)
+    {
+        var f = FromShiftedFinite((h << 16).AsInt32() >> 3).AsUInt32();
+        var special = Vector128.Equals(h & Vector128.Create(0x7c00u), Vector128.Create(0x7c00u));
+        var nan = Vector128.GreaterThan(h & Vector128.Create(0x7fffu), Vector128.Create(0x7c00u));
+        return ((f + (special & Vector128.Create(RebiasBits))) | (nan & Vector128.Create(QuietBit))).AsSingle();
     }
 
     /// <summary>

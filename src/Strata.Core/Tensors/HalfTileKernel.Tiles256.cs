@@ -176,7 +176,7 @@ internal sealed unsafe partial class HalfTileKernel<TF> where TF : struct, ITile
             for (; k + 8 <= cols; k += 8)
             {
                 var h = Avx2.ConvertToVector256Int32((ushort*)w + k).AsUInt32();
-                acc = Vector256.FusedMultiplyAdd(TF.Exact(h), TF.Unscaled(Vector256.Load(x + k)), acc);
+                acc = Vector256.FusedMultiplyAdd(TF.Exact(h), Vector256.Load(x + k), acc);
             }
             return Tail(Vector256.Sum(acc), w, x, k, cols);
         }

@@ -249,7 +249,7 @@ internal sealed unsafe partial class HalfTileKernel<TF> where TF : struct, ITile
                     for (; k + 16 <= m.Cols; k += 16)
                     {
                         var h = Avx512F.ConvertToVector512UInt32(Vector256.Load((ushort*)w + k));
-                        acc = Vector512.FusedMultiplyAdd(TF.Exact(h), TF.Unscaled(Vector512.Load(x + k)), acc);
+                        acc = Vector512.FusedMultiplyAdd(TF.Exact(h), Vector512.Load(x + k), acc);
                     }
                     m.Y(r + i, t + j) = Tail(Vector512.Sum(acc), w, x, k, m.Cols);
                 }

@@ -42,7 +42,7 @@ internal sealed unsafe partial class HalfTileKernel<TF>(bool finite) : WeightKer
     /// <summary>Row chunks of 128 KiB of weights: with a token block of the same size both stay in L2 while tiles run.</summary>
     public override int BatchChunkBytes => 128 * 1024;
 
-    /// <summary>x rounded as ggml rounds activations for these weights (to f16 or bf16, nearest even), in the format's scale.</summary>
+    /// <summary>x rounded as ggml rounds activations for these weights (to f16 or bf16, nearest even).</summary>
     public override void Prepare(ReadOnlySpan<float> x, Span<byte> prepared)
     {
         var p = MemoryMarshal.Cast<byte, float>(prepared)[..x.Length];
@@ -126,7 +126,7 @@ internal sealed unsafe partial class HalfTileKernel<TF>(bool finite) : WeightKer
             for (; i + 4 <= cols; i += 4)
             {
                 var h = Vector128.WidenLower(Vector128.CreateScalarUnsafe(*(long*)(w + i)).AsInt16()).AsUInt32() & Vector128.Create(0xffffu);
-                acc = Vector128.FusedMultiplyAdd(TF.Exact(h), TF.Unscaled(Vector128.Load(x + i)), acc);
+                acc = Vector128.FusedMultiplyAdd(TF.Exact(h), Vector128.Load(x + i), acc);
             }
         return Tail(Vector128.Sum(acc), w, x, i, cols);
     }

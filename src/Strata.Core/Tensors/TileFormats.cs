@@ -5,7 +5,7 @@ using System.Runtime.Intrinsics.X86;
 
 namespace Strata.Tensors;
 
-/// <summary>How a 16-bit float format meets <see cref="HalfTileKernel{TF}"/>: its bit widening and activation scale.</summary>
+/// <summary>How a 16-bit float format meets <see cref="HalfTileKernel{TF}"/>: its bit widening and activation rounding.</summary>
 internal unsafe interface ITileFormat
 {
     static abstract GgmlType Type { get; }
@@ -18,10 +18,6 @@ internal unsafe interface ITileFormat
     static abstract Vector512<float> Exact(Vector512<uint> h);
     static abstract Vector256<float> Exact(Vector256<uint> h);
     static abstract Vector128<float> Exact(Vector128<uint> h);
-    /// <summary>A prepared activation back at its true scale (for <see cref="Exact(Vector512{uint})"/> weights).</summary>
-    static abstract Vector512<float> Unscaled(Vector512<float> x);
-    static abstract Vector256<float> Unscaled(Vector256<float> x);
-    static abstract Vector128<float> Unscaled(Vector128<float> x);
     /// <summary>One weight times one prepared activation, exactly as the vector paths' products round.</summary>
     static abstract float Product(short w, float x);
     static abstract Vector256<float> Prepare(Vector256<float> x);
@@ -39,9 +35,6 @@ internal unsafe struct F16Tile : ITileFormat
     public static Vector512<float> Exact(Vector512<uint> h) => HalfBits.ToSingle(h);
     public static Vector256<float> Exact(Vector256<uint> h) => HalfBits.ToSingle(h);
     public static Vector128<float> Exact(Vector128<uint> h) => HalfBits.ToSingle(h);
-    public static Vector512<float> Unscaled(Vector512<float> x) => x;
-    public static Vector256<float> Unscaled(Vector256<float> x) => x;
-    public static Vector128<float> Unscaled(Vector128<float> x) => x;
     public static float Product(short w, float x) => HalfBits.ToSingle((ushort)w) * x;
     public static Vector256<float> Prepare(Vector256<float> x) => F16Kernel.RoundToHalf(x);
     public static float Prepare(float x) => HalfBits.RoundToHalf(x);
@@ -58,9 +51,6 @@ internal unsafe struct Bf16Tile : ITileFormat
     public static Vector512<float> Exact(Vector512<uint> h) => (h << 16).AsSingle();
     public static Vector256<float> Exact(Vector256<uint> h) => (h << 16).AsSingle();
     public static Vector128<float> Exact(Vector128<uint> h) => (h << 16).AsSingle();
-    public static Vector512<float> Unscaled(Vector512<float> x) => x;
-    public static Vector256<float> Unscaled(Vector256<float> x) => x;
-    public static Vector128<float> Unscaled(Vector128<float> x) => x;
     public static float Product(short w, float x) => HalfBits.Bf16ToSingle((ushort)w) * x;
     public static Vector256<float> Prepare(Vector256<float> x) => F16Kernel.RoundToBf16(x);
     public static float Prepare(float x) => HalfBits.RoundToBf16(x);
