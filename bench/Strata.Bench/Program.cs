@@ -20,6 +20,7 @@ var commands = new Dictionary<string, Func<string[], int>>
     ["kv-remote"] = Strata.Bench.Routing.RemoteTierBench.Run,             // the remote tier's write and batched read throughput
     ["kv-remote-ttft"] = Strata.Bench.Routing.RemoteTtftBench.Run,        // TTFT of a conversation continued on a second server
     ["kv-restart"] = Strata.Bench.SideBySide.KvRestartBench.Run,          // TTFT of a conversation continued from the ssd tier
+    ["subnormal-fma"] = SubnormalFmaBench.Run,                            // what float subnormal operands cost an FMA on this CPU
     ["fingerprint"] = Fingerprint,                                        // the model fingerprint's share of model load
 };
 if (args.Length > 0 && commands.TryGetValue(args[0], out var command))
