@@ -54,6 +54,7 @@ public static class Kernels
     public static bool Supports(GgmlType type) => (uint)type < Table.Length && Table[(int)type] != null;
 
     private static readonly WeightKernel F16Finite = new HalfTileKernel<F16Tile>(finite: true);
+    private static readonly WeightKernel F16Rebased = new HalfTileKernel<RebasedF16Tile>(finite: true);
     private static readonly WeightKernel Q4_0Interleaved = new Q4_0x8Kernel();
     private static readonly WeightKernel Q4_KInterleaved = new Q4_Kx8Kernel();
     private static readonly WeightKernel Q8_0Interleaved = new Q8_0x8Kernel();
@@ -66,6 +67,7 @@ public static class Kernels
         WeightLayout.Plain => For(type),
         WeightLayout.PlainFinite when type == GgmlType.F16 => F16Finite,
         WeightLayout.PlainFinite => For(type),
+        WeightLayout.RebasedF16 when type == GgmlType.F16 => F16Rebased,
         WeightLayout.Interleaved8 when type == GgmlType.Q4_0 => Q4_0Interleaved,
         WeightLayout.Interleaved8 when type == GgmlType.Q4_K => Q4_KInterleaved,
         WeightLayout.Interleaved8 when type == GgmlType.Q8_0 => Q8_0Interleaved,

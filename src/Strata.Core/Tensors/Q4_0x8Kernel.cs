@@ -20,6 +20,12 @@ public enum WeightLayout
     /// without looking for them, which is most of what decode costs beyond reading them.
     /// </summary>
     PlainFinite,
+    /// <summary>
+    /// F16 re-encoded into a copy (<see cref="RebasedHalf"/>) so that every value, subnormals included, widens exactly
+    /// in four vector operations; for matrices whose values are all finite and below 2 in magnitude, on machines with
+    /// AVX-512. Same byte size and row order as plain, but not F16 bits.
+    /// </summary>
+    RebasedF16,
 }
 
 /// <summary>

@@ -40,6 +40,25 @@ internal unsafe struct F16Tile : ITileFormat
     public static float Prepare(float x) => HalfBits.RoundToHalf(x);
 }
 
+/// <summary>
+/// F16 re-encoded at load (<see cref="RebasedHalf"/>): the same sign-extend and shift, then a merge and a zero fix-up;
+/// every value comes out exact and no matrix in this layout holds an infinity or NaN, so nothing is checked.
+/// </summary>
+internal unsafe struct RebasedF16Tile : ITileFormat
+{
+    public static GgmlType Type => GgmlType.F16;
+    public static Vector512<int> Bits(short* w) => F16Tile.Bits(w);
+    public static Vector256<int> Bits256(short* w) => F16Tile.Bits256(w);
+    public static Vector512<float> Weight(Vector512<int> bits) => RebasedHalf.FromShifted(bits);
+    public static Vector256<float> Weight(Vector256<int> bits) => RebasedHalf.FromShifted(bits);
+    public static Vector512<float> Exact(Vector512<uint> h) => RebasedHalf.FromShifted((h << 16).AsInt32() >> 3);
+    public static Vector256<float> Exact(Vector256<uint> h) => RebasedHalf.FromShifted((h << 16).AsInt32() >> 3);
+    public static Vector128<float> Exact(Vector128<uint> h) => RebasedHalf.FromShifted((h << 16).AsInt32() >> 3);
+    public static float Product(short w, float x) => RebasedHalf.Decode((ushort)w) * x;
+    public static Vector256<float> Prepare(Vector256<float> x) => F16Tile.Prepare(x);
+    public static float Prepare(float x) => F16Tile.Prepare(x);
+}
+
 /// <summary>BF16: zero-extend and shift left 16 is the exact float (infinities and NaNs too), so nothing is checked.</summary>
 internal unsafe struct Bf16Tile : ITileFormat
 {
@@ -69,6 +88,9 @@ internal static unsafe class F16Kernel
     }
 
     [ThreadStatic] private static Path _forcePath;
+
+    /// <summary>What F16 kernels (plain, finite, re-encoded) prepare, and what BF16 kernels prepare: one row serves each family.</summary>
+    internal static readonly object HalfPrepareKey = new(), Bf16PrepareKey = new();
 
     /// <summary>Floats rounded to the nearest f16 value (ties to even; past 65504 to infinity; NaN stays NaN).</summary>
     internal static Vector256<float> RoundToHalf(Vector256<float> x)

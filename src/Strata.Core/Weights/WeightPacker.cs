@@ -30,13 +30,17 @@ public sealed unsafe class WeightPacker : IDisposable
     public long PackedBytes { get; private set; }
 
     /// <summary>
-    /// The matrix in the best layout for matrix-vector products. F16 matrices stay as they are but are read once:
-    /// one that holds no infinity or NaN is marked <see cref="WeightLayout.PlainFinite"/>.
+    /// The matrix in the best layout for matrix-vector products. An F16 matrix is re-encoded
+    /// (<see cref="WeightLayout.RebasedF16"/>) where the machine and its values allow; otherwise it stays as it is, read
+    /// once: one that holds no infinity or NaN is marked <see cref="WeightLayout.PlainFinite"/>.
     /// </summary>
     public WeightTensor Pack(WeightTensor w)
     {
         if (_enabled && w.Type == GgmlType.F16 && w.Layout == WeightLayout.Plain)
+        {
+            if (RebasedHalf.IsSupported && TryRebase(w) is { } rebased) return rebased;
             return F16Kernel.AllFinite((short*)w.Data, w.ByteSize / 2) ? w with { Layout = WeightLayout.PlainFinite } : w;
+        }
         Repacker? repack = RepackerFor(w.Type);
         if (!_enabled || w.Layout != WeightLayout.Plain || repack is null || w.Rows < Interleaved8Kernel.Rows)
             return w;
@@ -56,6 +60,31 @@ public sealed unsafe class WeightPacker : IDisposable
         }
         if (_releaseSource) PageAdvice.DontNeedFileBacked(w.Data, w.ByteSize);
         return w with { Data = (nint)copy, Layout = WeightLayout.Interleaved8 };
+    }
+
+    /// <summary>
+    /// The F16 matrix re-encoded into a copy on huge pages, or null (nothing kept) when a value is outside the
+    /// encoding's window. Pieces of the source are dropped from the resident set as they are done, so the copy never
+    /// sits beside the whole source.
+    /// </summary>
+    private WeightTensor? TryRebase(WeightTensor w)
+    {
+        const long PieceHalves = 8L << 20;
+        var copy = PageAdvice.AllocateForStreaming(w.ByteSize);
+        long count = w.ByteSize / 2;
+        for (long at = 0; at < count; at += PieceHalves)
+        {
+            long n = Math.Min(PieceHalves, count - at);
+            if (!RebasedHalf.TryEncode((short*)w.Data + at, (short*)copy + at, n))
+            {
+                NativeMemory.AlignedFree(copy);
+                return null;
+            }
+            if (_releaseSource) PageAdvice.DontNeedFileBacked(w.Data + (nint)(2 * at), 2 * n);
+        }
+        _allocations.Add((nint)copy);
+        PackedBytes += w.ByteSize;
+        return w with { Data = (nint)copy, Layout = WeightLayout.RebasedF16 };
     }
 
     private delegate void Repacker(ReadOnlySpan<byte> src, Span<byte> dst, int rows, int cols);
