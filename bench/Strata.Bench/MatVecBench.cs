@@ -10,22 +10,26 @@ namespace Strata.Bench;
 /// </summary>
 public unsafe class MatVec : IDisposable
 {
-    /// <summary>Type and layout as one parameter ("Q4_0 x8" is the interleaved layout), so only real pairs are run.</summary>
+    /// <summary>
+    /// Type and layout as one parameter ("Q4_0 x8" is the interleaved layout, "F16 rebased" the re-encoded one), so only
+    /// real pairs are run.
+    /// </summary>
     [ParamsSource(nameof(KernelNames))]
     public string Kernel
     {
-        get => Type + (Layout == WeightLayout.Interleaved8 ? " x8" : "");
+        get => Type + Layout switch { WeightLayout.Interleaved8 => " x8", WeightLayout.RebasedF16 => " rebased", _ => "" };
         set
         {
             var parts = value.Split(' ');
             Type = Enum.Parse<GgmlType>(parts[0]);
-            Layout = parts.Length > 1 ? WeightLayout.Interleaved8 : WeightLayout.Plain;
+            Layout = parts.Length == 1 ? WeightLayout.Plain : parts[1] == "rebased" ? WeightLayout.RebasedF16 : WeightLayout.Interleaved8;
         }
     }
 
     public static IEnumerable<string> KernelNames() =>
         new[] { GgmlType.F16, GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K }
-            .SelectMany(t => Strata.Weights.WeightPacker.HasInterleavedLayout(t) ? new[] { $"{t}", $"{t} x8" } : new[] { $"{t}" });
+            .SelectMany(t => Strata.Weights.WeightPacker.HasInterleavedLayout(t) ? new[] { $"{t}", $"{t} x8" }
+                : t == GgmlType.F16 && RebasedHalf.IsSupported ? new[] { $"{t}", $"{t} rebased" } : new[] { $"{t}" });
 
     public GgmlType Type { get; set; }
 
@@ -63,6 +67,13 @@ public unsafe class MatVec : IDisposable
         {
             Quantize.Row(Type, x, row);
             row.CopyTo(new Span<byte>(_w + i * row.Length, row.Length));
+        }
+        if (Layout == WeightLayout.RebasedF16)
+        {
+            // x lies in [-1, 1): stored unshifted
+            var plain = new Span<byte>(_w, (int)WeightBytes).ToArray();
+            fixed (byte* src = plain)
+                if (!RebasedHalf.TryEncode((short*)src, (short*)_w, WeightBytes / 2)) throw new InvalidOperationException("weights outside the re-encoded window");
         }
         if (Layout == WeightLayout.Interleaved8)
         {

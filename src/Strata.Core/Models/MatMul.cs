@@ -46,7 +46,7 @@ internal sealed unsafe class MatMul
 
     public void Run(WeightTensor w, float[] input, int n, Span<float> output)
     {
-        var kernel = Kernels.For(w.Type, w.Layout);
+        var kernel = w.Kernel;
         PrepareInto(kernel, _prepared, input, n, w.Cols);
         fixed (byte* p = _prepared)
         fixed (float* y = output)
@@ -61,9 +61,9 @@ internal sealed unsafe class MatMul
     {
         int cols = a.Cols;
         if (b.Cols != cols || c is not null && c.Cols != cols) throw new ArgumentException("fused projections must read rows of the same length");
-        var ka = Kernels.For(a.Type, a.Layout);
-        var kb = Kernels.For(b.Type, b.Layout);
-        var kc = c is null ? null : Kernels.For(c.Type, c.Layout);
+        var ka = a.Kernel;
+        var kb = b.Kernel;
+        var kc = c?.Kernel;
         PrepareInto(ka, _prepared, input, n, cols);
         // A second format (rare: mixed types of one input) goes to the second buffer; a third must match one of them.
         object first = ka.PrepareKey;

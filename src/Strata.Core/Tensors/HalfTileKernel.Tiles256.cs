@@ -52,13 +52,13 @@ internal sealed unsafe partial class HalfTileKernel<TF> where TF : struct, ITile
                             if (!found)
                             {
                                 for (int i = 0; i < tr; i++)
-                                    for (int j = 0; j < tn; j++) m.Y(r + i, t + j) = dots[PairTokens * i + j];
+                                    for (int j = 0; j < tn; j++) m.Set(r + i, t + j, dots[PairTokens * i + j]);
                                 continue;
                             }
                             sp = true;
                         }
                         for (int i = 0; i < tr; i++)
-                            for (int j = 0; j < tn; j++) m.Y(r + i, t + j) = Exact(m.Row(r + i), m.X(t + j), m.Cols);
+                            for (int j = 0; j < tn; j++) m.Set(r + i, t + j, Exact(m.Row(r + i), m.X(t + j), m.Cols));
                     }
                 }
             }
@@ -109,7 +109,7 @@ internal sealed unsafe partial class HalfTileKernel<TF> where TF : struct, ITile
                                 for (int j = 0; j < tn; j++)
                                 {
                                     float d = dots[i * TileTokens + j];
-                                    m.Y(r + i, t + j) = whole < cols ? Tail(d, w, m.X(t + j), whole, cols) : d;
+                                    m.Set(r + i, t + j, whole < cols ? Tail(d, w, m.X(t + j), whole, cols) : d);
                                 }
                             }
                         }

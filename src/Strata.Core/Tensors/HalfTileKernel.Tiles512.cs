@@ -65,7 +65,7 @@ internal sealed unsafe partial class HalfTileKernel<TF> where TF : struct, ITile
                                 for (int j = 0; j < tn; j++)
                                 {
                                     float d = dots[i * TileTokens + j];
-                                    m.Y(r + i, t + j) = whole < cols ? Tail(d, w, m.X(t + j), whole, cols) : d;
+                                    m.Set(r + i, t + j, whole < cols ? Tail(d, w, m.X(t + j), whole, cols) : d);
                                 }
                             }
                         }
@@ -192,7 +192,7 @@ internal sealed unsafe partial class HalfTileKernel<TF> where TF : struct, ITile
                             continue;
                         }
                         for (int i = 0; i < tr; i++)
-                            for (int j = 0; j < tn; j++) m.Y(r + i, t + j) = dots[i * TileTokens + j];
+                            for (int j = 0; j < tn; j++) m.Set(r + i, t + j, dots[i * TileTokens + j]);
                     }
                 }
             }
@@ -251,7 +251,7 @@ internal sealed unsafe partial class HalfTileKernel<TF> where TF : struct, ITile
                         var h = Avx512F.ConvertToVector512UInt32(Vector256.Load((ushort*)w + k));
                         acc = Vector512.FusedMultiplyAdd(TF.Exact(h), Vector512.Load(x + k), acc);
                     }
-                    m.Y(r + i, t + j) = Tail(Vector512.Sum(acc), w, x, k, m.Cols);
+                    m.Set(r + i, t + j, Tail(Vector512.Sum(acc), w, x, k, m.Cols));
                 }
         }
 

@@ -34,8 +34,11 @@ namespace Strata.Tensors;
 /// batch equals its single-token dot bit for bit, and batched prefill agrees with decode.
 /// </para>
 /// </summary>
-internal sealed unsafe partial class HalfTileKernel<TF>(bool finite) : WeightKernel where TF : struct, ITileFormat
+internal sealed unsafe partial class HalfTileKernel<TF>(bool finite, int rebaseShift = 0) : WeightKernel where TF : struct, ITileFormat
 {
+    /// <summary>What each dot is multiplied by as it is stored: 2^shift for a matrix stored divided by it (<see cref="RebasedHalf"/>), else 1.</summary>
+    private readonly float _scale = MathF.ScaleB(1f, rebaseShift);
+
     public override GgmlType Type => TF.Type;
     public override int PreparedBytes(int cols) => XStride(cols) * 4;
     public override object PrepareKey => TF.Type == GgmlType.BF16 ? F16Kernel.Bf16PrepareKey : F16Kernel.HalfPrepareKey;
@@ -85,27 +88,28 @@ internal sealed unsafe partial class HalfTileKernel<TF>(bool finite) : WeightKer
         fixed (byte* px = prepared)
         fixed (float* py = y)
         {
-            var m = new Matrix((short*)pw, cols, (float*)px, py + yOffset, yStride);
+            var m = new Matrix((short*)pw, cols, (float*)px, py + yOffset, yStride, _scale);
             if (Kernels.ForceScalar)
             {
                 for (int r = rowStart; r < rowEnd; r++)
-                    for (int t = 0; t < n; t++) m.Y(r, t) = DotScalar(m.Row(r), m.X(t), cols);
+                    for (int t = 0; t < n; t++) m.Set(r, t, DotScalar(m.Row(r), m.X(t), cols));
             }
             else if (Vector512.IsHardwareAccelerated && Avx512F.IsSupported && F16Kernel.ForcePath == F16Kernel.Path.Best) Tiles512.Run(m, n, rowStart, rowEnd, !finite);
             else if (Avx2.IsSupported && F16Kernel.ForcePath <= F16Kernel.Path.Avx2) Tiles256.Run(m, n, rowStart, rowEnd, !finite);
             else
                 for (int r = rowStart; r < rowEnd; r++)
-                    for (int t = 0; t < n; t++) m.Y(r, t) = DotPortable(m.Row(r), m.X(t), cols);
+                    for (int t = 0; t < n; t++) m.Set(r, t, DotPortable(m.Row(r), m.X(t), cols));
         }
     }
 
     /// <summary>The operands of one call: weight rows of <see cref="Cols"/> halves, prepared rows, outputs.</summary>
-    internal readonly struct Matrix(short* w, int cols, float* x, float* y, int yStride)
+    internal readonly struct Matrix(short* w, int cols, float* x, float* y, int yStride, float scale)
     {
         public readonly int Cols = cols;
         public short* Row(int r) => w + (long)r * Cols;
         public float* X(int t) => x + (long)t * XStride(Cols);
-        public ref float Y(int r, int t) => ref y[(long)t * yStride + r];
+        /// <summary>Stores the dot of row r and token t, times the matrix's scale (exact: a power of two).</summary>
+        public void Set(int r, int t, float dot) => y[(long)t * yStride + r] = dot * scale;
     }
 
     /// <summary>The scalar twin: exact widening, the true activation, in order.</summary>

@@ -54,20 +54,24 @@ public static class Kernels
     public static bool Supports(GgmlType type) => (uint)type < Table.Length && Table[(int)type] != null;
 
     private static readonly WeightKernel F16Finite = new HalfTileKernel<F16Tile>(finite: true);
-    private static readonly WeightKernel F16Rebased = new HalfTileKernel<RebasedF16Tile>(finite: true);
+    private static readonly WeightKernel[] F16Rebased =
+        Enumerable.Range(0, RebasedHalf.MaxShift + 1).Select(s => (WeightKernel)new HalfTileKernel<RebasedF16Tile>(finite: true, s)).ToArray();
     private static readonly WeightKernel Q4_0Interleaved = new Q4_0x8Kernel();
     private static readonly WeightKernel Q4_KInterleaved = new Q4_Kx8Kernel();
     private static readonly WeightKernel Q8_0Interleaved = new Q8_0x8Kernel();
     private static readonly WeightKernel Q6_KInterleaved = new Q6_Kx8Kernel();
     private static readonly WeightKernel Q5_KInterleaved = new Q5_Kx8Kernel();
 
-    /// <summary>The kernel for weights of a type stored in a layout (see <see cref="WeightLayout"/>).</summary>
-    public static WeightKernel For(GgmlType type, WeightLayout layout) => layout switch
+    /// <summary>
+    /// The kernel for weights of a type stored in a layout (see <see cref="WeightLayout"/>); for
+    /// <see cref="WeightLayout.RebasedF16"/>, the shift the matrix was stored with.
+    /// </summary>
+    public static WeightKernel For(GgmlType type, WeightLayout layout, int rebaseShift = 0) => layout switch
     {
         WeightLayout.Plain => For(type),
         WeightLayout.PlainFinite when type == GgmlType.F16 => F16Finite,
         WeightLayout.PlainFinite => For(type),
-        WeightLayout.RebasedF16 when type == GgmlType.F16 => F16Rebased,
+        WeightLayout.RebasedF16 when type == GgmlType.F16 && (uint)rebaseShift < F16Rebased.Length => F16Rebased[rebaseShift],
         WeightLayout.Interleaved8 when type == GgmlType.Q4_0 => Q4_0Interleaved,
         WeightLayout.Interleaved8 when type == GgmlType.Q4_K => Q4_KInterleaved,
         WeightLayout.Interleaved8 when type == GgmlType.Q8_0 => Q8_0Interleaved,

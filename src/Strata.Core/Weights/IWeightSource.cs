@@ -12,6 +12,12 @@ public sealed record WeightTensor(string Name, GgmlType Type, long[] Shape, nint
     /// <summary>How the bytes are arranged; kernels are chosen by type and layout.</summary>
     public WeightLayout Layout { get; init; } = WeightLayout.Plain;
 
+    /// <summary>For <see cref="WeightLayout.RebasedF16"/>: the power of two the stored values were divided by (0 for the others).</summary>
+    public int RebaseShift { get; init; }
+
+    /// <summary>The matrix-vector kernel for the tensor as it is stored.</summary>
+    public WeightKernel Kernel => Kernels.For(Type, Layout, RebaseShift);
+
     /// <summary>Elements per row (ne0).</summary>
     public int Cols => (int)Shape[0];
 

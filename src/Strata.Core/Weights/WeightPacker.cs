@@ -64,18 +64,20 @@ public sealed unsafe class WeightPacker : IDisposable
 
     /// <summary>
     /// The F16 matrix re-encoded into a copy on huge pages, or null (nothing kept) when a value is outside the
-    /// encoding's window. Pieces of the source are dropped from the resident set as they are done, so the copy never
+    /// encoding's window (an infinity or NaN, or a magnitude of 2^(1 + MaxShift) or more). Pieces of the source are dropped from the resident set as they are done, so the copy never
     /// sits beside the whole source.
     /// </summary>
     private WeightTensor? TryRebase(WeightTensor w)
     {
         const long PieceHalves = 8L << 20;
-        var copy = PageAdvice.AllocateForStreaming(w.ByteSize);
         long count = w.ByteSize / 2;
+        int shift = RebasedHalf.ShiftFor((short*)w.Data, count);
+        if (shift < 0) return null;
+        var copy = PageAdvice.AllocateForStreaming(w.ByteSize);
         for (long at = 0; at < count; at += PieceHalves)
         {
             long n = Math.Min(PieceHalves, count - at);
-            if (!RebasedHalf.TryEncode((short*)w.Data + at, (short*)copy + at, n))
+            if (!RebasedHalf.TryEncode((short*)w.Data + at, (short*)copy + at, n, shift))
             {
                 NativeMemory.AlignedFree(copy);
                 return null;
@@ -84,7 +86,7 @@ public sealed unsafe class WeightPacker : IDisposable
         }
         _allocations.Add((nint)copy);
         PackedBytes += w.ByteSize;
-        return w with { Data = (nint)copy, Layout = WeightLayout.RebasedF16 };
+        return w with { Data = (nint)copy, Layout = WeightLayout.RebasedF16, RebaseShift = shift };
     }
 
     private delegate void Repacker(ReadOnlySpan<byte> src, Span<byte> dst, int rows, int cols);
