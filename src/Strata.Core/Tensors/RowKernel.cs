@@ -47,7 +47,7 @@ internal abstract unsafe class RowKernel : WeightKernel
         }
     }
 
-    private static void Validate(ReadOnlySpan<byte> w, long rowBytes, int rowEnd, ReadOnlySpan<byte> prepared, long preparedBytes)
+    protected static void Validate(ReadOnlySpan<byte> w, long rowBytes, int rowEnd, ReadOnlySpan<byte> prepared, long preparedBytes)
     {
         if (w.Length < rowBytes * rowEnd) throw new ArgumentException($"weights hold {w.Length} bytes, rows up to {rowEnd} need {rowBytes * rowEnd}");
         if (prepared.Length < preparedBytes) throw new ArgumentException($"prepared activations hold {prepared.Length} bytes, need {preparedBytes}");

@@ -42,7 +42,7 @@ public class KernelTests(ITestOutputHelper output)
     private static int[] ColSizes(GgmlType type)
     {
         int bs = Math.Max(32, GgmlTypeInfo.BlockSize(type));
-        return [bs, 2 * bs, 3 * bs, 5 * bs, 4096];
+        return [bs, 2 * bs, 3 * bs, 5 * bs, 13 * bs, 4096]; // 13 blocks: whole groups of 8 and a tail
     }
 
     [Theory, MemberData(nameof(All))]
