@@ -220,35 +220,20 @@ internal sealed unsafe class Block32Kernel<T> : RowKernel where T : struct, IBlo
                 m2 = Vector256.FusedMultiplyAdd(mw, Vector256.Load((float*)(x2 + L.SOff) + b), m2);
                 m3 = Vector256.FusedMultiplyAdd(mw, Vector256.Load((float*)(x3 + L.SOff) + b), m3);
             }
-            for (int j = 0; j < 8; j++)
+            // even blocks into the first accumulator of each token, odd into the second, as DotRow pairs them
+            // (both in one iteration: a branch on the parity made the JIT keep the accumulators on the stack)
+            for (int j = 0; j < 8; j += 2)
             {
-                int q = 32 * (b + j);
-                int* bias = (int*)(x + L.BiasOff) + 8 * (b + j);
-                var u = T.Unpack(blk + j * T.Bytes);
-                var p0 = IntDot.Dot(u, Vector256.Load((sbyte*)x + q));
-                var p1 = IntDot.Dot(u, Vector256.Load((sbyte*)x1 + q));
-                var p2 = IntDot.Dot(u, Vector256.Load((sbyte*)x2 + q));
-                var p3 = IntDot.Dot(u, Vector256.Load((sbyte*)x3 + q));
-                if (T.Offset != 0)
-                {
-                    p0 += Vector256.Load(bias); p1 += Vector256.Load((int*)((byte*)bias + pb));
-                    p2 += Vector256.Load((int*)((byte*)bias + 2 * pb)); p3 += Vector256.Load((int*)((byte*)bias + 3 * pb));
-                }
-                // even blocks into the first accumulator of each token, odd into the second, as DotRow pairs them
-                if ((j & 1) == 0)
-                {
-                    a00 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(p0), Vector256.Create(d8[j]), a00);
-                    a10 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(p1), Vector256.Create(d8[8 + j]), a10);
-                    a20 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(p2), Vector256.Create(d8[16 + j]), a20);
-                    a30 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(p3), Vector256.Create(d8[24 + j]), a30);
-                }
-                else
-                {
-                    a01 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(p0), Vector256.Create(d8[j]), a01);
-                    a11 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(p1), Vector256.Create(d8[8 + j]), a11);
-                    a21 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(p2), Vector256.Create(d8[16 + j]), a21);
-                    a31 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(p3), Vector256.Create(d8[24 + j]), a31);
-                }
+                Block4(blk + j * T.Bytes, x, pb, 32 * (b + j), (int*)(x + L.BiasOff) + 8 * (b + j), out var p0, out var p1, out var p2, out var p3);
+                a00 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(p0), Vector256.Create(d8[j]), a00);
+                a10 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(p1), Vector256.Create(d8[8 + j]), a10);
+                a20 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(p2), Vector256.Create(d8[16 + j]), a20);
+                a30 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(p3), Vector256.Create(d8[24 + j]), a30);
+                Block4(blk + (j + 1) * T.Bytes, x, pb, 32 * (b + j + 1), (int*)(x + L.BiasOff) + 8 * (b + j + 1), out p0, out p1, out p2, out p3);
+                a01 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(p0), Vector256.Create(d8[j + 1]), a01);
+                a11 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(p1), Vector256.Create(d8[9 + j]), a11);
+                a21 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(p2), Vector256.Create(d8[17 + j]), a21);
+                a31 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(p3), Vector256.Create(d8[25 + j]), a31);
             }
         }
         dots[0] = Vector256.Sum(a00 + a01); dots[1] = Vector256.Sum(a10 + a11);
@@ -271,6 +256,22 @@ internal sealed unsafe class Block32Kernel<T> : RowKernel where T : struct, IBlo
                 if (T.HasMin) mk += HalfBits.ToSingleFast(*(ushort*)(b0 + 2)) * ((float*)(xk + L.SOff))[c];
             }
             dots[k] = dots[k] + Vector256.Sum(acc) + mk;
+        }
+    }
+
+    /// <summary>One block unpacked once against 4 prepared tokens <paramref name="pb"/> bytes apart: their exact int32 lanes plus the offset bias.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Block4(byte* blk, byte* x, int pb, int q, int* bias, out Vector256<int> p0, out Vector256<int> p1, out Vector256<int> p2, out Vector256<int> p3)
+    {
+        var u = T.Unpack(blk);
+        p0 = IntDot.Dot(u, Vector256.Load((sbyte*)x + q));
+        p1 = IntDot.Dot(u, Vector256.Load((sbyte*)x + pb + q));
+        p2 = IntDot.Dot(u, Vector256.Load((sbyte*)x + 2 * pb + q));
+        p3 = IntDot.Dot(u, Vector256.Load((sbyte*)x + 3 * pb + q));
+        if (T.Offset != 0)
+        {
+            p0 += Vector256.Load(bias); p1 += Vector256.Load((int*)((byte*)bias + pb));
+            p2 += Vector256.Load((int*)((byte*)bias + 2 * pb)); p3 += Vector256.Load((int*)((byte*)bias + 3 * pb));
         }
     }
 
