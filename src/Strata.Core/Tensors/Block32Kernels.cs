@@ -315,18 +315,17 @@ internal static unsafe class Nibbles
         return Avx2.ShiftRightLogicalVariable(v, Vector256.Create(0ul, 0, 4, 4)).AsByte() & Vector256.Create((byte)0xF);
     }
 
-    // byte i of the result takes byte i/8 of a broadcast u32, then tests bit i%8
-    private static readonly Vector256<byte> Spread = Vector256.Create(
-        (byte)0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
-    private static readonly Vector256<byte> Bits = Vector256.Create(
-        (byte)1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128);
-
     /// <summary>0x10 in byte j where bit j of qh is set (the fifth bit of the Q5 types).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<byte> HighBits(uint qh)
     {
-        var v = Avx2.Shuffle(Vector256.Create(qh).AsByte(), Spread);
-        return Vector256.Equals(v & Bits, Bits) & Vector256.Create((byte)0x10);
+        // Byte i takes byte i/8 of the broadcast u32, then tests bit i%8. The masks are written here rather than held
+        // in static fields: methods compiled with AggressiveOptimization read such fields through a helper call, and
+        // a call in a tile's loop makes the JIT keep every accumulator on the stack.
+        var spread = Vector256.Create((byte)0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+        var bits = Vector256.Create((byte)1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128);
+        var v = Avx2.Shuffle(Vector256.Create(qh).AsByte(), spread);
+        return Vector256.Equals(v & bits, bits) & Vector256.Create((byte)0x10);
     }
 
     public static int Nibble(byte* qs, int j) => j < 16 ? qs[j] & 0xF : qs[j - 16] >> 4;
