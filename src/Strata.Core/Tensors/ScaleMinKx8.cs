@@ -70,6 +70,9 @@ internal static unsafe class ScaleMinKx8
         var L = new Q8KLayout(cols);
         var nibble = Vector256.Create((byte)0x0F);
         var low8 = Vector256.Create(0xFFu);
+        // Read once: in AggressiveOptimization code a static field is reached through a helper call, and a call in
+        // the loop makes the JIT save the accumulators around it.
+        Vector256<byte> min01 = Q4_Kx8Kernel.Min01, min23 = Q4_Kx8Kernel.Min23;
         Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
         for (int b = 0; b < L.Blocks; b++)
         {
@@ -122,10 +125,10 @@ internal static unsafe class ScaleMinKx8
             }
             var d = HalfBits.ToSingle(Vector256.WidenLower(Vector128.Load((ushort*)blk).ToVector256Unsafe()));
             var dmin = HalfBits.ToSingle(Vector256.WidenLower(Vector128.Load((ushort*)(blk + 16)).ToVector256Unsafe()));
-            var m01 = Avx2.Shuffle(mnLo, Q4_Kx8Kernel.Min01).AsInt16();
-            var m23 = Avx2.Shuffle(mnLo, Q4_Kx8Kernel.Min23).AsInt16();
-            var m45 = Avx2.Shuffle(mnHi, Q4_Kx8Kernel.Min01).AsInt16();
-            var m67 = Avx2.Shuffle(mnHi, Q4_Kx8Kernel.Min23).AsInt16();
+            var m01 = Avx2.Shuffle(mnLo, min01).AsInt16();
+            var m23 = Avx2.Shuffle(mnLo, min23).AsInt16();
+            var m45 = Avx2.Shuffle(mnHi, min01).AsInt16();
+            var m67 = Avx2.Shuffle(mnHi, min23).AsInt16();
             a0 = Finish(a0, s0, x, L, b, d, dmin, m01, m23, m45, m67);
             if (tokens > 1)
             {
