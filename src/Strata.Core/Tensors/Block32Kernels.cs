@@ -111,7 +111,6 @@ internal sealed unsafe class Block32Kernel<T> : RowKernel where T : struct, IBlo
         var L = new Q8Layout(cols);
         sbyte* xq = (sbyte*)x;
         float* xd = (float*)(x + L.DOff);
-        int* xsum = (int*)(x + L.SumOff);
         float* xs = (float*)(x + L.SOff);
         int nb = L.Blocks, b = 0;
         float sum = 0, sumMin = 0;
@@ -139,55 +138,47 @@ internal sealed unsafe class Block32Kernel<T> : RowKernel where T : struct, IBlo
             sum = Vector256.Sum(acc0 + acc1);
             if (T.HasMin) sumMin = Vector256.Sum(accMin);
         }
-        if (Kernels.Int256)
-        {
-            var acc = Vector256<float>.Zero;
-            for (; b < nb; b++)
-            {
-                byte* b0 = w + b * T.Bytes;
-                var p = IntDot.Dot(T.Unpack(b0), Vector256.Load(xq + 32 * b));
-                if (T.Offset != 0) p += Vector256.CreateScalar(-T.Offset * xsum[b]);
-                acc = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(p), Vector256.Create(HalfBits.ToSingleFast(*(ushort*)b0) * xd[b]), acc);
-                if (T.HasMin) sumMin += HalfBits.ToSingleFast(*(ushort*)(b0 + 2)) * xs[b];
-            }
-            sum += Vector256.Sum(acc);
-        }
+        if (Kernels.Int256) return Rest(w, x, L, b, sum, sumMin);
         for (; b < nb; b++) sum += BlockScalar(w + b * T.Bytes, xq + 32 * b, xd[b], xs[b]);
         return sum + sumMin;
+    }
+
+    /// <summary>
+    /// The blocks from <paramref name="b"/> on, one at a time, added to the sums of the blocks before: how a dot ends
+    /// past its last whole group of 8 blocks, in every path.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float Rest(byte* w, byte* x, in Q8Layout L, int b, float sum, float sumMin)
+    {
+        var acc = Vector256<float>.Zero;
+        for (; b < L.Blocks; b++)
+        {
+            byte* b0 = w + b * T.Bytes;
+            var p = IntDot.Dot(T.Unpack(b0), Vector256.Load((sbyte*)x + 32 * b));
+            if (T.Offset != 0) p += Vector256.CreateScalar(-T.Offset * ((int*)(x + L.SumOff))[b]);
+            acc = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(p), Vector256.Create(HalfBits.ToSingleFast(*(ushort*)b0) * ((float*)(x + L.DOff))[b]), acc);
+            if (T.HasMin) sumMin += HalfBits.ToSingleFast(*(ushort*)(b0 + 2)) * ((float*)(x + L.SOff))[b];
+        }
+        return sum + Vector256.Sum(acc) + sumMin;
     }
 
     /// <summary>
     /// Batches in tiles of one row × 4 tokens: each block is unpacked (and its scales converted) once for the 4, which
     /// is most of what a block costs; every token's sum is formed exactly as <see cref="DotRow"/> forms it.
     /// </summary>
-    public override void DotRowsBatch(ReadOnlySpan<byte> w, int cols, ReadOnlySpan<byte> prepared, int n, Span<float> y, int yStride, int rowStart, int rowEnd)
+    protected override void DotRowTokens(byte* row, byte* x, int pb, int n, int cols, float* y, long yStride)
     {
-        if (Kernels.ForceScalar || !Kernels.Int256 || n < Tile)
+        int t = 0;
+        if (Kernels.Int256)
         {
-            base.DotRowsBatch(w, cols, prepared, n, y, yStride, rowStart, rowEnd);
-            return;
-        }
-        long rb = GgmlTypeInfo.RowBytes(Type, cols);
-        int pb = PreparedBytes(cols);
-        Validate(w, rb, rowEnd, prepared, (long)pb * n);
-        if (y.Length < (long)(n - 1) * yStride + rowEnd) throw new ArgumentException("y is too short for the batch");
-        float* dots = stackalloc float[Tile];
-        fixed (byte* pw = w)
-        fixed (byte* px = prepared)
-        fixed (float* py = y)
-        {
-            for (int r = rowStart; r < rowEnd; r++)
+            float* dots = stackalloc float[Tile];
+            for (; t + Tile <= n; t += Tile)
             {
-                byte* row = pw + r * rb;
-                int t = 0;
-                for (; t + Tile <= n; t += Tile)
-                {
-                    Row4(row, px + (long)t * pb, pb, cols, dots);
-                    for (int j = 0; j < Tile; j++) py[(long)(t + j) * yStride + r] = dots[j];
-                }
-                for (; t < n; t++) py[(long)t * yStride + r] = DotRow(row, px + (long)t * pb, cols);
+                Row4(row, x + (long)t * pb, pb, cols, dots);
+                for (int j = 0; j < Tile; j++) y[(t + j) * yStride] = dots[j];
             }
         }
+        for (; t < n; t++) y[t * yStride] = DotRow(row, x + (long)t * pb, cols);
     }
 
     private const int Tile = 4;
@@ -236,27 +227,10 @@ internal sealed unsafe class Block32Kernel<T> : RowKernel where T : struct, IBlo
                 a31 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(p3), Vector256.Create(d8[25 + j]), a31);
             }
         }
-        dots[0] = Vector256.Sum(a00 + a01); dots[1] = Vector256.Sum(a10 + a11);
-        dots[2] = Vector256.Sum(a20 + a21); dots[3] = Vector256.Sum(a30 + a31);
-        float* sumMin = stackalloc float[Tile];
-        sumMin[0] = T.HasMin ? Vector256.Sum(m0) : 0; sumMin[1] = T.HasMin ? Vector256.Sum(m1) : 0;
-        sumMin[2] = T.HasMin ? Vector256.Sum(m2) : 0; sumMin[3] = T.HasMin ? Vector256.Sum(m3) : 0;
-        // the blocks past the last 8, one token at a time, as DotRow's second loop
-        for (int k = 0; k < Tile; k++)
-        {
-            byte* xk = x + k * pb;
-            var acc = Vector256<float>.Zero;
-            float mk = sumMin[k];
-            for (int c = b; c < nb; c++)
-            {
-                byte* b0 = w + c * T.Bytes;
-                var p = IntDot.Dot(T.Unpack(b0), Vector256.Load((sbyte*)xk + 32 * c));
-                if (T.Offset != 0) p += Vector256.CreateScalar(-T.Offset * ((int*)(xk + L.SumOff))[c]);
-                acc = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(p), Vector256.Create(HalfBits.ToSingleFast(*(ushort*)b0) * ((float*)(xk + L.DOff))[c]), acc);
-                if (T.HasMin) mk += HalfBits.ToSingleFast(*(ushort*)(b0 + 2)) * ((float*)(xk + L.SOff))[c];
-            }
-            dots[k] = dots[k] + Vector256.Sum(acc) + mk;
-        }
+        dots[0] = Rest(w, x, L, b, Vector256.Sum(a00 + a01), T.HasMin ? Vector256.Sum(m0) : 0);
+        dots[1] = Rest(w, x1, L, b, Vector256.Sum(a10 + a11), T.HasMin ? Vector256.Sum(m1) : 0);
+        dots[2] = Rest(w, x2, L, b, Vector256.Sum(a20 + a21), T.HasMin ? Vector256.Sum(m2) : 0);
+        dots[3] = Rest(w, x3, L, b, Vector256.Sum(a30 + a31), T.HasMin ? Vector256.Sum(m3) : 0);
     }
 
     /// <summary>One block unpacked once against 4 prepared tokens <paramref name="pb"/> bytes apart: their exact int32 lanes plus the offset bias.</summary>

@@ -18,7 +18,7 @@ namespace Strata.Tensors;
 /// at a fifth of the rate it reaches now, with 0.2 % of the weights subnormal.
 /// </para>
 /// <para>
-/// That widening is nine vector operations per 16 weights, which held one-token F16 decode on the Xeon to 76-81 % of
+/// That widening is eleven vector operations per 16 weights (sign-extension and shift included), which held one-token F16 decode on the Xeon to 76-81 % of
 /// the read bandwidth. Where the machine has AVX-512 and a matrix's values are all finite and below 2 in magnitude
 /// (trained weights rarely come near 2; a matrix that does keeps this path), the loader re-encodes it (<see cref="RebasedF16Tile"/>, <see cref="RebasedHalf"/>)
 /// and the same tiles widen it in four: 89-90 % of the bandwidth, the same floats.

@@ -6,7 +6,7 @@ namespace Strata.Tensors;
 
 /// <summary>
 /// F16 weights re-encoded at load (<see cref="WeightLayout.RebasedF16"/>) so that the tiles widen every value exactly in
-/// four vector operations instead of nine: sign-extend, shift, one bitwise merge, one fix-up for zero.
+/// four vector operations instead of eleven: sign-extend, shift, one bitwise merge, one fix-up for zero.
 /// <para>
 /// The encoding keeps a half's sign and 10 mantissa bits and stores a 5-bit exponent e' that reads as float exponent
 /// 96 + e' when ORed in (96 = 0b0110_0000 overlaps none of e's bits, so no add is needed): magnitudes in [2^-31, 2)

@@ -7,6 +7,15 @@ internal abstract unsafe class RowKernel : WeightKernel
 
     protected abstract float DotRowScalar(byte* w, byte* x, int cols);
 
+    /// <summary>
+    /// One row against <paramref name="n"/> prepared tokens <paramref name="pb"/> bytes apart: y[t*yStride] =
+    /// DotRow(row, token t). Kernels that can unpack a row once for several tokens override it.
+    /// </summary>
+    protected virtual void DotRowTokens(byte* row, byte* x, int pb, int n, int cols, float* y, long yStride)
+    {
+        for (int t = 0; t < n; t++) y[t * yStride] = DotRow(row, x + (long)t * pb, cols);
+    }
+
     private long RowBytes(int cols) => GgmlTypeInfo.RowBytes(Type, cols);
 
     public override void DotRows(ReadOnlySpan<byte> w, int cols, ReadOnlySpan<byte> prepared, Span<float> y, int rowStart, int rowEnd)
@@ -41,13 +50,14 @@ internal abstract unsafe class RowKernel : WeightKernel
             for (int r = rowStart; r < rowEnd; r++)
             {
                 byte* row = pw + r * rb;
-                for (int b = 0; b < n; b++)
-                    py[(long)b * yStride + r] = scalar ? DotRowScalar(row, px + (long)b * pb, cols) : DotRow(row, px + (long)b * pb, cols);
+                if (scalar)
+                    for (int b = 0; b < n; b++) py[(long)b * yStride + r] = DotRowScalar(row, px + (long)b * pb, cols);
+                else DotRowTokens(row, px, pb, n, cols, py + r, yStride);
             }
         }
     }
 
-    protected static void Validate(ReadOnlySpan<byte> w, long rowBytes, int rowEnd, ReadOnlySpan<byte> prepared, long preparedBytes)
+    private static void Validate(ReadOnlySpan<byte> w, long rowBytes, int rowEnd, ReadOnlySpan<byte> prepared, long preparedBytes)
     {
         if (w.Length < rowBytes * rowEnd) throw new ArgumentException($"weights hold {w.Length} bytes, rows up to {rowEnd} need {rowBytes * rowEnd}");
         if (prepared.Length < preparedBytes) throw new ArgumentException($"prepared activations hold {prepared.Length} bytes, need {preparedBytes}");

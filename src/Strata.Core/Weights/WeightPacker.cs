@@ -63,7 +63,7 @@ public sealed unsafe class WeightPacker : IDisposable
     }
 
     /// <summary>
-    /// The F16 matrix re-encoded into a copy on huge pages, or null (nothing kept) when a value is outside the
+    /// The F16 matrix re-encoded into a copy on huge pages, or null (nothing allocated) when a value is outside the
     /// encoding's window (an infinity or NaN, or a magnitude of 2^(1 + MaxShift) or more). Pieces of the source are dropped from the resident set as they are done, so the copy never
     /// sits beside the whole source.
     /// </summary>
@@ -77,10 +77,11 @@ public sealed unsafe class WeightPacker : IDisposable
         for (long at = 0; at < count; at += PieceHalves)
         {
             long n = Math.Min(PieceHalves, count - at);
+            // ShiftFor has seen every value, so the encoding cannot refuse one.
             if (!RebasedHalf.TryEncode((short*)w.Data + at, (short*)copy + at, n, shift))
             {
                 NativeMemory.AlignedFree(copy);
-                return null;
+                throw new InvalidOperationException($"tensor '{w.Name}': a value outside the window of shift {shift}");
             }
             if (_releaseSource) PageAdvice.DontNeedFileBacked(w.Data + (nint)(2 * at), 2 * n);
         }
