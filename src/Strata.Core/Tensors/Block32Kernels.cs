@@ -92,6 +92,8 @@ internal unsafe interface IBlock32Format
     static abstract int Bytes { get; }
     static abstract int Offset { get; }
     static abstract bool HasMin { get; }
+    /// <summary>Whether quants have a fifth bit, held in a 32-bit word after the scales (Q5_0, Q5_1).</summary>
+    static abstract bool HasHigh { get; }
     static abstract Vector256<byte> Unpack(byte* blk);
     static abstract int Quant(byte* blk, int j);
 }
@@ -311,6 +313,7 @@ internal unsafe struct Q4_0Format : IBlock32Format
     public static int Bytes => 18;
     public static int Offset => 8;
     public static bool HasMin => false;
+    public static bool HasHigh => false;
     public static Vector256<byte> Unpack(byte* blk) => Nibbles.Unpack(blk + 2);
     public static int Quant(byte* blk, int j) => Nibbles.Nibble(blk + 2, j);
 }
@@ -321,6 +324,7 @@ internal unsafe struct Q4_1Format : IBlock32Format
     public static int Bytes => 20;
     public static int Offset => 0;
     public static bool HasMin => true;
+    public static bool HasHigh => false;
     public static Vector256<byte> Unpack(byte* blk) => Nibbles.Unpack(blk + 4);
     public static int Quant(byte* blk, int j) => Nibbles.Nibble(blk + 4, j);
 }
@@ -331,6 +335,7 @@ internal unsafe struct Q5_0Format : IBlock32Format
     public static int Bytes => 22;
     public static int Offset => 16;
     public static bool HasMin => false;
+    public static bool HasHigh => true;
     public static Vector256<byte> Unpack(byte* blk) => Nibbles.Unpack(blk + 6) | Nibbles.HighBits(*(uint*)(blk + 2));
     public static int Quant(byte* blk, int j) => Nibbles.Nibble(blk + 6, j) | (int)((*(uint*)(blk + 2) >> j) & 1) << 4;
 }
@@ -341,6 +346,7 @@ internal unsafe struct Q5_1Format : IBlock32Format
     public static int Bytes => 24;
     public static int Offset => 0;
     public static bool HasMin => true;
+    public static bool HasHigh => true;
     public static Vector256<byte> Unpack(byte* blk) => Nibbles.Unpack(blk + 8) | Nibbles.HighBits(*(uint*)(blk + 4));
     public static int Quant(byte* blk, int j) => Nibbles.Nibble(blk + 8, j) | (int)((*(uint*)(blk + 4) >> j) & 1) << 4;
 }

@@ -61,6 +61,9 @@ public static class Kernels
     private static readonly WeightKernel Q8_0Interleaved = new Q8_0x8Kernel();
     private static readonly WeightKernel Q6_KInterleaved = new Q6_Kx8Kernel();
     private static readonly WeightKernel Q5_KInterleaved = new Q5_Kx8Kernel();
+    private static readonly WeightKernel Q4_1Interleaved = new Block32x8Kernel<Q4_1Format>();
+    private static readonly WeightKernel Q5_0Interleaved = new Block32x8Kernel<Q5_0Format>();
+    private static readonly WeightKernel Q5_1Interleaved = new Block32x8Kernel<Q5_1Format>();
 
     /// <summary>
     /// The kernel for weights of a type stored in a layout (see <see cref="WeightLayout"/>); for
@@ -77,6 +80,9 @@ public static class Kernels
         WeightLayout.Interleaved8 when type == GgmlType.Q8_0 => Q8_0Interleaved,
         WeightLayout.Interleaved8 when type == GgmlType.Q6_K => Q6_KInterleaved,
         WeightLayout.Interleaved8 when type == GgmlType.Q5_K => Q5_KInterleaved,
+        WeightLayout.Interleaved8 when type == GgmlType.Q4_1 => Q4_1Interleaved,
+        WeightLayout.Interleaved8 when type == GgmlType.Q5_0 => Q5_0Interleaved,
+        WeightLayout.Interleaved8 when type == GgmlType.Q5_1 => Q5_1Interleaved,
         _ => throw new NotSupportedException($"no kernel for {GgmlTypeInfo.Name(type)} weights in layout {layout}"),
     };
 

@@ -11,7 +11,7 @@ public enum WeightLayout
     /// <summary>As in the GGUF file: row after row.</summary>
     Plain,
     /// <summary>
-    /// Rows interleaved in groups of eight (Q4_0: <see cref="Q4_0x8"/>, Q4_K: <see cref="Q4_Kx8"/>), so one load
+    /// Rows interleaved in groups of eight (Q4_0: <see cref="Q4_0x8"/>, Q4_1/Q5_0/Q5_1: <see cref="Block32x8"/>, Q4_K: <see cref="Q4_Kx8"/>, ...), so one load
     /// serves eight rows; rows past the last whole group stay plain. Same byte size as plain.
     /// </summary>
     Interleaved8,

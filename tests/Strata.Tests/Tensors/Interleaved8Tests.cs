@@ -2,7 +2,7 @@ using Strata.Tensors;
 
 namespace Strata.Tests.Tensors;
 
-/// <summary>The interleaved layouts (Q4_0, Q4_K) and their kernels give the plain kernels' results for every row count and range.</summary>
+/// <summary>The interleaved layouts (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K) and their kernels give the plain kernels' results for every row count and range.</summary>
 public class Interleaved8Tests
 {
     private static void Repack(GgmlType type, byte[] plain, byte[] packed, int rows, int cols) =>
@@ -28,6 +28,12 @@ public class Interleaved8Tests
     [InlineData(GgmlType.Q4_0, 67, 512)]
     [InlineData(GgmlType.Q8_0, 8, 32)]
     [InlineData(GgmlType.Q8_0, 19, 2048)]
+    [InlineData(GgmlType.Q4_1, 8, 32)]
+    [InlineData(GgmlType.Q4_1, 21, 416)]
+    [InlineData(GgmlType.Q5_0, 8, 32)]
+    [InlineData(GgmlType.Q5_0, 19, 2048)]
+    [InlineData(GgmlType.Q5_1, 9, 64)]
+    [InlineData(GgmlType.Q5_1, 40, 416)]
     [InlineData(GgmlType.Q5_K, 8, 256)]
     [InlineData(GgmlType.Q5_K, 19, 512)]
     [InlineData(GgmlType.Q6_K, 8, 256)]
@@ -69,13 +75,23 @@ public class Interleaved8Tests
     [InlineData(GgmlType.Q5_K, true)]
     [InlineData(GgmlType.Q6_K, false)]
     [InlineData(GgmlType.Q6_K, true)]
-    public void KQuantExtremesDoNotOverflow(GgmlType type, bool allNegative)
+    [InlineData(GgmlType.Q5_0, false)]
+    [InlineData(GgmlType.Q5_0, true)]
+    [InlineData(GgmlType.Q5_1, false)]
+    [InlineData(GgmlType.Q5_1, true)]
+    [InlineData(GgmlType.Q4_1, true)]
+    public void ExtremesDoNotOverflow(GgmlType type, bool allNegative)
     {
         const int rows = 8, cols = 512;
         var x = new float[cols];
         for (int i = 0; i < cols; i++) x[i] = allNegative || i % 3 == 0 ? -1f : 1f;
         var w = new float[rows * cols];
-        for (int i = 0; i < w.Length; i++) w[i] = (i / cols % 2 == 0 ? 1f : -1f) * (i % 7 == 0 ? 0.01f : 1f);
+        bool block32 = GgmlTypeInfo.BlockSize(type) == 32;
+        for (int i = 0; i < w.Length; i++)
+            w[i] = block32
+                // one sign first in each block, then the other: Q5_0's quants are 31 after the first, Q4_1/Q5_1's 15/31 in odd rows
+                ? (i % 32 == 0 ? 1f : -1f) * (i / cols % 2 == 0 ? 1f : -1f)
+                : (i / cols % 2 == 0 ? 1f : -1f) * (i % 7 == 0 ? 0.01f : 1f);
         var plain = new byte[rows * GgmlTypeInfo.RowBytes(type, cols)];
         for (int r = 0; r < rows; r++)
             Quantize.Row(type, w.AsSpan(r * cols, cols), plain.AsSpan((int)(r * GgmlTypeInfo.RowBytes(type, cols))));
@@ -117,6 +133,8 @@ public class Interleaved8Tests
     [InlineData(GgmlType.Q4_0, 1)]
     [InlineData(GgmlType.Q4_0, 2)]
     [InlineData(GgmlType.Q4_0, 3)]
+    [InlineData(GgmlType.Q5_0, 2)]
+    [InlineData(GgmlType.Q4_1, 3)]
     [InlineData(GgmlType.Q8_0, 2)]
     [InlineData(GgmlType.Q4_K, 1)]
     [InlineData(GgmlType.Q4_K, 3)]
@@ -156,6 +174,12 @@ public class Interleaved8Tests
     [InlineData(GgmlType.Q6_K, 9, 29, 2048)]
     [InlineData(GgmlType.Q6_K, 21, 24, 256)]
     [InlineData(GgmlType.Q4_K, 21, 24, 512)]
+    [InlineData(GgmlType.Q4_1, 4, 16, 64)]
+    [InlineData(GgmlType.Q4_1, 9, 35, 416)]
+    [InlineData(GgmlType.Q5_0, 4, 24, 32)]
+    [InlineData(GgmlType.Q5_0, 13, 43, 2048)]
+    [InlineData(GgmlType.Q5_1, 7, 16, 256)]
+    [InlineData(GgmlType.Q5_1, 21, 29, 416)]
     public void TilesOfTokensMatchThePlainKernel(GgmlType type, int n, int rows, int cols)
     {
         var (plain, packed, _) = Case(type, rows, cols, n * 31 + rows);
@@ -184,6 +208,7 @@ public class Interleaved8Tests
     [Theory]
     [InlineData(GgmlType.Q4_0, 64)]
     [InlineData(GgmlType.Q4_K, 256)]
+    [InlineData(GgmlType.Q5_1, 96)]
     public void RepackKeepsTheTailRowsPlain(GgmlType type, int cols)
     {
         var (plain, packed, _) = Case(type, 13, cols, 5);
