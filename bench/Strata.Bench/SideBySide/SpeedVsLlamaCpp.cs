@@ -14,7 +14,7 @@ namespace Strata.Bench.SideBySide;
 /// The CPU-speed table: prefill tok/s (a P-token prompt) and decode tok/s of Strata and llama.cpp on the same GGUF
 /// files, same threads, in one process with rounds interleaved, for each weight type, and the default model.
 /// The quantized files are made by llama.cpp's own quantizer from one F16 model (as a user would make them).
-/// Usage: speed [--types f16,q8_0,q4_0,q4_k_m,q5_k_m,q6_k] [--prompt 512] [--decode 64] [--rounds 3] [--threads 2]
+/// Usage: speed [--types f16,q8_0,q4_0,q4_k_m,q5_k_m,q6_k] (also q4_1 q5_0 q5_1 q4_k_s q5_k_s q2_k q3_k_s q3_k_m q3_k_l) [--prompt 512] [--decode 64] [--rounds 3] [--threads 2]
 ///              [--shape tinyllama|small] [--no-default-model]
 /// </summary>
 public static class SpeedVsLlamaCpp
@@ -57,15 +57,25 @@ public static class SpeedVsLlamaCpp
         string path = Path.Combine(Path.GetDirectoryName(f16)!, $"{shape}-{type}-llama.gguf");
         if (!File.Exists(path))
         {
-            var mix = QuantMix.Find(type.ToUpperInvariant()) ?? throw new ArgumentException($"unknown type {type}");
+            uint ftype = QuantMix.Find(type.ToUpperInvariant())?.FileType
+                ?? (LlamaOnlyMixes.TryGetValue(type, out var f) ? (uint)f : throw new ArgumentException($"unknown type {type}"));
             Console.Error.WriteLine($"quantizing {f16} to {type} with llama.cpp ...");
             string tmp = path + ".tmp";
-            if (!LLamaQuantizer.Quantize(f16, tmp, (LLamaFtype)mix.FileType, nthread: 2, allowRequantize: true))
+            if (!LLamaQuantizer.Quantize(f16, tmp, (LLamaFtype)ftype, nthread: 2, allowRequantize: true))
                 throw new InvalidOperationException($"llama.cpp could not quantize to {type}");
             File.Move(tmp, path, overwrite: true);
         }
         return path;
     }
+
+    /// <summary>llama.cpp mixes Strata's quantizer does not make (their 2- and 3-bit types Strata reads and runs).</summary>
+    private static readonly Dictionary<string, LLamaFtype> LlamaOnlyMixes = new(StringComparer.OrdinalIgnoreCase)
+    {
+        ["q2_k"] = LLamaFtype.MOSTLY_Q2_K,
+        ["q3_k_s"] = LLamaFtype.MOSTLY_Q3_K_S,
+        ["q3_k_m"] = LLamaFtype.MOSTLY_Q3_K_M,
+        ["q3_k_l"] = LLamaFtype.MOSTLY_Q3_K_L,
+    };
 
     private static readonly TimeSpan Quiet = TimeSpan.FromMilliseconds(200);
 

@@ -81,7 +81,12 @@ internal sealed unsafe class Block32x8Kernel<T>() : Interleaved8Kernel(new Block
     protected override bool SimdSupported => Block32x8.IsSupported;
 
     /// <summary>Q5_0's quants carry an offset of −16: −16·Σx per token, the same for all rows (−1: none).</summary>
-    private static int OffsetShift => T.Offset switch { 0 => -1, 8 => 3, 16 => 4, _ => throw new NotSupportedException() };
+    // Static members of a generic class read in AggressiveOptimization code stay calls unless marked for inlining.
+    private static int OffsetShift
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => T.Offset switch { 0 => -1, 8 => 3, 16 => 4, _ => throw new NotSupportedException() };
+    }
 
     protected override void Group(byte* g, byte* x, int cols, float* dots)
     {
@@ -99,6 +104,7 @@ internal sealed unsafe class Block32x8Kernel<T>() : Interleaved8Kernel(new Block
     /// Without VNNI, byte pair sums stay in int16 for as many chunks as fit: all four of a 4-bit block (8·2·15·127),
     /// two of a 5-bit block (4·2·31·127); VNNI sums in int32 throughout.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static bool WidenMidBlock<TDot>() where TDot : struct, IByteDot => T.HasHigh && typeof(TDot) == typeof(MaddDot);
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

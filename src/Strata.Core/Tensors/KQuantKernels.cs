@@ -170,10 +170,11 @@ internal static unsafe class KUnpack
     }
 }
 
-internal unsafe struct Q2KFormat : IKFormat
+internal unsafe struct Q2KFormat : ILowBitKFormat
 {
     public static GgmlType Type => GgmlType.Q2_K;
     public static int Bytes => 84;
+    public static bool HasHigh => false;
 
     public static void Unpack(byte* blk, ref KUnpacked k)
     {
@@ -189,10 +190,11 @@ internal unsafe struct Q2KFormat : IKFormat
     }
 }
 
-internal unsafe struct Q3KFormat : IKFormat
+internal unsafe struct Q3KFormat : ILowBitKFormat
 {
     public static GgmlType Type => GgmlType.Q3_K;
     public static int Bytes => 110;
+    public static bool HasHigh => true;
 
     public static void Unpack(byte* blk, ref KUnpacked k)
     {

@@ -64,6 +64,8 @@ public static class Kernels
     private static readonly WeightKernel Q4_1Interleaved = new Block32x8Kernel<Q4_1Format>();
     private static readonly WeightKernel Q5_0Interleaved = new Block32x8Kernel<Q5_0Format>();
     private static readonly WeightKernel Q5_1Interleaved = new Block32x8Kernel<Q5_1Format>();
+    private static readonly WeightKernel Q2_KInterleaved = new LowBitKx8Kernel<Q2KFormat>();
+    private static readonly WeightKernel Q3_KInterleaved = new LowBitKx8Kernel<Q3KFormat>();
 
     /// <summary>
     /// The kernel for weights of a type stored in a layout (see <see cref="WeightLayout"/>); for
@@ -83,6 +85,8 @@ public static class Kernels
         WeightLayout.Interleaved8 when type == GgmlType.Q4_1 => Q4_1Interleaved,
         WeightLayout.Interleaved8 when type == GgmlType.Q5_0 => Q5_0Interleaved,
         WeightLayout.Interleaved8 when type == GgmlType.Q5_1 => Q5_1Interleaved,
+        WeightLayout.Interleaved8 when type == GgmlType.Q2_K => Q2_KInterleaved,
+        WeightLayout.Interleaved8 when type == GgmlType.Q3_K => Q3_KInterleaved,
         _ => throw new NotSupportedException($"no kernel for {GgmlTypeInfo.Name(type)} weights in layout {layout}"),
     };
 

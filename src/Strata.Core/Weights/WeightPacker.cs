@@ -5,7 +5,7 @@ using Strata.Tensors;
 namespace Strata.Weights;
 
 /// <summary>
-/// Rearranges matrices into the layouts the fastest kernels read (today: Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K and Q6_K in interleaved groups of 8 rows) in
+/// Rearranges matrices into the layouts the fastest kernels read (today: every quantized type, in interleaved groups of 8 rows) in
 /// native memory it owns. Matrices with no faster layout are returned as they are, still in the source's memory.
 /// </summary>
 public sealed unsafe class WeightPacker : IDisposable
@@ -100,6 +100,7 @@ public sealed unsafe class WeightPacker : IDisposable
         GgmlType.Q6_K when Q6_Kx8.IsSupported => Q6_Kx8.Repack,
         GgmlType.Q5_K when Q5_Kx8.IsSupported => Q5_Kx8.Repack,
         GgmlType.Q4_1 or GgmlType.Q5_0 or GgmlType.Q5_1 when Block32x8.IsSupported => (src, dst, rows, cols) => Block32x8.Repack(type, src, dst, rows, cols),
+        GgmlType.Q2_K or GgmlType.Q3_K when LowBitKx8.IsSupported => (src, dst, rows, cols) => LowBitKx8.Repack(type, src, dst, rows, cols),
         _ => null,
     };
 

@@ -2,7 +2,7 @@ using Strata.Tensors;
 
 namespace Strata.Tests.Tensors;
 
-/// <summary>The interleaved layouts (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K) and their kernels give the plain kernels' results for every row count and range.</summary>
+/// <summary>The interleaved layouts (every quantized type) and their kernels give the plain kernels' results for every row count and range.</summary>
 public class Interleaved8Tests
 {
     private static void Repack(GgmlType type, byte[] plain, byte[] packed, int rows, int cols) =>
@@ -41,6 +41,11 @@ public class Interleaved8Tests
     [InlineData(GgmlType.Q4_K, 8, 256)]
     [InlineData(GgmlType.Q4_K, 9, 512)]
     [InlineData(GgmlType.Q4_K, 16, 2048)]
+    [InlineData(GgmlType.Q2_K, 8, 256)]
+    [InlineData(GgmlType.Q2_K, 19, 1024)]
+    [InlineData(GgmlType.Q3_K, 8, 256)]
+    [InlineData(GgmlType.Q3_K, 23, 768)]
+    [InlineData(GgmlType.Q3_K, 16, 2048)]
     [InlineData(GgmlType.Q4_K, 23, 768)]
     [InlineData(GgmlType.Q4_K, 67, 256)]
     public void MatchesThePlainKernel(GgmlType type, int rows, int cols)
@@ -80,6 +85,10 @@ public class Interleaved8Tests
     [InlineData(GgmlType.Q5_1, false)]
     [InlineData(GgmlType.Q5_1, true)]
     [InlineData(GgmlType.Q4_1, true)]
+    [InlineData(GgmlType.Q2_K, false)]
+    [InlineData(GgmlType.Q2_K, true)]
+    [InlineData(GgmlType.Q3_K, false)]
+    [InlineData(GgmlType.Q3_K, true)]
     public void ExtremesDoNotOverflow(GgmlType type, bool allNegative)
     {
         const int rows = 8, cols = 512;
@@ -180,6 +189,10 @@ public class Interleaved8Tests
     [InlineData(GgmlType.Q5_0, 13, 43, 2048)]
     [InlineData(GgmlType.Q5_1, 7, 16, 256)]
     [InlineData(GgmlType.Q5_1, 21, 29, 416)]
+    [InlineData(GgmlType.Q2_K, 4, 16, 256)]
+    [InlineData(GgmlType.Q2_K, 9, 35, 2048)]
+    [InlineData(GgmlType.Q3_K, 4, 24, 256)]
+    [InlineData(GgmlType.Q3_K, 13, 19, 1024)]
     public void TilesOfTokensMatchThePlainKernel(GgmlType type, int n, int rows, int cols)
     {
         var (plain, packed, _) = Case(type, rows, cols, n * 31 + rows);
@@ -209,6 +222,7 @@ public class Interleaved8Tests
     [InlineData(GgmlType.Q4_0, 64)]
     [InlineData(GgmlType.Q4_K, 256)]
     [InlineData(GgmlType.Q5_1, 96)]
+    [InlineData(GgmlType.Q3_K, 256)]
     public void RepackKeepsTheTailRowsPlain(GgmlType type, int cols)
     {
         var (plain, packed, _) = Case(type, 13, cols, 5);
