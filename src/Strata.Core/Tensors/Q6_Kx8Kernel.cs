@@ -68,13 +68,15 @@ internal sealed unsafe class Q6_Kx8Kernel() : Interleaved8Kernel(new Q6KKernel()
     /// </summary>
     protected override bool HasTile8 => Kernels.UseVnni && Vector512.IsHardwareAccelerated;
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
     protected override void GroupTile8(byte* g, byte* x, long pb, int cols, float* dots) => Tile8<VnniDot>(g, x, pb, cols, dots);
 
     /// <summary>
     /// <see cref="Tile4"/> for 8 tokens: the same integer sums per token and sub-block (−32·Σx off, times the rows'
     /// scale), the same float step per super-block; the float sums wait in <paramref name="dots"/> between blocks.
     /// </summary>
+    // Compiled on its own, as Tile4Madd: inlined into GroupTile8 it ran out of the JIT's inline budget and called
+    // SubBlock8 and Finish with its eight accumulators in memory.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization | MethodImplOptions.NoInlining)]
     private static void Tile8<TDot>(byte* g, byte* x, long pb, int cols, float* dots) where TDot : struct, IByteDot
     {
         var L = new Q8KLayout(cols);
