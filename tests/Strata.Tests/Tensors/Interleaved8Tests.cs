@@ -179,6 +179,7 @@ public class Interleaved8Tests
     [InlineData(GgmlType.Q8_0, 13, 43, 2048)]
     [InlineData(GgmlType.Q5_K, 4, 16, 256)]
     [InlineData(GgmlType.Q5_K, 7, 35, 1024)]
+    [InlineData(GgmlType.Q5_K, 19, 21, 512)]
     [InlineData(GgmlType.Q6_K, 4, 16, 256)]
     [InlineData(GgmlType.Q6_K, 9, 29, 2048)]
     [InlineData(GgmlType.Q6_K, 21, 24, 256)]
