@@ -27,7 +27,7 @@ public unsafe class MatVec : IDisposable
     }
 
     public static IEnumerable<string> KernelNames() =>
-        new[] { GgmlType.F16, GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K }
+        new[] { GgmlType.F16, GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.Q2_K, GgmlType.Q3_K, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K }
             .SelectMany(t => Strata.Weights.WeightPacker.HasInterleavedLayout(t) ? new[] { $"{t}", $"{t} x8" }
                 : t == GgmlType.F16 && RebasedHalf.IsSupported ? new[] { $"{t}", $"{t} rebased" } : new[] { $"{t}" });
 

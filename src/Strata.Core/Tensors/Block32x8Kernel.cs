@@ -6,8 +6,8 @@ using System.Runtime.Intrinsics.X86;
 namespace Strata.Tensors;
 
 /// <summary>
-/// Q4_1, Q5_0 and Q5_1 repacked for matrix-vector products, as <see cref="Q4_0x8"/> is: for each group of 8 rows and
-/// each 32-element block, the 8 rows' f16 scales d (16 bytes), their f16 minima m (16 bytes, Q4_1/Q5_1), their fifth
+/// Q4_0, Q4_1, Q5_0 and Q5_1 repacked for matrix-vector products: for each group of 8 rows and each 32-element
+/// block, the 8 rows' f16 scales d (16 bytes), their f16 minima m (16 bytes, Q4_1/Q5_1), their fifth
 /// bits (8 × 32 bits, Q5_0/Q5_1), then 4 chunks of 32 bytes where chunk c holds nibble bytes 4c..4c+3 of each row
 /// (row r at bytes 4r..4r+3: low nibbles elements 4c..4c+3, high nibbles 16+4c..16+4c+3). A row's fifth bits are
 /// rearranged so that byte k of its word holds, in bit c, the bit of element 4c+k and, in bit 4+c, that of element
@@ -21,11 +21,12 @@ public static class Block32x8
     /// <summary>Whether this machine has the kernels (AVX2).</summary>
     public static bool IsSupported => Avx2.IsSupported;
 
-    /// <summary>Repacks a plain Q4_1, Q5_0 or Q5_1 matrix; rows past the last whole group are copied as they are.</summary>
+    /// <summary>Repacks a plain Q4_0, Q4_1, Q5_0 or Q5_1 matrix; rows past the last whole group are copied as they are.</summary>
     public static void Repack(GgmlType type, ReadOnlySpan<byte> src, Span<byte> dst, int rows, int cols)
     {
         switch (type)
         {
+            case GgmlType.Q4_0: Repack<Q4_0Format>(src, dst, rows, cols); break;
             case GgmlType.Q4_1: Repack<Q4_1Format>(src, dst, rows, cols); break;
             case GgmlType.Q5_0: Repack<Q5_0Format>(src, dst, rows, cols); break;
             case GgmlType.Q5_1: Repack<Q5_1Format>(src, dst, rows, cols); break;
@@ -72,15 +73,15 @@ internal readonly struct GroupOffsets<T> where T : struct, IBlock32Format
 }
 
 /// <summary>
-/// Q4_1/Q5_0/Q5_1 × Q8_0 over the interleaved layout: 8 rows per step, each block's exact int32 dot (as ggml's
-/// vec_dot_q4_1_q8_1 etc.), less 16·Σx for Q5_0's offset, times d_w·d_x, plus m_w·s_x for the types with a minimum.
+/// Q4_0/Q4_1/Q5_0/Q5_1 × Q8_0 over the interleaved layout: 8 rows per step, each block's exact int32 dot (as ggml's
+/// vec_dot_q4_0_q8_0 etc.), less 8·Σx or 16·Σx for Q4_0's and Q5_0's offsets, times d_w·d_x, plus m_w·s_x for the types with a minimum.
 /// Rows past the last whole group go to the plain kernel.
 /// </summary>
 internal sealed unsafe class Block32x8Kernel<T>() : Interleaved8Kernel(new Block32Kernel<T>()) where T : struct, IBlock32Format
 {
     protected override bool SimdSupported => Block32x8.IsSupported;
 
-    /// <summary>Q5_0's quants carry an offset of −16: −16·Σx per token, the same for all rows (−1: none).</summary>
+    /// <summary>Q4_0's and Q5_0's quants carry an offset of −8 and −16: −2^shift·Σx per token, the same for all rows (−1: none).</summary>
     // Static members of a generic class read in AggressiveOptimization code stay calls unless marked for inlining.
     private static int OffsetShift
     {
@@ -169,7 +170,9 @@ internal sealed unsafe class Block32x8Kernel<T>() : Interleaved8Kernel(new Block
 
     /// <summary>
     /// Four tokens per pass: each chunk is unpacked once and multiplied into four accumulators (lane r = row r); scales
-    /// are converted once per block for all 8 rows and the 4 tokens.
+    /// are converted once per block for all 8 rows and the 4 tokens. Pointers advance block by block and the chunk loop
+    /// is unrolled, so every load is a fixed offset from a pointer (the indexed form cost more address arithmetic than
+    /// SIMD work between the multiplies).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Tile4<TDot>(byte* g, byte* x, long pb, int cols, float* dots) where TDot : struct, IByteDot

@@ -29,7 +29,7 @@ internal static unsafe class Interleave8
     }
 
     /// <summary>
-    /// One token's block of a kernel over Q8_0 activations (Q4_0x8, Q8_0x8): the 8 rows' int32 dots, less Σx·2^shift
+    /// One token's block of a kernel over Q8_0 activations (Q8_0x8): the 8 rows' int32 dots, less Σx·2^shift
     /// when the weights' quants carry an offset (shift &lt; 0: none), times d_w·d_x, into the float sums.
     /// <paramref name="sum"/> and <paramref name="d"/> point at the token's entries for the block.
     /// </summary>

@@ -56,7 +56,7 @@ public static class Kernels
     private static readonly WeightKernel F16Finite = new HalfTileKernel<F16Tile>(finite: true);
     private static readonly WeightKernel[] F16Rebased =
         Enumerable.Range(0, RebasedHalf.MaxShift + 1).Select(s => (WeightKernel)new HalfTileKernel<RebasedF16Tile>(finite: true, s)).ToArray();
-    private static readonly WeightKernel Q4_0Interleaved = new Q4_0x8Kernel();
+    private static readonly WeightKernel Q4_0Interleaved = new Block32x8Kernel<Q4_0Format>();
     private static readonly WeightKernel Q4_KInterleaved = new Q4_Kx8Kernel();
     private static readonly WeightKernel Q8_0Interleaved = new Q8_0x8Kernel();
     private static readonly WeightKernel Q6_KInterleaved = new Q6_Kx8Kernel();

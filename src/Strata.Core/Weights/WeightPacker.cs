@@ -94,12 +94,11 @@ public sealed unsafe class WeightPacker : IDisposable
 
     private static Repacker? RepackerFor(GgmlType type) => type switch
     {
-        GgmlType.Q4_0 when Q4_0x8.IsSupported => Q4_0x8.Repack,
         GgmlType.Q4_K when Q4_Kx8.IsSupported => Q4_Kx8.Repack,
         GgmlType.Q8_0 when Q8_0x8.IsSupported => Q8_0x8.Repack,
         GgmlType.Q6_K when Q6_Kx8.IsSupported => Q6_Kx8.Repack,
         GgmlType.Q5_K when Q5_Kx8.IsSupported => Q5_Kx8.Repack,
-        GgmlType.Q4_1 or GgmlType.Q5_0 or GgmlType.Q5_1 when Block32x8.IsSupported => (src, dst, rows, cols) => Block32x8.Repack(type, src, dst, rows, cols),
+        GgmlType.Q4_0 or GgmlType.Q4_1 or GgmlType.Q5_0 or GgmlType.Q5_1 when Block32x8.IsSupported => (src, dst, rows, cols) => Block32x8.Repack(type, src, dst, rows, cols),
         GgmlType.Q2_K or GgmlType.Q3_K when LowBitKx8.IsSupported => (src, dst, rows, cols) => LowBitKx8.Repack(type, src, dst, rows, cols),
         _ => null,
     };
