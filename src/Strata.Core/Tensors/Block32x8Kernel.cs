@@ -162,8 +162,7 @@ internal sealed unsafe class Block32x8Kernel<T>() : Interleaved8Kernel(new Block
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<float> AddBlock(Vector256<int> dots, byte* x, in Q8Layout L, int b, Vector256<float> d, Vector256<float> m, Vector256<float> acc)
     {
-        if (OffsetShift >= 0) dots -= Avx2.BroadcastScalarToVector256((int*)(x + L.SumOff) + b) << OffsetShift;
-        acc = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(dots), d * Avx.BroadcastScalarToVector256((float*)(x + L.DOff) + b), acc);
+        acc = Interleave8.AddBlock(dots, (int*)(x + L.SumOff) + b, (float*)(x + L.DOff) + b, d, acc, OffsetShift);
         if (T.HasMin) acc = Vector256.FusedMultiplyAdd(m, Avx.BroadcastScalarToVector256((float*)(x + L.SOff) + b), acc);
         return acc;
     }

@@ -29,7 +29,7 @@ internal static unsafe class Interleave8
     }
 
     /// <summary>
-    /// One token's block of a kernel over Q8_0 activations (Q8_0x8): the 8 rows' int32 dots, less Σx·2^shift
+    /// One token's block of a kernel over Q8_0 activations (Q8_0x8, Block32x8): the 8 rows' int32 dots, less Σx·2^shift
     /// when the weights' quants carry an offset (shift &lt; 0: none), times d_w·d_x, into the float sums.
     /// <paramref name="sum"/> and <paramref name="d"/> point at the token's entries for the block.
     /// </summary>
@@ -52,7 +52,11 @@ internal static unsafe class Interleave8
         a3 = AddBlock(i3, (int*)(s + 3 * pb), (float*)(d + 3 * pb), scales, a3, shift);
     }
 
-    /// <summary>Places one row's block (<paramref name="rowBlock"/>, row <paramref name="row"/> of its group) into the group's block.</summary>
+    /// <summary>
+    /// Places one row's block (<paramref name="rowBlock"/>, row <paramref name="row"/> of its group) into the group's
+    /// block. <see cref="Repack"/> places rows 0..7 of each group block in that order, so a layout whose rows share
+    /// bytes (Q3_K's scales) clears them at row 0 and ORs into them after.
+    /// </summary>
     public delegate void Place(ReadOnlySpan<byte> rowBlock, Span<byte> groupBlock, int row);
 
     public static void Repack(ReadOnlySpan<byte> src, Span<byte> dst, int rows, int blocks, int blockBytes, Place place)

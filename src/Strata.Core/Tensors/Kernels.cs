@@ -56,16 +56,22 @@ public static class Kernels
     private static readonly WeightKernel F16Finite = new HalfTileKernel<F16Tile>(finite: true);
     private static readonly WeightKernel[] F16Rebased =
         Enumerable.Range(0, RebasedHalf.MaxShift + 1).Select(s => (WeightKernel)new HalfTileKernel<RebasedF16Tile>(finite: true, s)).ToArray();
-    private static readonly WeightKernel Q4_0Interleaved = new Block32x8Kernel<Q4_0Format>();
-    private static readonly WeightKernel Q4_KInterleaved = new Q4_Kx8Kernel();
-    private static readonly WeightKernel Q8_0Interleaved = new Q8_0x8Kernel();
-    private static readonly WeightKernel Q6_KInterleaved = new Q6_Kx8Kernel();
-    private static readonly WeightKernel Q5_KInterleaved = new Q5_Kx8Kernel();
-    private static readonly WeightKernel Q4_1Interleaved = new Block32x8Kernel<Q4_1Format>();
-    private static readonly WeightKernel Q5_0Interleaved = new Block32x8Kernel<Q5_0Format>();
-    private static readonly WeightKernel Q5_1Interleaved = new Block32x8Kernel<Q5_1Format>();
-    private static readonly WeightKernel Q2_KInterleaved = new LowBitKx8Kernel<Q2KFormat>();
-    private static readonly WeightKernel Q3_KInterleaved = new LowBitKx8Kernel<Q3KFormat>();
+
+    /// <summary>The kernels over <see cref="WeightLayout.Interleaved8"/>, indexed by weight type like <see cref="Table"/>.</summary>
+    private static readonly WeightKernel?[] Interleaved = BuildInterleaved();
+
+    private static WeightKernel?[] BuildInterleaved()
+    {
+        var t = new WeightKernel?[Table.Length];
+        WeightKernel[] all =
+        [
+            new Q8_0x8Kernel(), new Block32x8Kernel<Q4_0Format>(), new Block32x8Kernel<Q4_1Format>(), new Block32x8Kernel<Q5_0Format>(),
+            new Block32x8Kernel<Q5_1Format>(), new LowBitKx8Kernel<Q2KFormat>(), new LowBitKx8Kernel<Q3KFormat>(), new Q4_Kx8Kernel(),
+            new Q5_Kx8Kernel(), new Q6_Kx8Kernel(),
+        ];
+        foreach (var k in all) t[(int)k.Type] = k;
+        return t;
+    }
 
     /// <summary>
     /// The kernel for weights of a type stored in a layout (see <see cref="WeightLayout"/>); for
@@ -77,16 +83,7 @@ public static class Kernels
         WeightLayout.PlainFinite when type == GgmlType.F16 => F16Finite,
         WeightLayout.PlainFinite => For(type),
         WeightLayout.RebasedF16 when type == GgmlType.F16 && (uint)rebaseShift < F16Rebased.Length => F16Rebased[rebaseShift],
-        WeightLayout.Interleaved8 when type == GgmlType.Q4_0 => Q4_0Interleaved,
-        WeightLayout.Interleaved8 when type == GgmlType.Q4_K => Q4_KInterleaved,
-        WeightLayout.Interleaved8 when type == GgmlType.Q8_0 => Q8_0Interleaved,
-        WeightLayout.Interleaved8 when type == GgmlType.Q6_K => Q6_KInterleaved,
-        WeightLayout.Interleaved8 when type == GgmlType.Q5_K => Q5_KInterleaved,
-        WeightLayout.Interleaved8 when type == GgmlType.Q4_1 => Q4_1Interleaved,
-        WeightLayout.Interleaved8 when type == GgmlType.Q5_0 => Q5_0Interleaved,
-        WeightLayout.Interleaved8 when type == GgmlType.Q5_1 => Q5_1Interleaved,
-        WeightLayout.Interleaved8 when type == GgmlType.Q2_K => Q2_KInterleaved,
-        WeightLayout.Interleaved8 when type == GgmlType.Q3_K => Q3_KInterleaved,
+        WeightLayout.Interleaved8 when (uint)type < Interleaved.Length && Interleaved[(int)type] is { } k => k,
         _ => throw new NotSupportedException($"no kernel for {GgmlTypeInfo.Name(type)} weights in layout {layout}"),
     };
 

@@ -28,7 +28,8 @@ public class AllocationTests
 
         // This thread runs the step and takes part in every parallel loop; counting only it keeps other tests' garbage out.
         // Garbage per token shows in every window. With the whole suite on two cores, one window once counted 2,240
-        // bytes the runtime allocated once on this thread (not reproducible alone), so a clean window out of three passes.
+        // bytes (never alone; the cause was not found, and no window after it repeated it), so a clean window out of
+        // three passes.
         var windows = new List<long>();
         for (int w = 0; w < 3 && (windows.Count == 0 || windows[^1] != 0); w++)
         {
